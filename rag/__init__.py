@@ -1,1 +1,52 @@
-"""Placeholder."""
+"""rag: retrieval-augmented answers with cited passages, offline by default.
+
+    >>> import rag
+    >>> bot = rag.load()                     # seeds/ -> index/, extractive answerer
+    >>> answer = bot.ask("Who signed the KT-Microsoft agreement, and where?")
+    >>> answer.text, answer.citations[0].source
+
+The public API is what ``__all__`` lists; everything else may change between releases.
+"""
+
+from __future__ import annotations
+
+from rag.answer import Answer, Citation
+from rag.answerers import Answerer
+from rag.config import Settings
+from rag.documents import Document
+from rag.errors import (
+    AnswererUnavailable,
+    ConfigError,
+    CorruptIndexError,
+    DocumentError,
+    IndexLockedError,
+    IndexNotFoundError,
+    QuestionError,
+    RagError,
+    StaleIndexError,
+)
+from rag.pipeline import Bot, load
+from rag.retrieval import Passage, Passages
+
+__all__ = [
+    "Answer",
+    "Answerer",
+    "AnswererUnavailable",
+    "Bot",
+    "Citation",
+    "ConfigError",
+    "CorruptIndexError",
+    "Document",
+    "DocumentError",
+    "IndexLockedError",
+    "IndexNotFoundError",
+    "Passage",
+    "Passages",
+    "QuestionError",
+    "RagError",
+    "Settings",
+    "StaleIndexError",
+    "load",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,150 @@
+"""What a question gets back: the ``Answer`` with its numbered ``Citation``s, and how it prints.
+
+``Answer.to_dict()`` is the JSON contract shared by ``rag ask --json``, the web chat's ``/ask`` endpoint
+and ``rag eval``'s records. ``_repr_html_`` renders it in Jupyter with every piece of document text escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.retrieval import Passage
+
+__all__ = ["REFUSAL_TEXT", "Answer", "Citation"]
+
+REFUSAL_TEXT = "I couldn't find this in the documents."
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered reference from the answer text (``[n]``) to an exact passage of a source file.
+
+    Attributes:
+        n: The number used in the answer text.
+        source: File name of the document.
+        start: Offset of the passage's first character in the document's text.
+        end: Offset one past its last character.
+        text: The passage, ``document_text[start:end]``.
+        score: Cosine similarity of the passage to the question.
+        highlights: Offsets (into the document) of the sentences the answer relies on, for highlighting.
+    """
+
+    n: int
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    highlights: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def from_passage(cls, n: int, passage: Passage, highlights: tuple[tuple[int, int], ...] = ()) -> Citation:
+        return cls(n, passage.source, passage.start, passage.end, passage.text, passage.score, highlights)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "score": round(self.score, 4),
+        }
+
+
+@dataclass
+class Answer:
+    """The reply to a question.
+
+    Attributes:
+        question: The question as asked.
+        text: The answer, with ``[n]`` markers that refer to ``citations``.
+        citations: The cited passages, numbered from 1 in order of first use.
+        refused: True when the documents do not answer the question.
+        backend: The answerer that actually produced the text (after any fallback).
+        notice: None, or a sentence for the user such as why a fallback happened.
+        timings_ms: Milliseconds spent in ``retrieve``, ``answer`` and in ``total``.
+        passages: Every passage that was retrieved, cited or not, best first.
+        standalone_question: The question actually searched for, when a follow-up was rewritten.
+        unsupported_sentences: Sentences of the answer that no cited passage supports.
+    """
+
+    question: str
+    text: str
+    citations: list[Citation]
+    refused: bool
+    backend: str
+    notice: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    passages: list[Passage] = field(default_factory=list, repr=False)
+    standalone_question: str | None = None
+    unsupported_sentences: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object printed by ``rag ask --json``."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "backend": self.backend,
+            "notice": self.notice,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+    def __str__(self) -> str:
+        return self._repr_markdown_()
+
+    def _repr_markdown_(self) -> str:
+        lines = [self.text]
+        if self.notice:
+            lines += ["", f"*{self.notice}*"]
+        if self.citations:
+            lines.append("")
+        for c in self.citations:
+            snippet = " ".join(c.text.split())
+            lines.append(f"[{c.n}] {c.source} [{c.start}:{c.end}] (score {c.score:.2f}): {snippet}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter rendering: the answer with ``[n]`` links to the cited passages listed beneath."""
+        anchor = f"rag-{id(self):x}"
+
+        def link(match: re.Match[str]) -> str:
+            n = match.group(1)
+            return f'<a href="#{anchor}-{n}" style="text-decoration:none"><sup>[{n}]</sup></a>'
+
+        body = _MARKER.sub(link, html.escape(self.text))
+        style = "color:#8a4b00" if self.refused else ""
+        parts = [f'<div class="rag-answer"><p style="{style}">{body}</p>']
+        if self.notice:
+            parts.append(f'<p style="color:#8a4b00;font-style:italic">{html.escape(self.notice)}</p>')
+        for c in self.citations:
+            parts.append(
+                f'<div id="{anchor}-{c.n}" style="border-left:3px solid #999;margin:6px 0;padding:2px 8px">'
+                f"<b>[{c.n}]</b> <code>{html.escape(c.source)}</code> "
+                f"<small>chars {c.start}–{c.end} · score {c.score:.2f}</small>"
+                f"<div>{highlight_html(c.text, c.start, c.highlights)}</div></div>"
+            )
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def highlight_html(text: str, offset: int, spans: tuple[tuple[int, int], ...]) -> str:
+    """Escape ``text`` and wrap the ``spans`` (document offsets; ``text`` starts at ``offset``) in ``<mark>``."""
+    out: list[str] = []
+    cursor = 0
+    for start, end in sorted(spans):
+        start, end = max(start - offset, cursor), min(end - offset, len(text))
+        if start >= end:
+            continue
+        out.append(html.escape(text[cursor:start]))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        cursor = end
+    out.append(html.escape(text[cursor:]))
+    return "".join(out)

@@ -1,0 +1,53 @@
+"""Answerers turn a question and its retrieved passages into a cited ``Answer``.
+
+An answerer is anything with ``answer(question, passages) -> Answer``. ``build_answerer`` picks one by
+name from ``ANSWERERS``; each backend lives in its own module and is imported only when chosen, so the
+extractive default never imports an LLM client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from rag.answer import Answer
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.retrieval import Passage
+
+__all__ = ["ANSWERERS", "Answerer", "build_answerer"]
+
+
+@runtime_checkable
+class Answerer(Protocol):
+    """Writes the answer to ``question`` from ``passages`` (best first), citing them as ``[n]``."""
+
+    name: str
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> Answer: ...
+
+
+def _extractive(settings: Settings) -> Answerer:
+    from rag.answerers.extractive import ExtractiveAnswerer
+
+    return ExtractiveAnswerer(min_score=settings.min_score, max_sentences=settings.max_answer_sentences)
+
+
+ANSWERERS: dict[str, Callable[[Settings], Answerer]] = {
+    "extractive": _extractive,
+}
+
+
+def build_answerer(settings: Settings) -> Answerer:
+    """Build the answerer named by ``settings.answerer``.
+
+    Raises:
+        ConfigError: No answerer has that name.
+    """
+    try:
+        factory = ANSWERERS[settings.answerer]
+    except KeyError:
+        raise ConfigError(
+            f"unknown answerer {settings.answerer!r}; available: {', '.join(sorted(ANSWERERS))}"
+        ) from None
+    return factory(settings)

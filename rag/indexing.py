@@ -1,0 +1,237 @@
+"""Keeping an index in step with its docs folder: build it, refresh only what changed, never twice at once.
+
+``sync_index`` is the one entry point. It compares the SHA-256 of every document with the manifest and
+the embedding/chunking settings with the ones the index was built with, then:
+
+- nothing changed: the index is used as it is, nothing is written;
+- files changed, were added or removed: only those files are chunked and embedded again, the vectors of
+  the others are reused;
+- a setting changed, or the index is corrupt: everything is rebuilt, and the log says why.
+
+Writers take a file lock beside the index folder, so two processes indexing the same folder wait for each
+other instead of corrupting it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from rag.chunking import Chunk, Sentence, chunk_document
+from rag.config import Settings
+from rag.documents import Document, load_documents
+from rag.embeddings import Embedder, Vectors
+from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, RagError
+from rag.store import ChunkStore, FileEntry, Manifest
+
+__all__ = ["IndexReport", "sync_index"]
+
+logger = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_S = 600.0
+
+
+@dataclass
+class IndexReport:
+    """What ``sync_index`` did, for logs, the CLI and tests."""
+
+    action: str  # "reused", "refreshed" or "built"
+    reason: str = ""
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    embedded_chunks: int = 0
+    total_chunks: int = 0
+
+    def summary(self) -> str:
+        """One line for humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``."""
+        parts = [f"{len(v)} {k}" for k, v in (("changed", self.changed), ("added", self.added), ("removed", self.removed)) if v]
+        detail = ", ".join(parts) or self.reason
+        return f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
+
+
+def sync_index(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    documents: Sequence[Document] | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+) -> tuple[ChunkStore, IndexReport]:
+    """Make the index in ``settings.index_dir`` match the documents, and return it.
+
+    Args:
+        settings: Where the docs and the index are, and how to chunk.
+        embedder: The model that embeds chunks and sentences.
+        documents: The documents to index; read from ``settings.docs_dir`` when None.
+        rebuild: Re-embed everything even if the index is up to date.
+        progress: Show a progress bar while embedding.
+
+    Raises:
+        DocumentError: The docs folder is missing or holds no readable document.
+        CorruptIndexError: The index is from a newer version of rag (it is not overwritten).
+        IndexLockedError: Another process held the index lock for longer than 10 minutes.
+        RagError: The index folder cannot be written.
+    """
+    docs = list(documents) if documents is not None else load_documents(settings.docs_dir)
+    if not rebuild:
+        store, report = _try_reuse(settings, embedder, docs)
+        if store is not None and report is None:
+            return store, IndexReport("reused", "up to date", total_chunks=len(store))
+    lock = FileLock(str(_lock_path(settings.index_dir)))
+    try:
+        with lock.acquire(timeout=LOCK_TIMEOUT_S):
+            # Check again under the lock: another process may have brought the index up to date meanwhile.
+            store, report = (None, IndexReport("built", "rebuild requested")) if rebuild else _try_reuse(settings, embedder, docs)
+            if store is not None and report is None:
+                return store, IndexReport("reused", "up to date", total_chunks=len(store))
+            assert report is not None
+            new_store = _update(settings, embedder, docs, store if report.action == "refreshed" else None, report, progress)
+            try:
+                new_store.save(settings.index_dir)
+            except OSError as exc:
+                raise RagError(
+                    f"cannot write the index to {settings.index_dir}: {exc.strerror or exc}; "
+                    "check that the folder is writable and the disk is not full"
+                ) from exc
+    except Timeout:
+        raise IndexLockedError(
+            f"another process has been writing the index in {settings.index_dir} for over "
+            f"{LOCK_TIMEOUT_S:.0f} s (lock file {lock.lock_file})"
+        ) from None
+    report.total_chunks = len(new_store)
+    logger.info("%s", report.summary())
+    return new_store, report
+
+
+def _lock_path(index_dir: Path) -> Path:
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    return index_dir.with_name(f".{index_dir.name}.lock")
+
+
+def _try_reuse(
+    settings: Settings, embedder: Embedder, docs: Sequence[Document]
+) -> tuple[ChunkStore | None, IndexReport | None]:
+    """Load the index and decide what to do: ``(store, None)`` when it can be used as it is."""
+    try:
+        store = ChunkStore.load(settings.index_dir)
+    except IndexNotFoundError:
+        return None, IndexReport("built", f"no index in {settings.index_dir} yet")
+    except CorruptIndexError as exc:
+        if "newer version" in str(exc):
+            raise
+        logger.warning("the index is unusable (%s); rebuilding it", exc)
+        return None, IndexReport("built", f"the previous index was unusable: {exc}")
+    setting_changes = _setting_changes(store.manifest, settings, embedder)
+    if setting_changes:
+        logger.info("settings changed since the index was built (%s); rebuilding", setting_changes)
+        return None, IndexReport("built", f"settings changed: {setting_changes}")
+    current = {doc.source: doc.sha256 for doc in docs}
+    indexed = {name: entry.sha256 for name, entry in store.manifest.files.items()}
+    report = IndexReport(
+        "refreshed",
+        added=sorted(set(current) - set(indexed)),
+        removed=sorted(set(indexed) - set(current)),
+        changed=sorted(name for name in set(current) & set(indexed) if current[name] != indexed[name]),
+    )
+    if not (report.added or report.removed or report.changed):
+        return store, None
+    logger.info(
+        "documents changed since the index was built: %s",
+        "; ".join(f"{k}: {', '.join(v)}" for k, v in (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if v),
+    )
+    return store, report
+
+
+def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:
+    pairs = [
+        ("embedding_model", manifest.embedding_model, embedder.name),
+        ("dimension", manifest.dimension, embedder.dimension),
+        ("chunk_size", manifest.chunk_size, settings.chunk_size),
+        ("chunk_overlap", manifest.chunk_overlap, settings.chunk_overlap),
+    ]
+    return ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in pairs if old != new)
+
+
+def _update(
+    settings: Settings,
+    embedder: Embedder,
+    docs: Sequence[Document],
+    previous: ChunkStore | None,
+    report: IndexReport,
+    progress: bool,
+) -> ChunkStore:
+    """Build a new store for ``docs``, reusing ``previous``'s vectors of files whose hash did not change."""
+    reusable = set()
+    if previous is not None:
+        reusable = {d.source for d in docs if d.source in previous.manifest.files and d.source not in report.changed}
+    # New chunks and sentences of the files that need embedding.
+    fresh: dict[str, tuple[list[Sentence], list[Chunk]]] = {
+        doc.source: chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
+        for doc in docs
+        if doc.source not in reusable
+    }
+    texts = {doc.source: doc.text for doc in docs}
+    chunk_texts = [c.text for _, chunks in fresh.values() for c in chunks]
+    sentence_texts = [texts[src][s.start : s.end] for src, (sentences, _) in fresh.items() for s in sentences]
+    report.embedded_chunks = len(chunk_texts)
+    new_chunk_vectors = embedder.encode(chunk_texts, progress=progress, desc="Embedding chunks")
+    new_sentence_vectors = embedder.encode(sentence_texts, progress=progress, desc="Embedding sentences")
+
+    chunks_out: list[Chunk] = []
+    rows_out: list[tuple[int, ...]] = []
+    chunk_vectors: list[Vectors] = []
+    sentence_vectors: list[Vectors] = []
+    files: dict[str, FileEntry] = {}
+    n_sentences = 0
+    fresh_chunk_at = fresh_sentence_at = 0
+    old_rows = _rows_by_source(previous) if previous is not None else {}
+    for doc in docs:  # documents are in name order, so the index is too
+        if doc.source in reusable and previous is not None:
+            rows = old_rows[doc.source]
+            doc_chunks = [previous.chunks[r] for r in rows]
+            old_sentence_rows = sorted({s for r in rows for s in previous.sentence_rows[r]})
+            remap = {old: n_sentences + i for i, old in enumerate(old_sentence_rows)}
+            chunk_vectors.append(previous.chunk_vectors(rows))
+            sentence_vectors.append(previous.sentence_vectors[old_sentence_rows])
+            rows_out.extend(tuple(remap[s] for s in previous.sentence_rows[r]) for r in rows)
+            doc_sentences = len(old_sentence_rows)
+        else:
+            doc_sentence_list, doc_chunks = fresh[doc.source]
+            doc_sentences = len(doc_sentence_list)
+            positions = {s: i for i, s in enumerate(doc_sentence_list)}
+            chunk_vectors.append(new_chunk_vectors[fresh_chunk_at : fresh_chunk_at + len(doc_chunks)])
+            sentence_vectors.append(new_sentence_vectors[fresh_sentence_at : fresh_sentence_at + doc_sentences])
+            rows_out.extend(tuple(n_sentences + positions[s] for s in c.sentences) for c in doc_chunks)
+            fresh_chunk_at += len(doc_chunks)
+            fresh_sentence_at += doc_sentences
+        chunks_out.extend(doc_chunks)
+        files[doc.source] = FileEntry(sha256=doc.sha256, chunks=len(doc_chunks), sentences=doc_sentences)
+        n_sentences += doc_sentences
+    manifest = Manifest(
+        embedding_model=embedder.name,
+        dimension=embedder.dimension,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        files=files,
+    )
+    empty = np.zeros((0, embedder.dimension), dtype=np.float32)
+    return ChunkStore.from_vectors(
+        manifest,
+        chunks_out,
+        np.vstack(chunk_vectors) if chunk_vectors else empty,
+        rows_out,
+        np.vstack(sentence_vectors) if sentence_vectors else empty,
+    )
+
+
+def _rows_by_source(store: ChunkStore) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = {}
+    for row, chunk in enumerate(store.chunks):
+        rows.setdefault(chunk.source, []).append(row)
+    return rows

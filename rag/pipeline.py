@@ -1,0 +1,293 @@
+"""The ``Bot``: a loaded index, an embedder and an answerer, put together behind ``ask`` and ``retrieve``.
+
+``rag.load()`` resolves every default (docs and index folders, the packaged model, the extractive
+answerer), brings the index up to date, and returns a ``Bot``. A ``Bot`` is safe to share between threads:
+readers take a snapshot of the current index, and writers (``add_documents``, ``refresh``) build a new one
+and swap it in under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.answer import Answer
+from rag.answerers import Answerer, build_answerer
+from rag.config import Settings
+from rag.documents import Document, load_document, load_documents
+from rag.embeddings import Embedder, export_onnx, get_embedder
+from rag.errors import DocumentError, QuestionError
+from rag.indexing import IndexReport, sync_index
+from rag.retrieval import Passages, Retriever
+from rag.store import ChunkStore
+
+__all__ = ["Bot", "load", "validate_question"]
+
+logger = logging.getLogger(__name__)
+
+_HAS_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def validate_question(question: object, max_chars: int = 4000) -> str:
+    """Return ``question`` stripped, or raise ``QuestionError`` saying what is wrong with it.
+
+    Raises:
+        QuestionError: Not a string, empty, longer than ``max_chars``, with NUL bytes, or with no letter
+            or digit to search for.
+    """
+    if not isinstance(question, str):
+        raise QuestionError(f"a question must be a string, got {type(question).__name__}")
+    text = question.strip()
+    if not text:
+        raise QuestionError("the question is empty; type a question about the documents")
+    if len(text) > max_chars:
+        raise QuestionError(f"the question is {len(text):,} characters long; the limit is {max_chars:,}")
+    if "\x00" in text:
+        raise QuestionError("the question contains NUL bytes")
+    if not _HAS_WORD.search(text):
+        raise QuestionError("the question has no words in it, only punctuation or symbols")
+    return text
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The index as readers see it; replaced whole, never changed in place."""
+
+    store: ChunkStore
+    retriever: Retriever
+
+
+class Bot:
+    """Answers questions about a folder of documents, with citations.
+
+    Build one with ``rag.load()``. Example:
+        >>> import rag
+        >>> bot = rag.load()
+        >>> answer = bot.ask("Who signed the KT-Microsoft agreement, and where?")
+        >>> answer.citations[0].source
+        '000_9e8dd42f31235db3.txt'
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, answerer: Answerer) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.answerer = answerer
+        self._snapshot = _Snapshot(store, Retriever(store))
+        self._write_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        store = self._snapshot.store
+        return (
+            f"Bot(documents={len(store.manifest.files)}, chunks={len(store)}, index_dir='{self.settings.index_dir}', "
+            f"answerer='{self.answerer.name}', retrieval='{self.settings.retrieval}')"
+        )
+
+    @property
+    def documents(self) -> list[str]:
+        """Names of the indexed documents."""
+        return sorted(self._snapshot.store.manifest.files)
+
+    @property
+    def store(self) -> ChunkStore:
+        """The current index (read-only use)."""
+        return self._snapshot.store
+
+    # ------------------------------------------------------------------------------------ asking
+
+    def retrieve(self, question: str, k: int | None = None) -> Passages:
+        """Return the ``k`` passages most relevant to ``question`` (``settings.top_k`` when None), best first.
+
+        Example:
+            >>> bot.retrieve("Mi:dm training data", k=2).to_frame()[["source", "score"]]  # doctest: +SKIP
+
+        Raises:
+            QuestionError: The question is empty, too long, or has nothing to search for.
+        """
+        text = validate_question(question, self.settings.max_question_chars)
+        return self._retrieve(text, k)
+
+    def _retrieve(self, text: str, k: int | None) -> Passages:
+        k = self.settings.top_k if k is None else k
+        if not 1 <= k <= 100:
+            raise QuestionError(f"k must be between 1 and 100, got {k}")
+        snapshot = self._snapshot
+        vector = self.embedder.encode_one(text)
+        return snapshot.retriever.retrieve(text, vector, k, self.settings.retrieval)
+
+    def ask(self, question: str, *, k: int | None = None) -> Answer:
+        """Answer ``question`` from the documents, citing the passages used as ``[n]``.
+
+        Args:
+            question: The question, at most ``settings.max_question_chars`` characters.
+            k: Passages to retrieve; ``settings.top_k`` when None.
+
+        Returns:
+            An ``Answer``; ``answer.refused`` is True when the documents do not say.
+
+        Raises:
+            QuestionError: The question is empty, too long, or has nothing to search for.
+
+        Example:
+            >>> answer = bot.ask("How many tokens was Mi:dm trained on?")
+            >>> answer.refused
+            False
+        """
+        started = time.perf_counter()
+        text = validate_question(question, self.settings.max_question_chars)
+        passages = self._retrieve(text, k)
+        retrieved = time.perf_counter()
+        answer = self.answerer.answer(text, passages)
+        finished = time.perf_counter()
+        answer.question = question
+        answer.timings_ms = {
+            "retrieve": (retrieved - started) * 1000,
+            "answer": (finished - retrieved) * 1000,
+            "total": (finished - started) * 1000,
+        }
+        return answer
+
+    def stream(self, question: str, *, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text in pieces, then the complete ``Answer`` as the last item.
+
+        Raises:
+            QuestionError: The question is empty, too long, or has nothing to search for.
+        """
+        answer = self.ask(question, k=k)
+        for piece in re.findall(r"\S+\s*", answer.text):
+            yield piece
+        yield answer
+
+    # ---------------------------------------------------------------------------------- indexing
+
+    def refresh(self, *, rebuild: bool = False) -> IndexReport:
+        """Bring the index up to date with the docs folder (re-embedding only what changed)."""
+        with self._write_lock:
+            store, report = sync_index(self.settings, self.embedder, rebuild=rebuild)
+            self._snapshot = _Snapshot(store, Retriever(store))
+        return report
+
+    def add_documents(self, items: Sequence[Document | Path | str], *, overwrite: bool = False) -> IndexReport:
+        """Copy documents into the docs folder and index them.
+
+        Args:
+            items: ``Document`` objects (e.g. ``Document.from_text("notes.md", text)``), or paths of
+                ``.txt``/``.md`` files or of folders holding them.
+            overwrite: Replace a document of the same name whose content differs.
+
+        Returns:
+            What was embedded.
+
+        Raises:
+            DocumentError: A file is unreadable, binary, empty, too large or of another type, or a name is
+                taken by a different document; nothing is added in that case.
+        """
+        documents = self._collect(items)
+        docs_dir = self.settings.docs_dir
+        existing = {d.source: d for d in load_documents(docs_dir)} if docs_dir.is_dir() else {}
+        for doc in documents:
+            old = existing.get(doc.source)
+            if old is not None and old.sha256 != doc.sha256 and not overwrite:
+                raise DocumentError(
+                    f"a different document named {doc.source} is already indexed; rename it or pass overwrite=True",
+                    docs_dir / doc.source,
+                )
+        with self._write_lock:
+            for doc in documents:
+                target = docs_dir / doc.source
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_name(f".{target.name}.tmp")
+                temporary.write_text(doc.text, encoding="utf-8")
+                temporary.replace(target)
+            store, report = sync_index(self.settings, self.embedder)
+            self._snapshot = _Snapshot(store, Retriever(store))
+        return report
+
+    @staticmethod
+    def _collect(items: Sequence[Document | Path | str]) -> list[Document]:
+        if isinstance(items, (str, Path, Document)):
+            items = [items]
+        documents: list[Document] = []
+        for item in items:
+            if isinstance(item, Document):
+                documents.append(item)
+                continue
+            path = Path(item)
+            if path.is_dir():
+                documents.extend(load_documents(path))
+            elif path.suffix.lower() not in (".txt", ".md"):
+                raise DocumentError(f"{path.name}: only .txt and .md files can be added", path)
+            else:
+                documents.append(load_document(path))
+        return documents
+
+    # --------------------------------------------------------------------------------- LangChain
+
+    @property
+    def retriever(self) -> Any:
+        """This bot's retrieval as a LangChain ``BaseRetriever``, for use in any LangChain chain."""
+        from rag.langchain_retriever import BotRetriever
+
+        return BotRetriever(bot=self)
+
+
+def load(
+    docs_dir: Path | str | None = None,
+    index_dir: Path | str | None = None,
+    *,
+    answerer: str | None = None,
+    model: str | None = None,
+    settings: Settings | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+    **overrides: Any,
+) -> Bot:
+    """Load a bot over ``docs_dir``, building or refreshing its index in ``index_dir`` as needed.
+
+    Every argument left as None comes from ``settings`` (or ``Settings.from_env()``): docs in ``seeds/``,
+    the index in ``index/``, the packaged all-MiniLM-L6-v2 model and the extractive answerer.
+
+    Args:
+        docs_dir: Folder of ``.txt``/``.md`` documents.
+        index_dir: Folder of the persisted index.
+        answerer: Answerer backend name.
+        model: LLM model name for LLM answerers.
+        settings: Base settings; ``Settings.from_env()`` when None.
+        rebuild: Re-embed everything even if the index is up to date.
+        progress: Show progress bars while embedding.
+        **overrides: Any other ``Settings`` field, e.g. ``top_k=5`` or ``retrieval="dense"``.
+
+    Raises:
+        ConfigError: A setting is invalid or the embedding model cannot be loaded.
+        DocumentError: The docs folder is missing or holds no readable document.
+
+    Example:
+        >>> import rag
+        >>> bot = rag.load()
+        >>> print(bot.ask("When will KT share the details of the partnership?").text)  # doctest: +SKIP
+        KT says it will unveil specifics of the partnership by September. [1]
+    """
+    base = settings if settings is not None else Settings.from_env()
+    settings = base.replace(docs_dir=docs_dir, index_dir=index_dir, answerer=answerer, model=model, **overrides)
+    embedder = get_embedder(
+        settings.embedding_model, backend=settings.embedding_backend, device=settings.device, cache_dir=settings.cache_dir
+    )
+    store, report = sync_index(settings, embedder, rebuild=rebuild, progress=progress)
+    if report.action != "reused" and settings.embedding_backend == "auto" and embedder.backend == "torch":
+        # sentence-transformers is loaded anyway; export now so that the next start is a fast one.
+        export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
+    return Bot(settings, embedder, store, build_answerer(settings))
+
+
+def copy_seed_documents(source: Path, target: Path) -> None:
+    """Copy the files of ``source`` into ``target`` unchanged (used to set up ``seeds/``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if path.is_file():
+            shutil.copy2(path, target / path.name)

@@ -1,0 +1,244 @@
+"""Finding the passages that answer a question: dense search, BM25, and their reciprocal-rank fusion.
+
+Each retrieved ``Passage`` also carries the cosine similarity of every one of its sentences to the
+question (from sentence vectors computed at index time), so answerers, the grounding check and the UI can
+point at the exact sentence without embedding anything more per query.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rag.chunking import Chunk
+from rag.config import RetrievalMode
+from rag.embeddings import Vectors
+from rag.store import ChunkStore
+
+__all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence", "tokenize"]
+
+RRF_K = 60  # the constant of Cormack et al. (2009); it damps the weight of the very first ranks
+CANDIDATES_PER_K = 4  # each ranker proposes this many candidates per passage asked for, before fusion
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence of a passage and how it matches the question.
+
+    Attributes:
+        start: Offset of the sentence in its document.
+        end: Offset one past its end.
+        score: Cosine similarity between the sentence and the question.
+        overlap: Share of the question's terms found in the sentence, each weighted by its BM25 idf (0 to 1),
+            so a rare name counts for more than a word every passage has.
+        terms: The question's terms found in the sentence.
+    """
+
+    start: int
+    end: int
+    score: float
+    overlap: float = 0.0
+    terms: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk.
+
+    Attributes:
+        chunk: The chunk: source, offsets, text.
+        score: Cosine similarity between the question and the chunk, in [-1, 1].
+        rank: 1 for the best passage.
+        overlap: Idf-weighted share of the question's terms found in the passage (0 to 1).
+        sentences: The chunk's sentences with their similarity to the question, in reading order.
+    """
+
+    chunk: Chunk
+    score: float
+    rank: int
+    sentences: tuple[ScoredSentence, ...]
+    overlap: float = 0.0
+
+    @property
+    def source(self) -> str:
+        return self.chunk.source
+
+    @property
+    def start(self) -> int:
+        return self.chunk.start
+
+    @property
+    def end(self) -> int:
+        return self.chunk.end
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+    def sentence_text(self, sentence: ScoredSentence) -> str:
+        """Text of one of this passage's sentences."""
+        return self.chunk.text[sentence.start - self.chunk.start : sentence.end - self.chunk.start]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "text": self.text,
+        }
+
+
+class Passages(list[Passage]):
+    """A list of passages, best first, that also turns into a pandas DataFrame."""
+
+    def to_frame(self) -> Any:
+        """Return a ``pandas.DataFrame`` with one row per passage (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame([p.to_dict() for p in self], columns=["rank", "source", "start", "end", "score", "text"])
+
+    def _repr_html_(self) -> str:
+        try:
+            return str(self.to_frame()._repr_html_())
+        except ImportError:
+            return repr(self)
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = frozenset(
+    """a an and are as at be been but by did do does for from had has have how i in is it its of on or
+    that the their them they this to was were what when where which who whom why will with would you your
+    me my we our us can could should about into than then there these those so if not no""".split()
+)
+
+
+# Suffixes stripped by the light stemmer, longest first; "ies" becomes "y" so companies = company.
+_SUFFIXES = (("ship", ""), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", ""))
+
+
+def stem(token: str) -> str:
+    """Strip one common English suffix, keeping at least four letters (partnership -> partner)."""
+    for suffix, replacement in _SUFFIXES:
+        if token.endswith(suffix) and len(token) - len(suffix) + len(replacement) >= 4 and not token.endswith("ss"):
+            return token[: -len(suffix)] + replacement
+    return token
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case, stemmed word tokens without stop words: the vocabulary of BM25 and of term overlap."""
+    return [stem(token) for token in _TOKEN.findall(text.lower()) if token not in _STOPWORDS]
+
+
+class BM25:
+    """Okapi BM25 over a fixed list of texts, with postings as numpy arrays so a query is a few vector ops."""
+
+    def __init__(self, texts: Sequence[str], k1: float = 1.5, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.size = len(texts)
+        lengths = np.zeros(self.size, dtype=np.float32)
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for row, text in enumerate(texts):
+            counts = Counter(tokenize(text))
+            lengths[row] = sum(counts.values())
+            for term, tf in counts.items():
+                docs, tfs = postings.setdefault(term, ([], []))
+                docs.append(row)
+                tfs.append(tf)
+        avg = float(lengths.mean()) if self.size else 1.0
+        self._norm = (k1 * (1 - b + b * lengths / max(avg, 1e-9))).astype(np.float32)
+        self._postings = {
+            term: (np.array(docs, dtype=np.int64), np.array(tfs, dtype=np.float32))
+            for term, (docs, tfs) in postings.items()
+        }
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a (tokenized) term; highest for terms no text contains."""
+        df = len(self._postings[term][0]) if term in self._postings else 0
+        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every text for ``query`` (zeros where no query term occurs)."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        for term in set(tokenize(query)):
+            if term not in self._postings:
+                continue
+            docs, tfs = self._postings[term]
+            scores[docs] += self.idf(term) * tfs * (self.k1 + 1) / (tfs + self._norm[docs])
+        return scores
+
+    def top(self, query: str, k: int) -> list[int]:
+        """Rows of the ``k`` best-scoring texts that contain at least one query term, best first."""
+        scores = self.scores(query)
+        k = min(k, int((scores > 0).sum()))
+        if k == 0:
+            return []
+        best = np.argpartition(-scores, k - 1)[:k]
+        return [int(r) for r in best[np.argsort(-scores[best], kind="stable")]]
+
+
+class Retriever:
+    """Ranks the chunks of a store for a question."""
+
+    def __init__(self, store: ChunkStore) -> None:
+        self.store = store
+        self._bm25: BM25 | None = None
+        self._bm25_lock = threading.Lock()
+
+    @property
+    def bm25(self) -> BM25:
+        """The BM25 index of the store's chunks (its idf also weighs term overlap), built on first use."""
+        with self._bm25_lock:
+            if self._bm25 is None:
+                self._bm25 = BM25([c.text for c in self.store.chunks])
+            return self._bm25
+
+    def retrieve(self, question: str, query_vector: Vectors, k: int, mode: RetrievalMode = "dense") -> Passages:
+        """Return the ``k`` best passages for ``question``, best first.
+
+        ``"dense"`` ranks by cosine similarity. ``"hybrid"`` also ranks by BM25 and fuses both rankings
+        with reciprocal rank fusion (score = sum of 1 / (60 + rank)), which rescues passages that share
+        rare words (names, numbers) with the question but embed a little further away.
+        """
+        if mode == "dense":
+            rows = [row for row, _ in self.store.search(query_vector, k)]
+        else:
+            pool = max(k * CANDIDATES_PER_K, 20)
+            dense = [row for row, _ in self.store.search(query_vector, pool)]
+            lexical = self.bm25.top(question, pool)
+            fused: dict[int, float] = {}
+            for ranking in (dense, lexical):
+                for rank, row in enumerate(ranking, start=1):
+                    fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
+            rows = sorted(fused, key=lambda r: -fused[r])[:k]
+        return self._passages(rows, question, query_vector)
+
+    def _passages(self, rows: Sequence[int], question: str, query_vector: Vectors) -> Passages:
+        if not rows:
+            return Passages()
+        weights = {term: self.bm25.idf(term) for term in set(tokenize(question))}
+        total = sum(weights.values()) or 1.0
+
+        def overlap(text: str) -> tuple[float, frozenset[str]]:
+            found = frozenset(weights).intersection(tokenize(text))
+            return sum(weights[t] for t in found) / total, found
+
+        chunk_scores = self.store.chunk_vectors(rows) @ query_vector
+        passages = Passages()
+        for rank, (row, score) in enumerate(zip(rows, chunk_scores, strict=True), start=1):
+            chunk = self.store.chunks[row]
+            sentence_scores = self.store.sentence_vectors[list(self.store.sentence_rows[row])] @ query_vector
+            sentences = []
+            for sentence, sentence_score in zip(chunk.sentences, sentence_scores, strict=True):
+                share, terms = overlap(chunk.sentence_text(sentence))
+                sentences.append(ScoredSentence(sentence.start, sentence.end, float(sentence_score), share, terms))
+            passages.append(Passage(chunk, float(score), rank, tuple(sentences), overlap(chunk.text)[0]))
+        return passages
