@@ -19,6 +19,7 @@ from rag.evaluate import answer_is_correct
 
 
 def main() -> None:
+    """Run the sweep and print the best parameter sets."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--qa", type=Path, default=Path(__file__).with_name("qa.jsonl"))
     parser.add_argument("--top", type=int, default=12)
@@ -28,9 +29,7 @@ def main() -> None:
     bot = rag.load(progress=False)
     retrieved = [(item, bot.retrieve(item["question"])) for item in items]
     results = []
-    grid = itertools.product(
-        [0.6, 0.75, 0.9], [0.0, 0.1], [0.2, 0.3, 0.4], [0.0, 0.1], [0.03, 0.06, 0.1], [0.1, 0.2]
-    )
+    grid = itertools.product([0.6, 0.75, 0.9], [0.0, 0.1], [0.2, 0.3, 0.4], [0.0, 0.1], [0.03, 0.06, 0.1], [0.1, 0.2])
     for sentence_w, passage_w, overlap_w, passage_overlap_w, margin, coverage_margin in grid:
         base = ExtractiveAnswerer(
             min_score=-1.0,
@@ -59,7 +58,10 @@ def main() -> None:
             accuracy, recall = correct / answerable, refused / unanswerable
             results.append((accuracy + recall, accuracy, recall, threshold, base))
     results.sort(key=lambda r: -r[0])
-    print(f"{'objective':>9} {'correct':>7} {'refusal':>7} {'min_score':>9}  weights (sentence, passage, overlap, passage overlap, margins)")
+    print(
+        f"{'objective':>9} {'correct':>7} {'refusal':>7} {'min_score':>9} "
+        "  weights (sentence, passage, overlap, passage overlap, margins)"
+    )
     for objective, accuracy, recall, threshold, a in results[: args.top]:
         print(
             f"{objective:9.3f} {accuracy:7.3f} {recall:7.3f} {threshold:9.2f}  "

@@ -1,5 +1,6 @@
 """rag: retrieval-augmented answers with cited passages, offline by default.
 
+Example:
     >>> import rag
     >>> bot = rag.load()                     # seeds/ -> index/, extractive answerer
     >>> answer = bot.ask("Who signed the KT-Microsoft agreement, and where?")
@@ -7,8 +8,6 @@
 
 The public API is what ``__all__`` lists; everything else may change between releases.
 """
-
-from __future__ import annotations
 
 from rag.answer import Answer, Citation
 from rag.answerers import Answerer

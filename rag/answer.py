@@ -44,9 +44,11 @@ class Citation:
 
     @classmethod
     def from_passage(cls, n: int, passage: Passage, highlights: tuple[tuple[int, int], ...] = ()) -> Citation:
+        """Cite ``passage`` as number ``n``."""
         return cls(n, passage.source, passage.start, passage.end, passage.text, passage.score, highlights)
 
     def to_dict(self) -> dict[str, Any]:
+        """The citation as printed in ``rag ask --json``."""
         return {
             "n": self.n,
             "source": self.source,

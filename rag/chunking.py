@@ -56,8 +56,8 @@ class Chunk:
 _BOUNDARY = re.compile(r"""[.!?]+["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])""")
 # Abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs inc ltd co corp no fig e.g i.e u.s u.k jan feb mar apr jun jul aug "
-    "sep sept oct nov dec".split()
+    """mr mrs ms dr prof sr jr st vs inc ltd co corp no fig e.g i.e u.s u.k jan feb mar apr jun jul aug sep
+    sept oct nov dec""".split()
 )
 _BULLET = re.compile(r"[-*•–]\s+")
 _MIN_SENTENCE_CHARS = 2

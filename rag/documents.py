@@ -107,8 +107,7 @@ def load_documents(folder: Path | str) -> list[Document]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DocumentError(
-            f"docs folder {folder} does not exist (working directory: {Path.cwd()}); "
-            "pass docs_dir= or set RAG_DOCS",
+            f"docs folder {folder} does not exist (working directory: {Path.cwd()}); pass docs_dir= or set RAG_DOCS",
             folder,
         )
     documents: list[Document] = []
@@ -121,8 +120,6 @@ def load_documents(folder: Path | str) -> list[Document]:
             skipped.append(source)
     if not documents:
         detail = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(skipped)})" if skipped else ""
-        raise DocumentError(
-            f"no readable {' or '.join(SUPPORTED_SUFFIXES)} documents in {folder}{detail}", folder
-        )
-    logger.info("read %d document(s) from %s", len(documents), folder)
+        raise DocumentError(f"no readable {' or '.join(SUPPORTED_SUFFIXES)} documents in {folder}{detail}", folder)
+    logger.debug("read %d document(s) from %s", len(documents), folder)
     return documents

@@ -15,6 +15,7 @@ Models are loaded once per process and shared between bots and threads.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -105,7 +106,8 @@ class Embedder:
 
     def encode_one(self, text: str) -> Vectors:
         """Embed a single text into a ``(dimension,)`` vector."""
-        return self._encode_batch([text])[0]
+        vector: Vectors = self._encode_batch([text])[0]
+        return vector
 
 
 def _progress_bar(total: int, desc: str) -> Any:
@@ -193,10 +195,8 @@ def export_onnx(name: str, cache_dir: Path, device: str = "cpu") -> Path | None:
             logger.warning("ONNX export of %s differs from the original by %.2g; not using it", name, error)
             return None
         (work / "export.json").write_text(json.dumps({"model": name, "max_abs_error": error}))
-        try:
+        with contextlib.suppress(OSError):  # another process finished the same export first: keep theirs
             work.rename(target)
-        except OSError:  # another process finished the same export first: keep theirs
-            pass
         return target if (target / "export.json").is_file() else None
     except Exception as exc:  # the export is an optimisation: never let it break indexing
         logger.warning("could not export %s to ONNX (%s); queries will use sentence-transformers", name, exc)
@@ -229,9 +229,7 @@ def _write_onnx(model: Any, folder: Path) -> None:
             self.transformer = transformer
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.transformer(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
+            out = self.transformer(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return out.last_hidden_state
 
     dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in inputs)
@@ -267,9 +265,7 @@ def _load_onnx_embedder(name: str, folder: Path) -> Embedder:
     tokenizer.enable_padding()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
-    session = onnxruntime.InferenceSession(
-        str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-    )
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
     def encode_batch(texts: list[str]) -> Vectors:
         encodings = tokenizer.encode_batch(texts)
@@ -281,9 +277,10 @@ def _load_onnx_embedder(name: str, folder: Path) -> Embedder:
         summed = (hidden * mask[..., None]).sum(axis=1)
         mean = summed / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
         norms = np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
-        return (mean / norms).astype(np.float32)
+        unit: Vectors = (mean / norms).astype(np.float32)
+        return unit
 
-    logger.info("loaded embedding model %s (onnx) from %s", name, folder)
+    logger.debug("loaded embedding model %s (onnx) from %s", name, folder)
     return Embedder(name, int(config["dimension"]), "onnx", encode_batch)
 
 

@@ -38,7 +38,22 @@ from rag.answer import Answer
 from rag.errors import ConfigError
 from rag.retrieval import Passage
 
-__all__ = ["EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa"]
+__all__ = ["METRIC_NAMES", "EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa"]
+
+METRIC_NAMES = (
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "mrr",
+    "answer_correct",
+    "refusal_precision",
+    "refusal_recall",
+    "citation_precision",
+    "citation_recall",
+    "grounding",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
 
 logger = logging.getLogger(__name__)
 

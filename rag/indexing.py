@@ -50,7 +50,11 @@ class IndexReport:
 
     def summary(self) -> str:
         """One line for humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``."""
-        parts = [f"{len(v)} {k}" for k, v in (("changed", self.changed), ("added", self.added), ("removed", self.removed)) if v]
+        parts = [
+            f"{len(v)} {k}"
+            for k, v in (("changed", self.changed), ("added", self.added), ("removed", self.removed))
+            if v
+        ]
         detail = ", ".join(parts) or self.reason
         return f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
 
@@ -87,11 +91,15 @@ def sync_index(
     try:
         with lock.acquire(timeout=LOCK_TIMEOUT_S):
             # Check again under the lock: another process may have brought the index up to date meanwhile.
-            store, report = (None, IndexReport("built", "rebuild requested")) if rebuild else _try_reuse(settings, embedder, docs)
+            store, report = (
+                (None, IndexReport("built", "rebuild requested")) if rebuild else _try_reuse(settings, embedder, docs)
+            )
             if store is not None and report is None:
                 return store, IndexReport("reused", "up to date", total_chunks=len(store))
             assert report is not None
-            new_store = _update(settings, embedder, docs, store if report.action == "refreshed" else None, report, progress)
+            new_store = _update(
+                settings, embedder, docs, store if report.action == "refreshed" else None, report, progress
+            )
             try:
                 new_store.save(settings.index_dir)
             except OSError as exc:
@@ -143,7 +151,11 @@ def _try_reuse(
         return store, None
     logger.info(
         "documents changed since the index was built: %s",
-        "; ".join(f"{k}: {', '.join(v)}" for k, v in (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if v),
+        "; ".join(
+            f"{k}: {', '.join(v)}"
+            for k, v in (("added", report.added), ("changed", report.changed), ("removed", report.removed))
+            if v
+        ),
     )
     return store, report
 

@@ -21,14 +21,18 @@ class BotRetriever(BaseRetriever):
     bot: Any
     k: int | None = None
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[LCDocument]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         return [
             LCDocument(
                 page_content=p.text,
                 id=p.chunk.id,
-                metadata={"source": p.source, "start": p.start, "end": p.end, "score": p.score, "rank": p.rank},
+                metadata={
+                    "source": p.source,
+                    "start": p.start,
+                    "end": p.end,
+                    "score": p.score,
+                    "rank": p.rank,
+                },
             )
             for p in self.bot.retrieve(query, k=self.k)
         ]

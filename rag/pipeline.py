@@ -160,8 +160,7 @@ class Bot:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
         answer = self.ask(question, k=k)
-        for piece in re.findall(r"\S+\s*", answer.text):
-            yield piece
+        yield from re.findall(r"\S+\s*", answer.text)
         yield answer
 
     # ---------------------------------------------------------------------------------- indexing
@@ -276,7 +275,10 @@ def load(
     base = settings if settings is not None else Settings.from_env()
     settings = base.replace(docs_dir=docs_dir, index_dir=index_dir, answerer=answerer, model=model, **overrides)
     embedder = get_embedder(
-        settings.embedding_model, backend=settings.embedding_backend, device=settings.device, cache_dir=settings.cache_dir
+        settings.embedding_model,
+        backend=settings.embedding_backend,
+        device=settings.device,
+        cache_dir=settings.cache_dir,
     )
     store, report = sync_index(settings, embedder, rebuild=rebuild, progress=progress)
     if report.action != "reused" and settings.embedding_backend == "auto" and embedder.backend == "torch":

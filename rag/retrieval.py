@@ -37,7 +37,8 @@ class ScoredSentence:
         end: Offset one past its end.
         score: Cosine similarity between the sentence and the question.
         overlap: Share of the question's terms found in the sentence, each weighted by its BM25 idf (0 to 1),
-            so a rare name counts for more than a word every passage has.
+            so a rare name counts for more than a word every passage has. Terms found only in the previous
+            sentence count half: "It signed with AWS" is about the company the sentence before names.
         terms: The question's terms found in the sentence.
     """
 
@@ -68,18 +69,22 @@ class Passage:
 
     @property
     def source(self) -> str:
+        """File name of the passage's document."""
         return self.chunk.source
 
     @property
     def start(self) -> int:
+        """Offset of the passage in its document."""
         return self.chunk.start
 
     @property
     def end(self) -> int:
+        """Offset one past the passage's end."""
         return self.chunk.end
 
     @property
     def text(self) -> str:
+        """The passage's text."""
         return self.chunk.text
 
     def sentence_text(self, sentence: ScoredSentence) -> str:
@@ -87,6 +92,7 @@ class Passage:
         return self.chunk.text[sentence.start - self.chunk.start : sentence.end - self.chunk.start]
 
     def to_dict(self) -> dict[str, Any]:
+        """The passage as a plain dict (one row of ``Passages.to_frame()``)."""
         return {
             "rank": self.rank,
             "source": self.source,
@@ -115,9 +121,11 @@ class Passages(list[Passage]):
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
-    """a an and are as at be been but by did do does for from had has have how i in is it its of on or
-    that the their them they this to was were what when where which who whom why will with would you your
-    me my we our us can could should about into than then there these those so if not no""".split()
+    """a an and are as at be been but by did do does for from had has have how i in is it its of on or that
+    the their them they this to was were what when where which who whom why will with would you your me
+    my we our us can could should about into than then there these those so if not no during up down
+    over after before also just only more most some any each other such very much many here now get got
+    make made tell know say said please hey quick one thing""".split()
 )
 
 
@@ -227,9 +235,11 @@ class Retriever:
         weights = {term: self.bm25.idf(term) for term in set(tokenize(question))}
         total = sum(weights.values()) or 1.0
 
-        def overlap(text: str) -> tuple[float, frozenset[str]]:
-            found = frozenset(weights).intersection(tokenize(text))
-            return sum(weights[t] for t in found) / total, found
+        def found(text: str) -> frozenset[str]:
+            return frozenset(weights).intersection(tokenize(text))
+
+        def share(terms: frozenset[str], context: frozenset[str] = frozenset()) -> float:
+            return (sum(weights[t] for t in terms) + 0.5 * sum(weights[t] for t in context - terms)) / total
 
         chunk_scores = self.store.chunk_vectors(rows) @ query_vector
         passages = Passages()
@@ -237,8 +247,13 @@ class Retriever:
             chunk = self.store.chunks[row]
             sentence_scores = self.store.sentence_vectors[list(self.store.sentence_rows[row])] @ query_vector
             sentences = []
+            previous: frozenset[str] = frozenset()
             for sentence, sentence_score in zip(chunk.sentences, sentence_scores, strict=True):
-                share, terms = overlap(chunk.sentence_text(sentence))
-                sentences.append(ScoredSentence(sentence.start, sentence.end, float(sentence_score), share, terms))
-            passages.append(Passage(chunk, float(score), rank, tuple(sentences), overlap(chunk.text)[0]))
+                terms = found(chunk.sentence_text(sentence))
+                scored = ScoredSentence(
+                    sentence.start, sentence.end, float(sentence_score), share(terms, previous), terms
+                )
+                sentences.append(scored)
+                previous = terms
+            passages.append(Passage(chunk, float(score), rank, tuple(sentences), share(found(chunk.text))))
         return passages

@@ -69,10 +69,12 @@ class Manifest:
     checksums: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
+        """The manifest as indented JSON."""
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """Parse a manifest; raises ``ValueError`` or ``TypeError`` when it is malformed."""
         raw = json.loads(text)
         if not isinstance(raw, dict):
             raise ValueError("manifest is not a JSON object")

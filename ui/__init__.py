@@ -1,0 +1,1 @@
+"""The Gradio web chat over a ``rag`` bot (``rag`` never imports this package)."""

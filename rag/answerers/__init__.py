@@ -22,9 +22,14 @@ __all__ = ["ANSWERERS", "Answerer", "build_answerer"]
 class Answerer(Protocol):
     """Writes the answer to ``question`` from ``passages`` (best first), citing them as ``[n]``."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The backend's name, reported as ``Answer.backend``."""
+        ...
 
-    def answer(self, question: str, passages: Sequence[Passage]) -> Answer: ...
+    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        """Answer ``question`` from ``passages``; cite them by their position (``[1]`` is ``passages[0]``)."""
+        ...
 
 
 def _extractive(settings: Settings) -> Answerer:

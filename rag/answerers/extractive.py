@@ -43,11 +43,11 @@ class ExtractiveAnswerer:
         coverage_margin: ...or within this, if it holds question terms the quoted ones lack.
     """
 
-    min_score: float = 0.47
+    min_score: float = 0.5
     max_sentences: int = 3
-    sentence_weight: float = 0.75
+    sentence_weight: float = 0.6
     passage_weight: float = 0.1
-    overlap_weight: float = 0.4
+    overlap_weight: float = 0.3
     passage_overlap_weight: float = 0.1
     margin: float = 0.1
     coverage_margin: float = 0.2

@@ -1,0 +1,1 @@
+"""Tests of the rag package and its web chat."""
