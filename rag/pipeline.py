@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.answer import Answer
 from rag.answerers import Answerer, build_answerer
-from rag.config import Settings
+from rag.config import RetrievalMode, Settings
 from rag.documents import Document, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import DocumentError, QuestionError
@@ -101,7 +101,7 @@ class Bot:
 
     # ------------------------------------------------------------------------------------ asking
 
-    def retrieve(self, question: str, k: int | None = None) -> Passages:
+    def retrieve(self, question: str, k: int | None = None, *, retrieval: RetrievalMode | None = None) -> Passages:
         """Return the ``k`` passages most relevant to ``question`` (``settings.top_k`` when None), best first.
 
         Example:
@@ -111,22 +111,23 @@ class Bot:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
         text = validate_question(question, self.settings.max_question_chars)
-        return self._retrieve(text, k)
+        return self._retrieve(text, k, retrieval)
 
-    def _retrieve(self, text: str, k: int | None) -> Passages:
+    def _retrieve(self, text: str, k: int | None, retrieval: RetrievalMode | None) -> Passages:
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= 100:
             raise QuestionError(f"k must be between 1 and 100, got {k}")
         snapshot = self._snapshot
         vector = self.embedder.encode_one(text)
-        return snapshot.retriever.retrieve(text, vector, k, self.settings.retrieval)
+        return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval)
 
-    def ask(self, question: str, *, k: int | None = None) -> Answer:
+    def ask(self, question: str, *, k: int | None = None, retrieval: RetrievalMode | None = None) -> Answer:
         """Answer ``question`` from the documents, citing the passages used as ``[n]``.
 
         Args:
             question: The question, at most ``settings.max_question_chars`` characters.
             k: Passages to retrieve; ``settings.top_k`` when None.
+            retrieval: ``"dense"`` or ``"hybrid"``; ``settings.retrieval`` when None.
 
         Returns:
             An ``Answer``; ``answer.refused`` is True when the documents do not say.
@@ -141,7 +142,7 @@ class Bot:
         """
         started = time.perf_counter()
         text = validate_question(question, self.settings.max_question_chars)
-        passages = self._retrieve(text, k)
+        passages = self._retrieve(text, k, retrieval)
         retrieved = time.perf_counter()
         answer = self.answerer.answer(text, passages)
         finished = time.perf_counter()
@@ -153,13 +154,15 @@ class Bot:
         }
         return answer
 
-    def stream(self, question: str, *, k: int | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, *, k: int | None = None, retrieval: RetrievalMode | None = None
+    ) -> Iterator[str | Answer]:
         """Yield the answer's text in pieces, then the complete ``Answer`` as the last item.
 
         Raises:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
-        answer = self.ask(question, k=k)
+        answer = self.ask(question, k=k, retrieval=retrieval)
         yield from re.findall(r"\S+\s*", answer.text)
         yield answer
 

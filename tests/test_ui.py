@@ -1,0 +1,157 @@
+"""The web chat in a real browser (Debian's Chromium driven by Playwright) and through gradio_client."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+import rag  # noqa: E402
+from tests.conftest import SEEDS, SIGNING  # noqa: E402
+from ui.app import build_app, launch  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+XSS_DOC = (
+    "The Quuxtron gadget was designed by <script>window.__pwned = 1</script> Professor Blip in 1999. "
+    'Its blueprint <img src=x onerror="window.__pwned = 2"> was lost in a flood.'
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("ui")
+    shutil.copytree(SEEDS, root / "docs")
+    (root / "docs" / "quuxtron.md").write_text(XSS_DOC, encoding="utf-8")
+    bot = rag.load(root / "docs", root / "index", progress=False)
+    demo = build_app(bot)
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is missing: `make test` installs it with apt-get install chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else outside.append(r.url)
+    )
+    page.goto(server, wait_until="load")
+    expect(page.locator("#question textarea")).to_be_visible(timeout=20_000)
+    yield page
+    page.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert outside == [], f"the page made requests off the machine: {outside}"
+
+
+def ask(page: Page, question: str) -> None:
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def last_bot_message(page: Page):  # type: ignore[no-untyped-def]
+    return page.locator("#chat [data-testid='bot']").last
+
+
+def test_streamed_answer_with_citation_opens_the_highlighted_passage(page: Page) -> None:
+    ask(page, "Who signed the KT-Microsoft agreement, and where?")
+    message = last_bot_message(page)
+    expect(message).to_contain_text("Nadella", timeout=20_000)
+    expect(message.locator("a.rag-cite").first).to_have_text("[1]", timeout=20_000)
+    passage = page.locator("#rag-passage-1")
+    expect(passage).to_contain_text(SIGNING)
+    expect(passage.locator("mark").first).to_contain_text("signed the agreement")
+    message.locator("a.rag-cite").first.click()
+    expect(passage).to_be_in_viewport()
+
+
+def test_off_topic_question_is_shown_as_a_refusal(page: Page) -> None:
+    ask(page, "What is the capital of France?")
+    message = last_bot_message(page)
+    expect(message.locator(".rag-refusal")).to_contain_text("couldn't find", timeout=20_000)
+    expect(page.locator("#evidence")).to_contain_text("No passage answers this question")
+
+
+def test_too_long_and_empty_messages_get_clear_messages(page: Page) -> None:
+    ask(page, "why " * 1200)
+    expect(last_bot_message(page).locator(".rag-error")).to_contain_text("the limit is 4,000", timeout=20_000)
+    page.locator("#question textarea").fill("   ")
+    page.locator("#question textarea").press("Enter")
+    expect(page.get_by_text("Type a question about the documents first.")).to_be_visible(timeout=10_000)
+
+
+def test_document_markup_is_shown_as_text_and_never_runs(page: Page) -> None:
+    ask(page, "Who designed the Quuxtron gadget?")
+    message = last_bot_message(page)
+    expect(message).to_contain_text("Blip", timeout=20_000)
+    expect(page.locator("#evidence")).to_contain_text("<script>")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#evidence img, #chat img[src='x']").count() == 0
+
+
+def test_uploading_a_file_makes_it_citable(page: Page, tmp_path: Path) -> None:
+    note = tmp_path / "zorblat.md"
+    note.write_text("Zorblat Corp was founded in Oslo in 1987 by the engineer Ada Berg.", encoding="utf-8")
+    page.get_by_text("Add documents").click()
+    page.locator("input[type='file']").set_input_files(str(note))
+    expect(page.locator("#upload-status")).to_contain_text("Added uploads/zorblat.md", timeout=60_000)
+    ask(page, "Where was Zorblat Corp founded?")
+    expect(last_bot_message(page)).to_contain_text("Oslo", timeout=20_000)
+    expect(page.locator("#rag-passage-1")).to_contain_text("uploads/zorblat.md")
+
+
+def test_binary_upload_is_refused_and_changes_nothing(page: Page, tmp_path: Path) -> None:
+    blob = tmp_path / "photo.txt"
+    blob.write_bytes(b"\x89PNG\r\n\x00\x00\x00binary")
+    page.get_by_text("Add documents").click()
+    page.locator("input[type='file']").set_input_files(str(blob))
+    expect(page.locator("#upload-status")).to_contain_text("Nothing was added", timeout=30_000)
+    expect(page.locator("#upload-status")).to_contain_text("binary")
+
+
+def test_ask_endpoint_returns_the_cli_json(server: str) -> None:
+    client = Client(server, verbose=False)
+    data = client.predict("When will KT reveal specifics of the partnership?", api_name="/ask")
+    assert set(data) == {"question", "answer", "refused", "backend", "notice", "citations", "timings_ms"}
+    assert "September" in data["answer"] and data["citations"][0]["n"] == 1
+    with pytest.raises(Exception, match="empty"):
+        client.predict("   ", api_name="/ask")

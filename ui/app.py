@@ -1,0 +1,225 @@
+"""The web chat: a Gradio page with streamed, cited answers beside an evidence panel.
+
+``build_app(bot)`` makes the page; ``serve(settings)`` loads a bot and serves it on loopback. The page
+works with no network at all: analytics are off, no share link is made, and only the fonts Gradio ships
+are used. It also exposes ``/ask`` for scripts, returning the same JSON as ``rag ask --json``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Set before gradio is imported: it reads them at import time.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import logging  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+import rag  # noqa: E402
+from rag import Answer, Bot, Settings  # noqa: E402
+from rag.config import RetrievalMode  # noqa: E402
+from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, load_document  # noqa: E402
+from ui.render import answer_html, error_html, evidence_html  # noqa: E402
+
+__all__ = ["build_app", "serve"]
+
+logger = logging.getLogger("rag.ui")  # under "rag", so the CLI shows its lines
+
+EXAMPLES = [
+    "Who signed the KT-Microsoft agreement, and where?",
+    "When will KT reveal the details of the partnership?",
+    "How many tokens was Mi:dm trained on?",
+    "Which companies were invited to the Microsoft CEO summit?",
+]
+UPLOADS = "uploads"  # sub-folder of the docs folder where uploaded files are kept
+CONCURRENCY = 4  # questions answered at once; more wait in Gradio's queue
+
+CSS = """
+#evidence { max-height: 640px; overflow-y: auto; }
+.rag-passage { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 8px 0;
+  background: var(--background-fill-secondary); border-radius: 4px; scroll-margin-top: 12px; }
+.rag-passage.rag-flash { outline: 2px solid var(--color-accent); }
+.rag-uncited { border-left-color: var(--border-color-primary); opacity: 0.85; }
+.rag-passage-head { font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.rag-n { font-weight: 700; color: var(--body-text-color); }
+.rag-source { font-family: var(--font-mono); }
+.rag-passage-text { white-space: pre-wrap; }
+.rag-passage-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+.rag-refusal { color: var(--body-text-color-subdued); font-style: italic; }
+.rag-notice, .rag-rewrite { font-size: 0.85em; color: #92400e; margin-top: 6px; }
+.rag-error { color: var(--error-text-color); }
+.rag-unsupported { color: #92400e; font-size: 0.9em; }
+a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+"""
+
+# A click on a [n] marker scrolls its passage into view in the evidence panel and flashes it.
+HEAD = """
+<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a[href^='#rag-passage-']");
+  if (!link) return;
+  event.preventDefault();
+  const passage = document.getElementById(link.getAttribute("href").slice(1));
+  if (!passage) return;
+  passage.scrollIntoView({behavior: "smooth", block: "nearest"});
+  passage.classList.add("rag-flash");
+  setTimeout(() => passage.classList.remove("rag-flash"), 1500);
+}, true);
+</script>
+"""
+
+
+def build_app(bot: Bot) -> gr.Blocks:
+    """Build the chat page over ``bot`` (not launched)."""
+
+    def respond(
+        message: str, history: list[dict[str, Any]], top_k: int, hybrid: bool
+    ) -> Iterator[tuple[str, list[dict[str, Any]], str]]:
+        history = list(history or [])
+        if not (message or "").strip():
+            gr.Info("Type a question about the documents first.")
+            yield "", history, gr.skip()
+            return
+        history.append({"role": "user", "content": message})
+        mode: RetrievalMode = "hybrid" if hybrid else "dense"
+        try:
+            stream = bot.stream(message, k=int(top_k), retrieval=mode)
+            history.append({"role": "assistant", "content": ""})
+            text = ""
+            for piece in stream:
+                if isinstance(piece, Answer):
+                    history[-1] = {"role": "assistant", "content": answer_html(piece)}
+                    yield "", history, evidence_html(piece)
+                else:
+                    text += piece
+                    history[-1] = {"role": "assistant", "content": text}
+                    yield "", history, gr.skip()
+        except rag.QuestionError as exc:
+            if history and history[-1]["role"] == "assistant":
+                history.pop()
+            history.append({"role": "assistant", "content": error_html(str(exc))})
+            yield "", history, gr.skip()
+
+    def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, None]:  # noqa: B008
+        if not files:
+            return "", None
+        documents = []
+        problems = []
+        for path in map(Path, files):
+            name = _original_name(path)
+            try:
+                if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    raise rag.DocumentError(f"{name}: only {' and '.join(SUPPORTED_SUFFIXES)} files can be added")
+                doc = load_document(path, source=f"{UPLOADS}/{name}", max_bytes=MAX_DOCUMENT_BYTES)
+                documents.append(doc)
+            except rag.DocumentError as exc:
+                problems.append(str(exc).replace(str(path), name))
+        if problems:
+            # All or nothing: one bad file leaves the index unchanged, so the user knows exactly what is in it.
+            return "**Nothing was added.** " + " ".join(problems), None
+        progress(0.1, desc=f"Indexing {len(documents)} file(s)")
+        try:
+            report = bot.add_documents(documents, overwrite=True)
+        except rag.RagError as exc:
+            return f"**Nothing was added.** {exc}", None
+        progress(1.0)
+        names = ", ".join(d.source for d in documents)
+        return f"Added {names}: {report.embedded_chunks} passage(s) indexed. Ask about {names} now.", None
+
+    with gr.Blocks(title="rag: cited answers", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "## Ask the documents\nAnswers quote the documents and cite each passage as [n]; "
+            "click a number to see the passage. "
+            f"Indexed: {', '.join(bot.documents)}."
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", sanitize_html=True)
+                question = gr.Textbox(
+                    elem_id="question",
+                    placeholder="Ask a question about the documents…",
+                    show_label=False,
+                    submit_btn=True,
+                    max_lines=6,
+                )
+                with gr.Row():
+                    clear = gr.Button("Clear chat", elem_id="clear", size="sm")
+                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+            with gr.Column(scale=2):
+                gr.Markdown("### Evidence")
+                evidence = gr.HTML(evidence_html(None), elem_id="evidence")
+                with gr.Accordion("Settings", open=False):
+                    answerer = gr.Dropdown(
+                        [bot.answerer.name], value=bot.answerer.name, label="Answerer", interactive=False
+                    )
+                    top_k = gr.Slider(1, 10, value=bot.settings.top_k, step=1, label="Passages to retrieve")
+                    hybrid = gr.Checkbox(
+                        value=bot.settings.retrieval == "hybrid", label="Hybrid retrieval (BM25 + embeddings)"
+                    )
+                with gr.Accordion("Add documents", open=False):
+                    files = gr.File(
+                        file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
+                    )
+                    upload_status = gr.Markdown(elem_id="upload-status")
+        del answerer  # shown for information until LLM answerers exist
+
+        question.submit(
+            respond, [question, chatbot, top_k, hybrid], [question, chatbot, evidence], api_visibility="private"
+        )
+        clear.click(lambda: ([], evidence_html(None)), None, [chatbot, evidence], api_visibility="private")
+        files.upload(upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
+
+        def ask(question: str) -> dict[str, Any]:
+            """Answer a question; returns the same JSON object as ``rag ask --json``."""
+            try:
+                return bot.ask(question).to_dict()
+            except rag.QuestionError as exc:
+                raise gr.Error(str(exc)) from None
+
+        gr.api(ask, api_name="ask")
+    demo.queue(default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def _original_name(path: Path) -> str:
+    """Gradio keeps an upload's original name as the file name inside a random temporary folder."""
+    return path.name
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> None:
+    """Start the server offline: no share link, no server-side rendering, built-in theme only."""
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "rag-gradio"))
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        ssr_mode=False,
+        inbrowser=False,
+        quiet=True,
+        prevent_thread_lock=not block,
+        show_error=True,
+        footer_links=[],
+        theme=gr.themes.Soft(),
+        css=CSS,
+        head=HEAD,
+        max_file_size=MAX_DOCUMENT_BYTES,
+    )
+
+
+def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Load a bot with ``settings`` and serve the chat until interrupted."""
+    bot = rag.load(settings=settings)
+    demo = build_app(bot)
+    logger.info("chat ready on http://%s:%d (Ctrl+C to stop)", host, port)
+    launch(demo, host, port)
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,93 @@
+"""Turning an ``Answer`` into the HTML of the chat message and of the evidence panel.
+
+Everything that comes from a document or a model is escaped here, so a document holding ``<script>`` or
+``<img onerror=...>`` shows as text and runs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag import Answer
+from rag.answer import highlight_html
+
+__all__ = ["answer_html", "error_html", "evidence_html", "passage_anchor"]
+
+_MARKER = re.compile(r"\[(\d+)\]")
+# HTML's special characters, and those Markdown would act on, as entities: all display as themselves.
+# One table applied in one pass, so no entity is escaped twice.
+_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'*_`~#|\\[]"})
+
+
+def passage_anchor(n: int) -> str:
+    """The element id of cited passage ``n`` in the evidence panel."""
+    return f"rag-passage-{n}"
+
+
+def _escape(text: str) -> str:
+    return text.translate(_ESCAPES)
+
+
+def answer_html(answer: Answer) -> str:
+    """The chat message: the answer with each ``[n]`` a link to its passage, and any notice beneath."""
+    cited = {c.n for c in answer.citations}
+    pieces: list[str] = []
+    cursor = 0
+    for match in _MARKER.finditer(answer.text):
+        pieces.append(_escape(answer.text[cursor : match.start()]))
+        n = int(match.group(1))
+        if n in cited:
+            pieces.append(f'<a class="rag-cite" href="#{passage_anchor(n)}">&#91;{n}&#93;</a>')
+        else:
+            pieces.append(_escape(match.group(0)))
+        cursor = match.end()
+    pieces.append(_escape(answer.text[cursor:]))
+    body = "".join(pieces)
+    kind = "rag-refusal" if answer.refused else "rag-answer"
+    parts = [f'<div class="{kind}">{body}</div>']
+    if answer.standalone_question:
+        parts.append(f'<div class="rag-rewrite">Searched for: {_escape(answer.standalone_question)}</div>')
+    if answer.notice:
+        parts.append(f'<div class="rag-notice">{_escape(answer.notice)}</div>')
+    return "".join(parts)
+
+
+def error_html(message: str) -> str:
+    """A problem with the question itself, shown in the chat as such (not as an answer)."""
+    return f'<div class="rag-error">{_escape(message)}</div>'
+
+
+def evidence_html(answer: Answer | None) -> str:
+    """The evidence panel: each cited passage with source, position, score and the cited sentences marked."""
+    if answer is None:
+        return '<div class="rag-evidence-empty">Cited passages appear here.</div>'
+    parts: list[str] = []
+    if answer.refused:
+        parts.append(
+            '<div class="rag-evidence-note">No passage answers this question. '
+            "The closest ones are listed for you to check.</div>"
+        )
+    if answer.notice:
+        parts.append(f'<div class="rag-notice">{_escape(answer.notice)}</div>')
+    if answer.unsupported_sentences:
+        items = "".join(f"<li>{_escape(s)}</li>" for s in answer.unsupported_sentences)
+        parts.append(f'<div class="rag-unsupported">Not supported by the cited passages:<ul>{items}</ul></div>')
+    for c in answer.citations:
+        parts.append(
+            f'<div class="rag-passage" id="{passage_anchor(c.n)}">'
+            f'<div class="rag-passage-head"><span class="rag-n">[{c.n}]</span> '
+            f'<span class="rag-source">{_escape(c.source)}</span> '
+            f'<span class="rag-pos">chars {c.start}–{c.end}</span> '
+            f'<span class="rag-score" title="cosine similarity to the question">score {c.score:.2f}</span></div>'
+            f'<div class="rag-passage-text">{highlight_html(c.text, c.start, c.highlights)}</div></div>'
+        )
+    if answer.refused:
+        for p in answer.passages[:3]:
+            parts.append(
+                f'<div class="rag-passage rag-uncited"><div class="rag-passage-head">'
+                f'<span class="rag-source">{_escape(p.source)}</span> '
+                f'<span class="rag-pos">chars {p.start}–{p.end}</span> '
+                f'<span class="rag-score">score {p.score:.2f}</span></div>'
+                f'<div class="rag-passage-text">{_escape(p.text)}</div></div>'
+            )
+    return "".join(parts)
