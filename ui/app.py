@@ -14,19 +14,19 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import logging  # noqa: E402
-import tempfile  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-import rag  # noqa: E402
-from rag import Answer, Bot, Settings  # noqa: E402
-from rag.config import RetrievalMode  # noqa: E402
-from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, load_document  # noqa: E402
-from ui.render import answer_html, error_html, evidence_html  # noqa: E402
+import rag
+from rag import Answer, Bot, Settings
+from rag.config import RetrievalMode
+from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, load_document
+from ui.render import answer_html, error_html, evidence_html
 
 __all__ = ["build_app", "serve"]
 
@@ -113,7 +113,7 @@ def build_app(bot: Bot) -> gr.Blocks:
         documents = []
         problems = []
         for path in map(Path, files):
-            name = _original_name(path)
+            name = path.name  # Gradio keeps the original name, inside a random temporary folder
             try:
                 if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                     raise rag.DocumentError(f"{name}: only {' and '.join(SUPPORTED_SUFFIXES)} files can be added")
@@ -183,14 +183,10 @@ def build_app(bot: Bot) -> gr.Blocks:
             except rag.QuestionError as exc:
                 raise gr.Error(str(exc)) from None
 
-        gr.api(ask, api_name="ask")
+        gr.api(ask, api_name="ask")  # type: ignore[attr-defined]  # gradio 6 exports it without __all__
     demo.queue(default_concurrency_limit=CONCURRENCY)
-    return demo
-
-
-def _original_name(path: Path) -> str:
-    """Gradio keeps an upload's original name as the file name inside a random temporary folder."""
-    return path.name
+    blocks: gr.Blocks = demo
+    return blocks
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> None:
