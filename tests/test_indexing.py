@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,19 +133,28 @@ def test_an_interrupted_swap_restores_the_previous_index(settings: Settings, emb
     assert [c.id for c in restored.chunks] == [c.id for c in store.chunks]
 
 
+def _make_read_only(folder: Path) -> Callable[[], None]:
+    """Make ``folder`` unwritable, for root too (root ignores permission bits, not the immutable flag)."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return lambda: folder.chmod(0o755)
+    result = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot make a folder read-only as root here: {result.stderr.strip()}")
+    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
 def test_a_read_only_index_folder_gives_a_clear_error_and_keeps_the_old_index(
     settings: Settings, embedder: Embedder
 ) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root ignores directory permissions")
     sync_index(settings, embedder, progress=False)
     (settings.docs_dir / "new.txt").write_text("A new document about nothing in particular.")
-    settings.index_dir.parent.chmod(0o555)
+    undo = _make_read_only(settings.index_dir.parent)
     try:
         with pytest.raises(RagError, match="cannot write the index"):
             sync_index(settings, embedder, progress=False)
     finally:
-        settings.index_dir.parent.chmod(0o755)
+        undo()
     assert ChunkStore.load(settings.index_dir).manifest.files.keys() == {SIGNING, ANALYSIS}
 
 
