@@ -39,6 +39,7 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_ANSWERER": "answerer",
     "RAG_MODEL": "model",
     "RAG_LLM_TIMEOUT": "llm_timeout_s",
+    "RAG_LLM_BASE_URL": "llm_base_url",
 }
 
 
@@ -65,6 +66,8 @@ class Settings:
         answerer: Backend that writes answers.
         model: LLM model name for LLM answerers (unused by the extractive one).
         llm_timeout_s: Seconds to wait for an LLM backend before falling back.
+        llm_base_url: Where the LLM backend listens, overriding ``OPENAI_BASE_URL``, ``AZURE_OPENAI_ENDPOINT``
+            or ``OLLAMA_HOST``.
         device: Torch device for the embedding model.
         batch_size: Texts per embedding batch when indexing.
     """
@@ -84,6 +87,7 @@ class Settings:
     answerer: AnswererName = "extractive"
     model: str | None = None
     llm_timeout_s: float = 60.0
+    llm_base_url: str | None = None
     device: str = "cpu"
     batch_size: int = 32
 

@@ -20,10 +20,13 @@ from typing import Any
 
 from rag.answer import Answer
 from rag.answerers import Answerer, build_answerer
+from rag.answerers.extractive import ExtractiveAnswerer
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
-from rag.errors import DocumentError, QuestionError
+from rag.errors import AnswererUnavailable, DocumentError, QuestionError
+from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
+from rag.grounding import check_grounding
 from rag.indexing import IndexReport, sync_index
 from rag.retrieval import Passages, Retriever
 from rag.store import ChunkStore
@@ -79,6 +82,8 @@ class Bot:
         self.settings = settings
         self.embedder = embedder
         self.answerer = answerer
+        # The fallback when an LLM backend fails: always available, needs nothing.
+        self._extractive = ExtractiveAnswerer(min_score=settings.min_score, max_sentences=settings.max_answer_sentences)
         self._snapshot = _Snapshot(store, Retriever(store))
         self._write_lock = threading.Lock()
 
@@ -113,24 +118,38 @@ class Bot:
         text = validate_question(question, self.settings.max_question_chars)
         return self._retrieve(text, k, retrieval)
 
-    def _retrieve(self, text: str, k: int | None, retrieval: RetrievalMode | None) -> Passages:
+    def _retrieve(
+        self, text: str, k: int | None, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
+    ) -> Passages:
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= 100:
             raise QuestionError(f"k must be between 1 and 100, got {k}")
-        snapshot = self._snapshot
+        snapshot = snapshot or self._snapshot
         vector = self.embedder.encode_one(text)
         return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval)
 
-    def ask(self, question: str, *, k: int | None = None, retrieval: RetrievalMode | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retrieval: RetrievalMode | None = None,
+        history: History | None = None,
+        answerer: Answerer | None = None,
+    ) -> Answer:
         """Answer ``question`` from the documents, citing the passages used as ``[n]``.
 
         Args:
             question: The question, at most ``settings.max_question_chars`` characters.
             k: Passages to retrieve; ``settings.top_k`` when None.
             retrieval: ``"dense"`` or ``"hybrid"``; ``settings.retrieval`` when None.
+            history: Earlier turns (``[{"role": "user", "content": ...}, ...]``); a follow-up question is
+                rewritten into a standalone one before retrieval.
+            answerer: Use this answerer instead of the bot's own for this question.
 
         Returns:
-            An ``Answer``; ``answer.refused`` is True when the documents do not say.
+            An ``Answer``; ``answer.refused`` is True when the documents do not say. When an LLM backend
+            fails, the extractive answer comes back instead, with ``backend="extractive"`` and a ``notice``.
 
         Raises:
             QuestionError: The question is empty, too long, or has nothing to search for.
@@ -140,31 +159,92 @@ class Bot:
             >>> answer.refused
             False
         """
+        final: Answer | None = None
+        for item in self._answer(question, k, retrieval, history, answerer, streaming=False):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retrieval: RetrievalMode | None = None,
+        history: History | None = None,
+        answerer: Answerer | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text in pieces as it is written, then the complete ``Answer`` as the last item.
+
+        The last item is authoritative: if an LLM fails mid-stream, the pieces already yielded are replaced
+        by the extractive answer it carries (with a ``notice`` saying so). Arguments are those of ``ask``.
+
+        Raises:
+            QuestionError: The question is empty, too long, or has nothing to search for.
+        """
+        yield from self._answer(question, k, retrieval, history, answerer, streaming=True)
+
+    def _answer(
+        self,
+        question: str,
+        k: int | None,
+        retrieval: RetrievalMode | None,
+        history: History | None,
+        answerer: Answerer | None,
+        *,
+        streaming: bool,
+    ) -> Iterator[str | Answer]:
         started = time.perf_counter()
         text = validate_question(question, self.settings.max_question_chars)
-        passages = self._retrieve(text, k, retrieval)
+        answerer = answerer or self.answerer
+        turns = normalize_history(history)
+        notices: list[str] = []
+        standalone = text
+        if turns and looks_like_follow_up(text):
+            standalone, notice = self._standalone(text, turns, answerer)
+            notices += [notice] if notice else []
+        snapshot = self._snapshot
+        passages = self._retrieve(standalone, k, retrieval, snapshot)
         retrieved = time.perf_counter()
-        answer = self.answerer.answer(text, passages)
+        answer: Answer | None = None
+        try:
+            if streaming and hasattr(answerer, "stream"):
+                for item in answerer.stream(standalone, passages):
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        yield item
+            else:
+                answer = answerer.answer(standalone, passages)
+        except AnswererUnavailable as exc:
+            notices.append(f"{exc}; showing extracted passages instead.")
+            answer = self._extractive.answer(standalone, passages)
+        assert answer is not None
+        if answer.backend != self._extractive.name:
+            answer = check_grounding(answer, self.embedder, snapshot.store)
         finished = time.perf_counter()
         answer.question = question
+        answer.standalone_question = standalone if standalone != text else None
+        answer.notice = " ".join(n for n in [*notices, answer.notice] if n) or None
         answer.timings_ms = {
             "retrieve": (retrieved - started) * 1000,
             "answer": (finished - retrieved) * 1000,
             "total": (finished - started) * 1000,
         }
-        return answer
-
-    def stream(
-        self, question: str, *, k: int | None = None, retrieval: RetrievalMode | None = None
-    ) -> Iterator[str | Answer]:
-        """Yield the answer's text in pieces, then the complete ``Answer`` as the last item.
-
-        Raises:
-            QuestionError: The question is empty, too long, or has nothing to search for.
-        """
-        answer = self.ask(question, k=k, retrieval=retrieval)
-        yield from re.findall(r"\S+\s*", answer.text)
+        if streaming and answer.backend == self._extractive.name and not hasattr(answerer, "stream"):
+            yield from re.findall(r"\S+\s*", answer.text)
         yield answer
+
+    def _standalone(self, question: str, turns: list[tuple[str, str]], answerer: Answerer) -> tuple[str, str | None]:
+        """Rewrite a follow-up with the LLM when there is one, else (or if it fails) with the heuristic."""
+        rewrite = getattr(answerer, "rewrite", None)
+        if rewrite is not None:
+            try:
+                return str(rewrite(question, turns)), None
+            except AnswererUnavailable as exc:
+                return heuristic_rewrite(question, turns), f"{exc}; the follow-up was rewritten without it."
+        return heuristic_rewrite(question, turns), None
 
     # ---------------------------------------------------------------------------------- indexing
 

@@ -59,6 +59,7 @@ class Passage:
         rank: 1 for the best passage.
         overlap: Idf-weighted share of the question's terms found in the passage (0 to 1).
         sentences: The chunk's sentences with their similarity to the question, in reading order.
+        row: The chunk's row in the index it came from.
     """
 
     chunk: Chunk
@@ -66,6 +67,7 @@ class Passage:
     rank: int
     sentences: tuple[ScoredSentence, ...]
     overlap: float = 0.0
+    row: int = -1
 
     @property
     def source(self) -> str:
@@ -255,5 +257,5 @@ class Retriever:
                 )
                 sentences.append(scored)
                 previous = terms
-            passages.append(Passage(chunk, float(score), rank, tuple(sentences), share(found(chunk.text))))
+            passages.append(Passage(chunk, float(score), rank, tuple(sentences), share(found(chunk.text)), row))
         return passages

@@ -155,3 +155,50 @@ def test_ask_endpoint_returns_the_cli_json(server: str) -> None:
     assert "September" in data["answer"] and data["citations"][0]["n"] == 1
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/ask")
+
+
+def choose_backend(page: Page, name: str) -> None:
+    page.get_by_text("Settings").click()
+    page.locator("#answerer input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def test_llm_answer_streams_and_unsupported_sentences_are_flagged(page: Page, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.llm_servers import Reply, scripted_server
+
+    with scripted_server() as llm:
+        monkeypatch.setenv("OLLAMA_HOST", llm.url)
+        llm.script = [
+            Reply(
+                "KT and Microsoft will reveal details in September [1]. They will also open a moon base [1].",
+                chunk_delay_s=0.05,
+            )
+        ]
+        choose_backend(page, "ollama")
+        ask(page, "When will KT and Microsoft reveal details?")
+        message = last_bot_message(page)
+        expect(message).to_contain_text("moon base", timeout=20_000)
+        expect(message.locator("a.rag-cite").first).to_have_text("[1]")
+        expect(page.locator("#evidence .rag-unsupported")).to_contain_text("moon base")
+
+
+def test_unreachable_backend_falls_back_with_a_visible_notice(page: Page, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{port}")
+    choose_backend(page, "ollama")
+    page.locator("#answerer").locator("..").get_by_label("LLM model").fill("llama3.2-unreachable")
+    ask(page, "Who signed the KT-Microsoft agreement, and where?")
+    message = last_bot_message(page)
+    expect(message.locator(".rag-notice")).to_contain_text("unreachable; showing extracted passages", timeout=30_000)
+    expect(message).to_contain_text("Nadella")
+
+
+def test_follow_up_shows_the_question_it_searched_for(page: Page) -> None:
+    ask(page, "What did KT and Microsoft sign?")
+    expect(last_bot_message(page).locator("a.rag-cite").first).to_be_visible(timeout=20_000)
+    ask(page, "and when will they reveal the specifics?")
+    message = last_bot_message(page)
+    expect(message.locator(".rag-rewrite")).to_contain_text("Searched for:", timeout=20_000)
+    expect(message).to_contain_text("September")

@@ -14,8 +14,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import html
 import logging
+import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ import gradio as gr
 
 import rag
 from rag import Answer, Bot, Settings
+from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, load_document
 from ui.render import answer_html, error_html, evidence_html
@@ -78,19 +82,37 @@ document.addEventListener("click", (event) => {
 
 def build_app(bot: Bot) -> gr.Blocks:
     """Build the chat page over ``bot`` (not launched)."""
+    answerers: dict[tuple[str, str], Answerer] = {(bot.answerer.name, bot.settings.model or ""): bot.answerer}
+    answerers_lock = threading.Lock()
+
+    def choose_answerer(name: str, model: str) -> Answerer:
+        """Build (once) the answerer picked in the settings; raises ConfigError when it cannot be built."""
+        key = (name, model.strip())
+        with answerers_lock:
+            if key not in answerers:
+                settings = bot.settings.replace(answerer=name, model=model.strip() or None)
+                answerers[key] = build_answerer(settings)
+            return answerers[key]
 
     def respond(
-        message: str, history: list[dict[str, Any]], top_k: int, hybrid: bool
+        message: str, history: list[dict[str, Any]], top_k: int, hybrid: bool, backend: str, model: str
     ) -> Iterator[tuple[str, list[dict[str, Any]], str]]:
         history = list(history or [])
         if not (message or "").strip():
             gr.Info("Type a question about the documents first.")
             yield "", history, gr.skip()
             return
+        earlier = [{"role": t["role"], "content": _plain(t["content"])} for t in history]
         history.append({"role": "user", "content": message})
         mode: RetrievalMode = "hybrid" if hybrid else "dense"
         try:
-            stream = bot.stream(message, k=int(top_k), retrieval=mode)
+            answerer = choose_answerer(backend, model)
+        except rag.ConfigError as exc:
+            history.append({"role": "assistant", "content": error_html(f"Cannot use {backend}: {exc}")})
+            yield "", history, gr.skip()
+            return
+        try:
+            stream = bot.stream(message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer)
             history.append({"role": "assistant", "content": ""})
             text = ""
             for piece in stream:
@@ -156,8 +178,13 @@ def build_app(bot: Bot) -> gr.Blocks:
                 gr.Markdown("### Evidence")
                 evidence = gr.HTML(evidence_html(None), elem_id="evidence")
                 with gr.Accordion("Settings", open=False):
-                    answerer = gr.Dropdown(
-                        [bot.answerer.name], value=bot.answerer.name, label="Answerer", interactive=False
+                    backend = gr.Dropdown(
+                        list(ANSWERERS), value=bot.answerer.name, label="Answerer", elem_id="answerer"
+                    )
+                    model = gr.Textbox(
+                        value=bot.settings.model or "",
+                        label="LLM model",
+                        placeholder="e.g. gpt-4o-mini or llama3.2 (LLM answerers only)",
                     )
                     top_k = gr.Slider(1, 10, value=bot.settings.top_k, step=1, label="Passages to retrieve")
                     hybrid = gr.Checkbox(
@@ -168,10 +195,11 @@ def build_app(bot: Bot) -> gr.Blocks:
                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
-        del answerer  # shown for information until LLM answerers exist
-
         question.submit(
-            respond, [question, chatbot, top_k, hybrid], [question, chatbot, evidence], api_visibility="private"
+            respond,
+            [question, chatbot, top_k, hybrid, backend, model],
+            [question, chatbot, evidence],
+            api_visibility="private",
         )
         clear.click(lambda: ([], evidence_html(None)), None, [chatbot, evidence], api_visibility="private")
         files.upload(upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
@@ -187,6 +215,18 @@ def build_app(bot: Bot) -> gr.Blocks:
     demo.queue(default_concurrency_limit=CONCURRENCY)
     blocks: gr.Blocks = demo
     return blocks
+
+
+def _plain(content: Any) -> str:
+    """The text of a chat message as the pipeline needs it for follow-ups: tags and entities removed.
+
+    Gradio 6 returns messages as lists of content blocks (``[{"type": "text", "text": ...}]``).
+    """
+    if isinstance(content, list):
+        text = " ".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
+    else:
+        text = str(content)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text)).strip()
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> None:

@@ -7,6 +7,8 @@ extractive default never imports an LLM client.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -16,6 +18,8 @@ from rag.errors import ConfigError
 from rag.retrieval import Passage
 
 __all__ = ["ANSWERERS", "Answerer", "build_answerer"]
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -38,8 +42,53 @@ def _extractive(settings: Settings) -> Answerer:
     return ExtractiveAnswerer(min_score=settings.min_score, max_sentences=settings.max_answer_sentences)
 
 
+def _openai(settings: Settings) -> Answerer:
+    from rag.answerers.hosted import build_openai
+
+    return build_openai(settings)
+
+
+def _azure(settings: Settings) -> Answerer:
+    from rag.answerers.hosted import build_azure
+
+    return build_azure(settings)
+
+
+def _ollama(settings: Settings) -> Answerer:
+    from rag.answerers.local import build_ollama
+
+    return build_ollama(settings)
+
+
+def _llamacpp(settings: Settings) -> Answerer:
+    from rag.answerers.local import build_llamacpp
+
+    return build_llamacpp(settings)
+
+
+def _auto(settings: Settings) -> Answerer:
+    """Hosted when a key (or a compatible server) is configured, else Ollama if it answers, else extractive."""
+    from rag.answerers.local import ollama_host, ollama_is_up
+
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+        choice = "openai"
+    elif os.environ.get("AZURE_OPENAI_API_KEY") and os.environ.get("AZURE_OPENAI_ENDPOINT"):
+        choice = "azure"
+    elif ollama_is_up(ollama_host(settings)):
+        choice = "ollama"
+    else:
+        choice = "extractive"
+    logger.info("answerer 'auto' chose %s", choice)
+    return ANSWERERS[choice](settings)
+
+
 ANSWERERS: dict[str, Callable[[Settings], Answerer]] = {
     "extractive": _extractive,
+    "openai": _openai,
+    "azure": _azure,
+    "ollama": _ollama,
+    "llamacpp": _llamacpp,
+    "auto": _auto,
 }
 
 
