@@ -24,6 +24,7 @@ from rag.errors import (
     RagError,
     StaleIndexError,
 )
+from rag.evaluate import EvalResult, evaluate
 from rag.pipeline import Bot, load
 from rag.retrieval import Passage, Passages
 
@@ -37,6 +38,7 @@ __all__ = [
     "CorruptIndexError",
     "Document",
     "DocumentError",
+    "EvalResult",
     "IndexLockedError",
     "IndexNotFoundError",
     "Passage",
@@ -45,6 +47,7 @@ __all__ = [
     "RagError",
     "Settings",
     "StaleIndexError",
+    "evaluate",
     "load",
 ]
 

@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     _answering(evaluate)
     evaluate.add_argument("--qa", type=Path, default=Path("evals/qa.jsonl"), help="Q&A file (JSON Lines)")
     evaluate.add_argument("--out", type=Path, help="write one JSON record per question to this file")
+    evaluate.add_argument("--report", type=Path, metavar="DIR", help="write report.md and report.html into DIR")
+    evaluate.add_argument(
+        "--compare", nargs=2, type=Path, metavar=("A.jsonl", "B.jsonl"), help="compare two --out files and exit"
+    )
     evaluate.add_argument(
         "--min",
         action="append",
@@ -146,11 +150,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "eval":
         thresholds = _parse_thresholds(args.min)
         from rag.evaluate import evaluate, load_qa
+        from rag.report import compare_runs, read_records, write_report
 
+        if args.compare:
+            a, b = args.compare
+            print(compare_runs(read_records(a), read_records(b), (a.stem, b.stem)))
+            return 0
         items = load_qa(args.qa)  # fail on a malformed file before loading the model
         bot = rag.load(settings=settings, progress=progress)
         result = evaluate(bot, items, out=args.out, progress=progress)
         print(result.table())
+        if args.report:
+            for path in write_report(result, args.report, f"rag evaluation: {args.qa.name}, {bot.answerer.name}"):
+                logger.info("wrote %s", path)
         failed = [f"{m} = {result.metrics[m]:.3f} < {v}" for m, v in thresholds.items() if result.metrics[m] < v]
         for line in failed:
             print(f"rag: below threshold: {line}", file=sys.stderr)

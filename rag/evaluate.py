@@ -234,6 +234,8 @@ def evaluate(
         for source in item.sources:
             if source not in known:
                 logger.warning("item %s names source %s, which is not indexed", item.id, source)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
     sink = open(out, "w", encoding="utf-8") if out is not None else None  # noqa: SIM115 - closed below
     records: list[dict[str, Any]] = []
     try:
