@@ -32,6 +32,11 @@ class Citation:
         text: The passage, ``document_text[start:end]``.
         score: Cosine similarity of the passage to the question.
         highlights: Offsets (into the document) of the sentences the answer relies on, for highlighting.
+
+    Example:
+        >>> c = bot.ask("Where was the deal signed?").citations[0]
+        >>> Path("seeds", c.source).read_text()[c.start : c.end] == c.text
+        True
     """
 
     n: int
@@ -74,6 +79,13 @@ class Answer:
         passages: Every passage that was retrieved, cited or not, best first.
         standalone_question: The question actually searched for, when a follow-up was rewritten.
         unsupported_sentences: Sentences of the answer that no cited passage supports.
+
+    Example:
+        >>> answer = bot.ask("How many tokens was Mi:dm trained on?")
+        >>> answer.text
+        'Mi:dm was trained on over one trillion tokens. [1] ...'
+        >>> answer.to_dict()["citations"][0]["source"]
+        '001_a4f8977f78a39ff4.txt'
     """
 
     question: str

@@ -70,6 +70,11 @@ class Settings:
             or ``OLLAMA_HOST``.
         device: Torch device for the embedding model.
         batch_size: Texts per embedding batch when indexing.
+
+    Example:
+        >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
+        >>> dense = settings.replace(retrieval="dense")
+        >>> bot = rag.load(settings=dense)
     """
 
     docs_dir: Path = Path("seeds")

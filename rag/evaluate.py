@@ -174,6 +174,16 @@ class EvalResult:
 
         return pd.DataFrame(self.records)
 
+    def plot(self) -> Any:
+        """A matplotlib ``Figure``: bar chart of the 0-to-1 metrics (needs matplotlib). Shows inline in Jupyter."""
+        from rag.report import metrics_figure
+
+        return metrics_figure(self)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{name}</td><td>{value:.3f}</td></tr>" for name, value in self.metrics.items())
+        return f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
+
     def failures(self) -> list[dict[str, Any]]:
         """Records of items answered wrongly: wrong answers, wrong refusals, and unanswerable ones answered."""
         return [r for r in self.records if not r["correct"]]

@@ -180,6 +180,13 @@ class Bot:
         The last item is authoritative: if an LLM fails mid-stream, the pieces already yielded are replaced
         by the extractive answer it carries (with a ``notice`` saying so). Arguments are those of ``ask``.
 
+        Example:
+            >>> for piece in bot.stream("When will KT reveal the details?"):
+            ...     if isinstance(piece, rag.Answer):
+            ...         answer = piece
+            ...     else:
+            ...         print(piece, end="")  # doctest: +SKIP
+
         Raises:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
@@ -265,6 +272,11 @@ class Bot:
 
         Returns:
             What was embedded.
+
+        Example:
+            >>> bot.add_documents([rag.Document.from_text("notes.md", "Ada Berg leads the Zorblat project.")])
+            >>> bot.ask("Who leads the Zorblat project?").citations[0].source
+            'notes.md'
 
         Raises:
             DocumentError: A file is unreadable, binary, empty, too large or of another type, or a name is

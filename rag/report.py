@@ -19,35 +19,39 @@ from typing import Any
 from rag.errors import ConfigError
 from rag.evaluate import EvalResult, compute_metrics
 
-__all__ = ["compare_runs", "read_records", "write_report"]
+__all__ = ["compare_runs", "metrics_figure", "read_records", "write_report"]
 
 _LATENCY = ("latency_p50_ms", "latency_p95_ms")
 
 
-def _charts(result: EvalResult) -> tuple[str, str]:
-    """Base64 PNGs of the metric bar chart and the latency histogram."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display, no GUI toolkit
-    import matplotlib.pyplot as plt
-
-    def png(figure: Any) -> str:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-        plt.close(figure)
-        return base64.b64encode(buffer.getvalue()).decode()
+def metrics_figure(result: EvalResult) -> Any:
+    """A matplotlib bar chart of the metrics that range from 0 to 1 (latencies left out)."""
+    from matplotlib.figure import Figure
 
     names = [k for k in result.metrics if k not in _LATENCY]
-    figure, axis = plt.subplots(figsize=(8, 3.6))
+    figure = Figure(figsize=(8, 3.6))
+    axis = figure.subplots()
     bars = axis.bar(names, [result.metrics[k] for k in names], color="#4f46e5")
     axis.bar_label(bars, fmt="%.2f", fontsize=8)
     axis.set_ylim(0, 1.1)
     axis.set_ylabel("score")
     axis.set_title("Metrics")
     axis.tick_params(axis="x", rotation=40, labelsize=8)
-    metrics_png = png(figure)
+    return figure
 
-    figure, axis = plt.subplots(figsize=(8, 3))
+
+def _charts(result: EvalResult) -> tuple[str, str]:
+    """Base64 PNGs of the metric bar chart and the latency histogram."""
+    from matplotlib.figure import Figure  # Figure objects need no pyplot, display or GUI toolkit
+
+    def png(figure: Any) -> str:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    metrics_png = png(metrics_figure(result))
+    figure = Figure(figsize=(8, 3))
+    axis = figure.subplots()
     axis.hist([r["timings_ms"]["total"] for r in result.records], bins=20, color="#0891b2")
     axis.set_xlabel("total time per question (ms)")
     axis.set_ylabel("questions")

@@ -16,3 +16,16 @@ def test_public_callables_have_docstrings() -> None:
         assert inspect.getdoc(getattr(rag, name)), name
     for method in ("ask", "retrieve", "stream", "add_documents", "refresh"):
         assert inspect.getdoc(getattr(rag.Bot, method)), method
+
+
+def test_the_main_entry_points_show_an_example() -> None:
+    documented = [rag.load, rag.Bot.ask, rag.Bot.stream, rag.Bot.retrieve, rag.Bot.add_documents, rag.evaluate]
+    documented += [rag.Answer, rag.Citation, rag.Settings]
+    for item in documented:
+        assert "Example" in (inspect.getdoc(item) or ""), item
+
+
+def test_the_package_ships_type_information() -> None:
+    from pathlib import Path
+
+    assert (Path(rag.__file__).parent / "py.typed").is_file()
