@@ -265,6 +265,9 @@ def _load_onnx_embedder(name: str, folder: Path) -> Embedder:
     tokenizer.enable_padding()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+    # Idle worker threads spinning for work cost CPU that concurrent requests need (measured: 7.6 vs 6.7 ms
+    # of CPU per query on two cores, same latency).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
     def encode_batch(texts: list[str]) -> Vectors:

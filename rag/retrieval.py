@@ -7,6 +7,7 @@ point at the exact sentence without embedding anything more per query.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -25,6 +26,7 @@ from rag.store import ChunkStore
 __all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence", "tokenize"]
 
 RRF_K = 60  # the constant of Cormack et al. (2009); it damps the weight of the very first ranks
+TERM_CACHE_ROWS = 20_000  # chunks whose tokenized sentences are kept in memory
 CANDIDATES_PER_K = 4  # each ranker proposes this many candidates per passage asked for, before fusion
 
 
@@ -135,6 +137,7 @@ _STOPWORDS = frozenset(
 _SUFFIXES = (("ship", ""), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", ""))
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(token: str) -> str:
     """Strip one common English suffix, keeping at least four letters (partnership -> partner)."""
     for suffix, replacement in _SUFFIXES:
@@ -202,6 +205,9 @@ class Retriever:
         self.store = store
         self._bm25: BM25 | None = None
         self._bm25_lock = threading.Lock()
+        # Row -> (terms of each sentence, terms of the chunk): tokenizing is the slow part of scoring a
+        # passage, and a chunk's text never changes, so each chunk is tokenized once.
+        self._terms: dict[int, tuple[list[frozenset[str]], frozenset[str]]] = {}
 
     @property
     def bm25(self) -> BM25:
@@ -231,14 +237,26 @@ class Retriever:
             rows = sorted(fused, key=lambda r: -fused[r])[:k]
         return self._passages(rows, question, query_vector)
 
+    def _chunk_terms(self, row: int) -> tuple[list[frozenset[str]], frozenset[str]]:
+        cached = self._terms.get(row)
+        if cached is None:
+            chunk = self.store.chunks[row]
+            cached = (
+                [frozenset(tokenize(chunk.sentence_text(s))) for s in chunk.sentences],
+                frozenset(tokenize(chunk.text)),
+            )
+            if len(self._terms) >= TERM_CACHE_ROWS:
+                self._terms.clear()  # bounded memory on large corpora; hot chunks come back quickly
+            self._terms[row] = cached  # a dict assignment is atomic under the GIL; a race only repeats work
+        return cached
+
     def _passages(self, rows: Sequence[int], question: str, query_vector: Vectors) -> Passages:
         if not rows:
             return Passages()
         weights = {term: self.bm25.idf(term) for term in set(tokenize(question))}
         total = sum(weights.values()) or 1.0
 
-        def found(text: str) -> frozenset[str]:
-            return frozenset(weights).intersection(tokenize(text))
+        wanted = frozenset(weights)
 
         def share(terms: frozenset[str], context: frozenset[str] = frozenset()) -> float:
             return (sum(weights[t] for t in terms) + 0.5 * sum(weights[t] for t in context - terms)) / total
@@ -248,14 +266,17 @@ class Retriever:
         for rank, (row, score) in enumerate(zip(rows, chunk_scores, strict=True), start=1):
             chunk = self.store.chunks[row]
             sentence_scores = self.store.sentence_vectors[list(self.store.sentence_rows[row])] @ query_vector
+            sentence_terms, chunk_terms = self._chunk_terms(row)
             sentences = []
             previous: frozenset[str] = frozenset()
-            for sentence, sentence_score in zip(chunk.sentences, sentence_scores, strict=True):
-                terms = found(chunk.sentence_text(sentence))
+            for sentence, sentence_score, all_terms in zip(
+                chunk.sentences, sentence_scores, sentence_terms, strict=True
+            ):
+                terms = wanted & all_terms
                 scored = ScoredSentence(
                     sentence.start, sentence.end, float(sentence_score), share(terms, previous), terms
                 )
                 sentences.append(scored)
                 previous = terms
-            passages.append(Passage(chunk, float(score), rank, tuple(sentences), share(found(chunk.text)), row))
+            passages.append(Passage(chunk, float(score), rank, tuple(sentences), share(wanted & chunk_terms), row))
         return passages
