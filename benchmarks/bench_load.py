@@ -136,12 +136,14 @@ def main() -> None:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else float("nan")
 
     print(
-        f"Load benchmark: {args.sessions} concurrent sessions for {args.seconds:.0f} s, /ask, extractive, {os.cpu_count()} CPU cores\n"
+        f"Load benchmark: {args.sessions} concurrent sessions for {args.seconds:.0f} s, /ask, extractive, "
+        f"{os.cpu_count()} CPU cores\n"
     )
     print("| requests | errors | requests/s | p50 (ms) | p95 (ms) | p99 (ms) |")
     print("|---|---|---|---|---|---|")
     print(
-        f"| {len(latencies)} | {len(errors)} | {len(latencies) / wall:.1f} | {pct(0.50):.0f} | {pct(0.95):.0f} | {pct(0.99):.0f} |"
+        f"| {len(latencies)} | {len(errors)} | {len(latencies) / wall:.1f} "
+        f"| {pct(0.50):.0f} | {pct(0.95):.0f} | {pct(0.99):.0f} |"
     )
     if latencies:
         per_request = server_cpu / len(latencies) * 1000
