@@ -16,11 +16,12 @@ from typing import Any, Literal, get_args
 
 from rag.errors import ConfigError
 
-__all__ = ["DEFAULT_EMBEDDING_MODEL", "AnswererName", "EmbeddingBackend", "RetrievalMode", "Settings"]
+__all__ = ["DEFAULT_EMBEDDING_MODEL", "AnswererName", "EmbeddingBackend", "IndexType", "RetrievalMode", "Settings"]
 
 AnswererName = Literal["extractive", "openai", "azure", "ollama", "llamacpp", "auto"]
 RetrievalMode = Literal["dense", "hybrid"]
 EmbeddingBackend = Literal["auto", "torch", "onnx"]
+IndexType = Literal["auto", "flat", "hnsw"]
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -31,6 +32,7 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_EMBEDDING_MODEL": "embedding_model",
     "RAG_EMBEDDING_BACKEND": "embedding_backend",
     "RAG_CACHE_DIR": "cache_dir",
+    "RAG_INDEX_TYPE": "index_type",
     "RAG_CHUNK_SIZE": "chunk_size",
     "RAG_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_TOP_K": "top_k",
@@ -56,6 +58,9 @@ class Settings:
             ONNX (same vectors, no torch import, so a cold start takes a fraction of the time); ``"auto"``
             uses the ONNX export when one is cached and exports it whenever an index is built.
         cache_dir: Where exported models are kept (``$XDG_CACHE_HOME/rag`` by default).
+        index_type: ``"flat"`` (exact search), ``"hnsw"`` (approximate graph search, fast on large corpora)
+            or ``"auto"``: flat under ``hnsw_threshold`` chunks, HNSW from there.
+        hnsw_threshold: Chunk count from which ``"auto"`` picks HNSW.
         chunk_size: Largest chunk, in characters. 800 characters of English stay under MiniLM's 256 tokens.
         chunk_overlap: Characters of trailing sentences repeated at the start of the next chunk.
         top_k: Passages retrieved per question.
@@ -82,6 +87,8 @@ class Settings:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_backend: EmbeddingBackend = "auto"
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir())
+    index_type: IndexType = "auto"
+    hnsw_threshold: int = 50_000
     chunk_size: int = 800
     chunk_overlap: int = 200
     top_k: int = 4
@@ -116,6 +123,8 @@ class Settings:
             raise ConfigError(
                 f"embedding_backend must be one of {get_args(EmbeddingBackend)}, got {self.embedding_backend!r}"
             )
+        if self.index_type not in get_args(IndexType):
+            raise ConfigError(f"index_type must be one of {get_args(IndexType)}, got {self.index_type!r}")
         if self.answerer not in get_args(AnswererName):
             raise ConfigError(f"answerer must be one of {get_args(AnswererName)}, got {self.answerer!r}")
         if not -1.0 <= self.min_score <= 1.0:

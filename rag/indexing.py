@@ -117,6 +117,13 @@ def sync_index(
     return new_store, report
 
 
+def resolve_index_type(settings: Settings, chunks: int) -> str:
+    """The FAISS index type for ``chunks`` chunks: the setting, or by size when it is ``"auto"``."""
+    if settings.index_type != "auto":
+        return settings.index_type
+    return "hnsw" if chunks >= settings.hnsw_threshold else "flat"
+
+
 def _lock_path(index_dir: Path) -> Path:
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     return index_dir.with_name(f".{index_dir.name}.lock")
@@ -139,6 +146,7 @@ def _try_reuse(
     if setting_changes:
         logger.info("settings changed since the index was built (%s); rebuilding", setting_changes)
         return None, IndexReport("built", f"settings changed: {setting_changes}")
+    wanted_type = resolve_index_type(settings, sum(e.chunks for e in store.manifest.files.values()))
     current = {doc.source: doc.sha256 for doc in docs}
     indexed = {name: entry.sha256 for name, entry in store.manifest.files.items()}
     report = IndexReport(
@@ -148,7 +156,10 @@ def _try_reuse(
         changed=sorted(name for name in set(current) & set(indexed) if current[name] != indexed[name]),
     )
     if not (report.added or report.removed or report.changed):
-        return store, None
+        if store.manifest.index_type == wanted_type:
+            return store, None
+        report.reason = f"index type {store.manifest.index_type} -> {wanted_type}"
+        logger.info("re-indexing the stored vectors: %s", report.reason)
     logger.info(
         "documents changed since the index was built: %s",
         "; ".join(
@@ -231,6 +242,7 @@ def _update(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         files=files,
+        index_type=resolve_index_type(settings, len(chunks_out)),
     )
     empty = np.zeros((0, embedder.dimension), dtype=np.float32)
     return ChunkStore.from_vectors(

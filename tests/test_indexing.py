@@ -191,3 +191,20 @@ def test_two_processes_indexing_the_same_folder_do_not_corrupt_it(settings: Sett
     actions = sorted(queue.get(timeout=5) for _ in workers)
     assert actions == ["built", "reused"], "the second process waits for the lock and reuses the first's index"
     ChunkStore.load(settings.index_dir)
+
+
+def test_switching_to_hnsw_reindexes_stored_vectors_without_embedding(settings: Settings, embedder: Embedder) -> None:
+    flat, _ = sync_index(settings, embedder, progress=False)
+    hnsw, report = sync_index(settings.replace(index_type="hnsw"), embedder, progress=False)
+    assert report.action == "refreshed" and report.embedded_chunks == 0 and "flat -> hnsw" in report.reason
+    assert ChunkStore.load(settings.index_dir).manifest.index_type == "hnsw"
+    np.testing.assert_array_equal(hnsw.chunk_vectors(), flat.chunk_vectors())
+    query = embedder.encode_one("Who signed the agreement?")
+    assert [r for r, _ in hnsw.search(query, 3)] == [r for r, _ in flat.search(query, 3)]
+
+
+def test_auto_index_type_follows_the_corpus_size(settings: Settings, embedder: Embedder) -> None:
+    store, _ = sync_index(settings.replace(hnsw_threshold=5), embedder, progress=False)
+    assert len(store) >= 5 and store.manifest.index_type == "hnsw"
+    store, _ = sync_index(settings.replace(hnsw_threshold=10_000), embedder, progress=False)
+    assert store.manifest.index_type == "flat"
