@@ -63,6 +63,8 @@ evals: setup index
 
 bench: setup index
 	$(PY) benchmarks/bench_query.py
+	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) index .mypy_cache .ruff_cache .pytest_cache
