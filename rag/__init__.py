@@ -22,7 +22,6 @@ from rag.errors import (
     IndexNotFoundError,
     QuestionError,
     RagError,
-    StaleIndexError,
 )
 from rag.evaluate import EvalResult, evaluate
 from rag.pipeline import Bot, load
@@ -46,7 +45,6 @@ __all__ = [
     "QuestionError",
     "RagError",
     "Settings",
-    "StaleIndexError",
     "evaluate",
     "load",
 ]

@@ -6,7 +6,6 @@
     ├── DocumentError                   a document or docs folder cannot be used (carries .path)
     ├── IndexNotFoundError              no index where one was expected
     ├── CorruptIndexError               an index exists but cannot be read back
-    ├── StaleIndexError                 an index was built from other documents or settings
     ├── IndexLockedError                another process is writing the same index
     └── AnswererUnavailable             an LLM backend cannot answer right now (network, auth, missing package)
 
@@ -27,7 +26,6 @@ __all__ = [
     "IndexNotFoundError",
     "QuestionError",
     "RagError",
-    "StaleIndexError",
 ]
 
 
@@ -57,10 +55,6 @@ class IndexNotFoundError(RagError):
 
 class CorruptIndexError(RagError):
     """An index folder exists but its files are missing, truncated or inconsistent."""
-
-
-class StaleIndexError(RagError):
-    """An index was built from other documents or other settings than the ones asked for."""
 
 
 class IndexLockedError(RagError):

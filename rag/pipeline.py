@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -380,11 +379,3 @@ def load(
         # sentence-transformers is loaded anyway; export now so that the next start is a fast one.
         export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
     return Bot(settings, embedder, store, build_answerer(settings))
-
-
-def copy_seed_documents(source: Path, target: Path) -> None:
-    """Copy the files of ``source`` into ``target`` unchanged (used to set up ``seeds/``)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.iterdir()):
-        if path.is_file():
-            shutil.copy2(path, target / path.name)
