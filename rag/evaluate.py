@@ -36,6 +36,7 @@ import numpy as np
 
 from rag.answer import Answer
 from rag.errors import ConfigError
+from rag.grounding import split_answer_sentences
 from rag.retrieval import Passage
 
 __all__ = ["METRIC_NAMES", "EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa"]
@@ -189,12 +190,12 @@ class EvalResult:
         return [r for r in self.records if not r["correct"]]
 
 
-_SENTENCE_END = re.compile(r"(?<=\])\s+|(?<=[.!?])\s+(?=[A-Z])")
-
-
 def _grounded_sentences(answer: Answer) -> tuple[int, int]:
-    """Count the answer's sentences and those supported by a cited passage."""
-    sentences = [s for s in _SENTENCE_END.split(answer.text) if s.strip()]
+    """Count the answer's sentences and those supported by a cited passage.
+
+    Sentences are split exactly as the grounding check splits them, so ``unsupported_sentences`` match.
+    """
+    sentences = split_answer_sentences(answer.text)
     unsupported = set(answer.unsupported_sentences)
     cited = [_fold(c.text) for c in answer.citations]
     supported = 0

@@ -23,7 +23,8 @@ from rag.store import ChunkStore
 __all__ = ["SUPPORT_THRESHOLD", "check_grounding", "split_answer_sentences"]
 
 SUPPORT_THRESHOLD = 0.6
-_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+(?:\s*\[\d+\])*|$)")
+# A sentence ends at . ! or ? (plus any [n] markers) followed by whitespace or the end, so "$1.35" stays whole.
+_SENTENCE = re.compile(r".+?(?:[.!?]+(?:\s*\[\d+\])*(?=\s|$)|$)", re.DOTALL)
 _MARKER = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
