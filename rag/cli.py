@@ -133,18 +133,9 @@ def _run(args: argparse.Namespace) -> int:
             print(answer)
         return 0
     if args.command == "index":
-        from rag.embeddings import export_onnx, get_embedder
-        from rag.indexing import sync_index
+        from rag.pipeline import open_index
 
-        embedder = get_embedder(
-            settings.embedding_model,
-            backend=settings.embedding_backend,
-            device=settings.device,
-            cache_dir=settings.cache_dir,
-        )
-        _, report = sync_index(settings, embedder, rebuild=args.rebuild, progress=progress)
-        if settings.embedding_backend == "auto":
-            export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
+        _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress)
         print(report.summary())
         return 0
     if args.command == "eval":

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import Answer
-from rag.answerers import Answerer, build_answerer
-from rag.answerers.extractive import ExtractiveAnswerer
+from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
@@ -30,7 +29,7 @@ from rag.indexing import IndexReport, sync_index
 from rag.retrieval import Passages, Retriever
 from rag.store import ChunkStore
 
-__all__ = ["Bot", "load", "validate_question"]
+__all__ = ["Bot", "load", "open_index", "validate_question"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class Bot:
         self.embedder = embedder
         self.answerer = answerer
         # The fallback when an LLM backend fails: always available, needs nothing.
-        self._extractive = ExtractiveAnswerer(min_score=settings.min_score, max_sentences=settings.max_answer_sentences)
+        self._extractive = ANSWERERS["extractive"](settings)
         self._snapshot = _Snapshot(store, Retriever(store))
         self._write_lock = threading.Lock()
 
@@ -115,14 +114,17 @@ class Bot:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
         text = validate_question(question, self.settings.max_question_chars)
-        return self._retrieve(text, k, retrieval)
+        return self._retrieve(text, self._resolve_k(k), retrieval)
 
-    def _retrieve(
-        self, text: str, k: int | None, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
-    ) -> Passages:
+    def _resolve_k(self, k: int | None) -> int:
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= 100:
             raise QuestionError(f"k must be between 1 and 100, got {k}")
+        return k
+
+    def _retrieve(
+        self, text: str, k: int, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
+    ) -> Passages:
         snapshot = snapshot or self._snapshot
         vector = self.embedder.encode_one(text)
         return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval)
@@ -203,6 +205,7 @@ class Bot:
     ) -> Iterator[str | Answer]:
         started = time.perf_counter()
         text = validate_question(question, self.settings.max_question_chars)
+        k = self._resolve_k(k)  # before a follow-up rewrite can cost an LLM request
         answerer = answerer or self.answerer
         turns = normalize_history(history)
         notices: list[str] = []
@@ -368,6 +371,22 @@ def load(
     """
     base = settings if settings is not None else Settings.from_env()
     settings = base.replace(docs_dir=docs_dir, index_dir=index_dir, answerer=answerer, model=model, **overrides)
+    embedder, store, _ = open_index(settings, rebuild=rebuild, progress=progress)
+    return Bot(settings, embedder, store, build_answerer(settings))
+
+
+def open_index(
+    settings: Settings, *, rebuild: bool = False, progress: bool = True
+) -> tuple[Embedder, ChunkStore, IndexReport]:
+    """Load the embedding model, bring the index up to date, and return both with what was done.
+
+    When the model runs on sentence-transformers only because no ONNX export exists yet (backend
+    ``"auto"``), it is exported now, while it is loaded anyway, so that the next start is a fast one.
+
+    Raises:
+        ConfigError: The embedding model cannot be loaded.
+        DocumentError: The docs folder is missing or holds no readable document.
+    """
     embedder = get_embedder(
         settings.embedding_model,
         backend=settings.embedding_backend,
@@ -375,7 +394,6 @@ def load(
         cache_dir=settings.cache_dir,
     )
     store, report = sync_index(settings, embedder, rebuild=rebuild, progress=progress)
-    if report.action != "reused" and settings.embedding_backend == "auto" and embedder.backend == "torch":
-        # sentence-transformers is loaded anyway; export now so that the next start is a fast one.
+    if settings.embedding_backend == "auto" and embedder.backend == "torch":
         export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
-    return Bot(settings, embedder, store, build_answerer(settings))
+    return embedder, store, report
