@@ -20,6 +20,7 @@ from rag.errors import (
     DocumentError,
     IndexLockedError,
     IndexNotFoundError,
+    IndexVersionError,
     QuestionError,
     RagError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "EvalResult",
     "IndexLockedError",
     "IndexNotFoundError",
+    "IndexVersionError",
     "Passage",
     "Passages",
     "QuestionError",

@@ -6,6 +6,7 @@
     ├── DocumentError                   a document or docs folder cannot be used (carries .path)
     ├── IndexNotFoundError              no index where one was expected
     ├── CorruptIndexError               an index exists but cannot be read back
+    │   └── IndexVersionError           it was written by a newer rag (never overwritten)
     ├── IndexLockedError                another process is writing the same index
     └── AnswererUnavailable             an LLM backend cannot answer right now (network, auth, missing package)
 
@@ -24,6 +25,7 @@ __all__ = [
     "DocumentError",
     "IndexLockedError",
     "IndexNotFoundError",
+    "IndexVersionError",
     "QuestionError",
     "RagError",
 ]
@@ -55,6 +57,10 @@ class IndexNotFoundError(RagError):
 
 class CorruptIndexError(RagError):
     """An index folder exists but its files are missing, truncated or inconsistent."""
+
+
+class IndexVersionError(CorruptIndexError):
+    """An index written by a newer version of rag: unreadable here, and left as it is."""
 
 
 class IndexLockedError(RagError):

@@ -26,7 +26,7 @@ from rag.chunking import Chunk, Sentence, chunk_document
 from rag.config import Settings
 from rag.documents import Document, load_documents
 from rag.embeddings import Embedder, Vectors
-from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, RagError
+from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError, RagError
 from rag.store import ChunkStore, FileEntry, Manifest
 
 __all__ = ["IndexReport", "sync_index"]
@@ -78,7 +78,7 @@ def sync_index(
 
     Raises:
         DocumentError: The docs folder is missing or holds no readable document.
-        CorruptIndexError: The index is from a newer version of rag (it is not overwritten).
+        IndexVersionError: The index is from a newer version of rag (it is not overwritten).
         IndexLockedError: Another process held the index lock for longer than 10 minutes.
         RagError: The index folder cannot be written.
     """
@@ -137,9 +137,9 @@ def _try_reuse(
         store = ChunkStore.load(settings.index_dir)
     except IndexNotFoundError:
         return None, IndexReport("built", f"no index in {settings.index_dir} yet")
+    except IndexVersionError:
+        raise  # written by a newer rag: never overwrite it
     except CorruptIndexError as exc:
-        if "newer version" in str(exc):
-            raise
         logger.warning("the index is unusable (%s); rebuilding it", exc)
         return None, IndexReport("built", f"the previous index was unusable: {exc}")
     setting_changes = _setting_changes(store.manifest, settings, embedder)

@@ -34,7 +34,7 @@ import numpy as np
 
 from rag.chunking import Chunk, Sentence
 from rag.embeddings import Vectors
-from rag.errors import CorruptIndexError, IndexNotFoundError
+from rag.errors import CorruptIndexError, IndexNotFoundError, IndexVersionError
 
 __all__ = ["FORMAT_VERSION", "ChunkStore", "FileEntry", "Manifest"]
 
@@ -194,7 +194,7 @@ class ChunkStore:
         except (OSError, ValueError, TypeError) as exc:
             raise CorruptIndexError(f"{manifest_path} cannot be read: {exc}") from exc
         if manifest.format_version > FORMAT_VERSION:
-            raise CorruptIndexError(
+            raise IndexVersionError(
                 f"{folder} was written by a newer version of rag (index format {manifest.format_version}, "
                 f"this version reads up to {FORMAT_VERSION}); upgrade rag, or rebuild with 'rag index --rebuild'"
             )
