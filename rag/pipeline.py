@@ -392,6 +392,7 @@ def open_index(
         backend=settings.embedding_backend,
         device=settings.device,
         cache_dir=settings.cache_dir,
+        query_precision=settings.query_precision,
     )
     store, report = sync_index(settings, embedder, rebuild=rebuild, progress=progress)
     if settings.embedding_backend == "auto" and embedder.backend == "torch":

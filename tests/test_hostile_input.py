@@ -205,6 +205,7 @@ def test_a_newer_index_format_is_refused_and_kept(bot: rag.Bot) -> None:
         ({"top_k": 0}, "top_k must be between 1 and 100"),
         ({"retrieval": "magic"}, "retrieval must be one of"),
         ({"answerer": "gpt5"}, "answerer must be one of"),
+        ({"query_precision": "int4"}, "query_precision must be one of"),
         ({"colour": "blue"}, "unknown setting 'colour'"),
     ],
 )
@@ -216,3 +217,6 @@ def test_invalid_settings(overrides: dict[str, object], message: str) -> None:
 def test_invalid_environment_values() -> None:
     with pytest.raises(rag.ConfigError, match="RAG_TOP_K='many' is not a valid int"):
         rag.Settings.from_env({"RAG_TOP_K": "many"})
+    with pytest.raises(rag.ConfigError, match="query_precision must be one of"):
+        rag.Settings.from_env({"RAG_QUERY_PRECISION": "fp8"})
+    assert rag.Settings.from_env({"RAG_QUERY_PRECISION": "float32"}).query_precision == "float32"

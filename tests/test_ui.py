@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 gr = pytest.importorskip("gradio")
@@ -155,6 +156,16 @@ def test_ask_endpoint_returns_the_cli_json(server: str) -> None:
     assert "September" in data["answer"] and data["citations"][0]["n"] == 1
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/ask")
+
+
+def test_ask_endpoint_answers_a_plain_json_post(server: str) -> None:
+    # /ask is not queued: one POST, one JSON reply (what curl users and the load benchmark use).
+    reply = httpx.post(f"{server}gradio_api/run/ask", json={"data": ["Who signed the agreement?"]}, timeout=30)
+    assert reply.status_code == 200
+    answer = reply.json()["data"][0]
+    assert answer["backend"] == "extractive" and answer["citations"] and not answer["refused"]
+    bad = httpx.post(f"{server}gradio_api/run/ask", json={"data": [""]}, timeout=30)
+    assert bad.status_code == 500 and "empty" in bad.json()["error"]
 
 
 def choose_backend(page: Page, name: str) -> None:

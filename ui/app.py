@@ -215,7 +215,7 @@ def build_app(bot: Bot) -> gr.Blocks:
             except rag.QuestionError as exc:
                 raise gr.Error(str(exc)) from None
 
-        gr.api(ask, api_name="ask")  # type: ignore[attr-defined]  # gradio 6 exports it without __all__
+        gr.api(ask, api_name="ask", queue=False)  # type: ignore[attr-defined]  # gradio 6 exports it without __all__
     demo.queue(default_concurrency_limit=CONCURRENCY)
     blocks: gr.Blocks = demo
     return blocks
