@@ -19,21 +19,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.chunking import Chunk, Sentence, chunk_document
 from rag.config import Settings
 from rag.documents import Document, load_documents
-from rag.embeddings import Embedder, Vectors
+from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError, RagError
-from rag.store import ChunkStore, FileEntry, Manifest
+from rag.store import MANIFEST, ChunkStore, FileEntry, Manifest, Segment
 
 __all__ = ["IndexReport", "sync_index"]
 
 logger = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 600.0
+# A refresh adds a segment; past this many segments, or when dead chunks (of changed or removed files) pass
+# this share of the live ones, the index is compacted into one segment (a rewrite, no re-embedding).
+MAX_SEGMENTS = 16
+MAX_DEAD_SHARE = 0.25
 
 
 @dataclass
@@ -66,6 +69,7 @@ def sync_index(
     documents: Sequence[Document] | None = None,
     rebuild: bool = False,
     progress: bool = True,
+    current: ChunkStore | None = None,
 ) -> tuple[ChunkStore, IndexReport]:
     """Make the index in ``settings.index_dir`` match the documents, and return it.
 
@@ -75,6 +79,8 @@ def sync_index(
         documents: The documents to index; read from ``settings.docs_dir`` when None.
         rebuild: Re-embed everything even if the index is up to date.
         progress: Show a progress bar while embedding.
+        current: The index as already loaded (a running bot's): used instead of reading the folder again
+            when the folder's manifest is still the one it was loaded from.
 
     Raises:
         DocumentError: The docs folder is missing or holds no readable document.
@@ -83,8 +89,9 @@ def sync_index(
         RagError: The index folder cannot be written.
     """
     docs = list(documents) if documents is not None else load_documents(settings.docs_dir)
+    store = None
     if not rebuild:
-        store, report = _try_reuse(settings, embedder, docs)
+        store, report = _try_reuse(settings, embedder, docs, current)
         if store is not None and report is None:
             return store, IndexReport("reused", "up to date", total_chunks=len(store))
     lock = FileLock(str(_lock_path(settings.index_dir)))
@@ -92,7 +99,9 @@ def sync_index(
         with lock.acquire(timeout=LOCK_TIMEOUT_S):
             # Check again under the lock: another process may have brought the index up to date meanwhile.
             store, report = (
-                (None, IndexReport("built", "rebuild requested")) if rebuild else _try_reuse(settings, embedder, docs)
+                (None, IndexReport("built", "rebuild requested"))
+                if rebuild
+                else _try_reuse(settings, embedder, docs, store or current)
             )
             if store is not None and report is None:
                 return store, IndexReport("reused", "up to date", total_chunks=len(store))
@@ -130,11 +139,12 @@ def _lock_path(index_dir: Path) -> Path:
 
 
 def _try_reuse(
-    settings: Settings, embedder: Embedder, docs: Sequence[Document]
+    settings: Settings, embedder: Embedder, docs: Sequence[Document], known: ChunkStore | None = None
 ) -> tuple[ChunkStore | None, IndexReport | None]:
-    """Load the index and decide what to do: ``(store, None)`` when it can be used as it is."""
+    """Load the index (or take ``known``, if still current) and decide: ``(store, None)`` to use it as it is."""
     try:
-        store = ChunkStore.load(settings.index_dir)
+        store = known if known is not None and _is_on_disk(known, settings.index_dir) else None
+        store = store or ChunkStore.load(settings.index_dir)
     except IndexNotFoundError:
         return None, IndexReport("built", f"no index in {settings.index_dir} yet")
     except IndexVersionError:
@@ -171,6 +181,14 @@ def _try_reuse(
     return store, report
 
 
+def _is_on_disk(store: ChunkStore, folder: Path) -> bool:
+    """Whether ``folder``'s manifest is still the one ``store`` was loaded from or saved with."""
+    try:
+        return Manifest.from_json((folder / MANIFEST).read_text(encoding="utf-8")) == store.manifest
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:
     pairs = [
         ("embedding_model", manifest.embedding_model, embedder.name),
@@ -189,11 +207,11 @@ def _update(
     report: IndexReport,
     progress: bool,
 ) -> ChunkStore:
-    """Build a new store for ``docs``, reusing ``previous``'s vectors of files whose hash did not change."""
+    """The index for ``docs``: ``previous``'s segments for unchanged files, plus one new segment for the rest."""
     reusable = set()
     if previous is not None:
         reusable = {d.source for d in docs if d.source in previous.manifest.files and d.source not in report.changed}
-    # New chunks and sentences of the files that need embedding.
+    # New chunks and sentences of the files that need embedding, in name order.
     fresh: dict[str, tuple[list[Sentence], list[Chunk]]] = {
         doc.source: chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
         for doc in docs
@@ -206,56 +224,38 @@ def _update(
     new_chunk_vectors = embedder.encode(chunk_texts, progress=progress, desc="Embedding chunks")
     new_sentence_vectors = embedder.encode(sentence_texts, progress=progress, desc="Embedding sentences")
 
-    chunks_out: list[Chunk] = []
-    rows_out: list[tuple[int, ...]] = []
-    chunk_vectors: list[Vectors] = []
-    sentence_vectors: list[Vectors] = []
-    files: dict[str, FileEntry] = {}
+    new_chunks: list[Chunk] = []
+    new_rows: list[tuple[int, ...]] = []
     n_sentences = 0
-    fresh_chunk_at = fresh_sentence_at = 0
-    old_rows = _rows_by_source(previous) if previous is not None else {}
-    for doc in docs:  # documents are in name order, so the index is too
+    for sentences, chunks in fresh.values():
+        positions = {s: n_sentences + i for i, s in enumerate(sentences)}
+        new_rows.extend(tuple(positions[s] for s in c.sentences) for c in chunks)
+        new_chunks.extend(chunks)
+        n_sentences += len(sentences)
+    segment = Segment.new(new_chunks, new_chunk_vectors, new_rows, new_sentence_vectors) if new_chunks else None
+
+    files: dict[str, FileEntry] = {}
+    for doc in docs:
         if doc.source in reusable and previous is not None:
-            rows = old_rows[doc.source]
-            doc_chunks = [previous.chunks[r] for r in rows]
-            old_sentence_rows = sorted({s for r in rows for s in previous.sentence_rows[r]})
-            remap = {old: n_sentences + i for i, old in enumerate(old_sentence_rows)}
-            chunk_vectors.append(previous.chunk_vectors(rows))
-            sentence_vectors.append(previous.sentence_vectors[old_sentence_rows])
-            rows_out.extend(tuple(remap[s] for s in previous.sentence_rows[r]) for r in rows)
-            doc_sentences = len(old_sentence_rows)
-        else:
-            doc_sentence_list, doc_chunks = fresh[doc.source]
-            doc_sentences = len(doc_sentence_list)
-            positions = {s: i for i, s in enumerate(doc_sentence_list)}
-            chunk_vectors.append(new_chunk_vectors[fresh_chunk_at : fresh_chunk_at + len(doc_chunks)])
-            sentence_vectors.append(new_sentence_vectors[fresh_sentence_at : fresh_sentence_at + doc_sentences])
-            rows_out.extend(tuple(n_sentences + positions[s] for s in c.sentences) for c in doc_chunks)
-            fresh_chunk_at += len(doc_chunks)
-            fresh_sentence_at += doc_sentences
-        chunks_out.extend(doc_chunks)
-        files[doc.source] = FileEntry(sha256=doc.sha256, chunks=len(doc_chunks), sentences=doc_sentences)
-        n_sentences += doc_sentences
+            files[doc.source] = previous.manifest.files[doc.source]
+        elif segment is not None:
+            sentences, chunks = fresh[doc.source]
+            files[doc.source] = FileEntry(doc.sha256, len(chunks), len(sentences), segment.name)
+    live = {entry.segment for entry in files.values()}
+    segments = [s for s in (previous.segments if previous is not None else []) if s.name in live]
+    if segment is not None:
+        segments.append(segment)
     manifest = Manifest(
         embedding_model=embedder.name,
         dimension=embedder.dimension,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         files=files,
-        index_type=resolve_index_type(settings, len(chunks_out)),
+        index_type=resolve_index_type(settings, sum(entry.chunks for entry in files.values())),
     )
-    empty = np.zeros((0, embedder.dimension), dtype=np.float32)
-    return ChunkStore.from_vectors(
-        manifest,
-        chunks_out,
-        np.vstack(chunk_vectors) if chunk_vectors else empty,
-        rows_out,
-        np.vstack(sentence_vectors) if sentence_vectors else empty,
-    )
-
-
-def _rows_by_source(store: ChunkStore) -> dict[str, list[int]]:
-    rows: dict[str, list[int]] = {}
-    for row, chunk in enumerate(store.chunks):
-        rows.setdefault(chunk.source, []).append(row)
-    return rows
+    store = ChunkStore.assemble(manifest, segments)
+    dead = store.dead_chunks()
+    if len(store.segments) > MAX_SEGMENTS or dead > MAX_DEAD_SHARE * max(len(store), 1):
+        logger.info("compacting the index: %d segments, %d dead chunks", len(store.segments), dead)
+        store = store.compacted()
+    return store

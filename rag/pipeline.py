@@ -260,7 +260,7 @@ class Bot:
     def refresh(self, *, rebuild: bool = False) -> IndexReport:
         """Bring the index up to date with the docs folder (re-embedding only what changed)."""
         with self._write_lock:
-            store, report = sync_index(self.settings, self.embedder, rebuild=rebuild)
+            store, report = sync_index(self.settings, self.embedder, rebuild=rebuild, current=self.store)
             self._snapshot = _Snapshot(store, Retriever(store))
         return report
 
@@ -301,7 +301,7 @@ class Bot:
                 temporary = target.with_name(f".{target.name}.tmp")
                 temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
-            store, report = sync_index(self.settings, self.embedder)
+            store, report = sync_index(self.settings, self.embedder, current=self.store)
             self._snapshot = _Snapshot(store, Retriever(store))
         return report
 

@@ -1,18 +1,28 @@
-"""The persisted index: FAISS vectors of chunks, their text and offsets, sentence vectors, and a manifest.
+"""The persisted index: chunks with their text and offsets, chunk and sentence vectors, and a manifest.
 
-An index folder holds four files, none of them a pickle:
+An index folder holds a manifest and one or more *segments*, none of them a pickle::
 
-- ``manifest.json``: format version, embedding model and dimension, chunking settings, the SHA-256 of
-  each source file (what the refresh check compares) and of each data file below (what detects a
-  truncated or hand-edited index);
-- ``vectors.faiss``: one unit vector per chunk in a ``faiss.IndexFlatIP`` (inner product = cosine), or an
-  ``IndexHNSWFlat`` on large corpora (see ``Settings.index_type``);
-- ``chunks.jsonl``: one chunk a line, in the same order as the vectors: id, source, offsets, text, and
-  its sentences with their rows in ``sentences.npy``;
-- ``sentences.npy``: one unit vector per sentence, used by the extractive answerer.
+    index/
+      manifest.json           format version, embedding model and dimension, chunking settings, the SHA-256
+                              of each source file (what the refresh check compares), which segment holds
+                              each file, and the SHA-256 of every data file below (what catches a truncated
+                              or hand-edited index)
+      seg-<id>/vectors.npy    one float32 unit vector per chunk of the segment
+      seg-<id>/chunks.jsonl   one chunk a line, in the same order: id, source, offsets, text, and its
+                              sentences with their rows in sentences.npy
+      seg-<id>/sentences.npy  one float16 unit vector per sentence, for the extractive answerer
+      hnsw-<id>.faiss         with ``index_type="hnsw"`` only: the search graph over all live chunks
 
-Saving writes a complete new folder beside the old one and swaps it in with two renames, so a crash
-leaves either the old index or the new one, and ``load`` puts back the old one if it finds it half-swapped.
+Segments are what make a refresh cost the changed files, not the corpus: a refresh writes the changed and
+added files' chunks as one new segment and a new manifest. Chunks of a file that changed or disappeared stay
+in their old segment, dead (the manifest no longer points there), until a compaction folds every live chunk
+into one segment, without re-embedding, once there are too many segments or dead chunks.
+
+Writes are atomic: segments are new folders that nothing references until the manifest is replaced (a
+rename), so a crash leaves the previous index usable; folders no manifest references are removed later.
+
+In memory, a ``ChunkStore`` is the live view: live chunks in segment order, their vectors in a FAISS index
+(``IndexFlatIP``, exact cosine, or ``IndexHNSWFlat``), and every segment's sentence vectors side by side.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import json
 import logging
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,16 +46,20 @@ from rag.chunking import Chunk, Sentence
 from rag.embeddings import Vectors
 from rag.errors import CorruptIndexError, IndexNotFoundError, IndexVersionError
 
-__all__ = ["FORMAT_VERSION", "ChunkStore", "FileEntry", "Manifest"]
+__all__ = ["FORMAT_VERSION", "ChunkStore", "FileEntry", "Manifest", "Segment"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-VECTORS = "vectors.faiss"
+VECTORS = "vectors.npy"
 CHUNKS = "chunks.jsonl"
 SENTENCES = "sentences.npy"
-DATA_FILES = (VECTORS, CHUNKS, SENTENCES)
+SEGMENT_FILES = (VECTORS, CHUNKS, SENTENCES)
+_FORMAT_1_FILES = {"vectors.faiss", CHUNKS, SENTENCES}  # left by an index of format 1, replaced in place
+# Sentence vectors are most of an index (several per chunk), and only rank a chunk's own sentences against
+# one another: float16 halves them on disk and in memory, and changed no eval result.
+SENTENCE_DTYPE = np.float16
 # HNSW graph parameters: 32 links per node and a search beam of 128 keep recall@10 near flat search (the
 # scale benchmark reports it) at a fraction of the time on 100k+ chunks.
 HNSW_M = 32
@@ -60,6 +74,7 @@ class FileEntry:
     sha256: str
     chunks: int
     sentences: int
+    segment: str = ""
 
 
 @dataclass
@@ -73,6 +88,8 @@ class Manifest:
     files: dict[str, FileEntry]
     format_version: int = FORMAT_VERSION
     index_type: str = "flat"
+    segments: list[str] = field(default_factory=list)
+    graph: str = ""  # the HNSW graph file, when index_type is "hnsw"
     checksums: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -90,42 +107,111 @@ class Manifest:
 
 
 @dataclass
-class ChunkStore:
-    """Chunks, their vectors in FAISS, and their sentences' vectors, kept in step.
+class Segment:
+    """The chunks of some files, as embedded together: one folder of the index.
 
-    ``chunks[i]`` is row ``i`` of the FAISS index; ``sentence_rows[i][j]`` is the row in
-    ``sentence_vectors`` of ``chunks[i].sentences[j]``.
+    ``sentence_rows[i][j]`` is the row in ``sentence_vectors`` of ``chunks[i].sentences[j]``.
     """
 
-    manifest: Manifest
+    name: str
     chunks: list[Chunk]
+    chunk_vectors: Vectors
     sentence_rows: list[tuple[int, ...]]
-    index: Any  # faiss.IndexFlatIP
-    sentence_vectors: Vectors
+    sentence_vectors: np.ndarray  # float16
 
     @classmethod
-    def from_vectors(
+    def new(
         cls,
-        manifest: Manifest,
         chunks: Sequence[Chunk],
         chunk_vectors: Vectors,
         sentence_rows: Sequence[tuple[int, ...]],
-        sentence_vectors: Vectors,
-    ) -> ChunkStore:
-        """Assemble a store from vectors already computed (rows in the same order as ``chunks``)."""
+        sentence_vectors: np.ndarray,
+    ) -> Segment:
+        """A segment with a fresh, unique name, not yet on disk."""
         if len(chunks) != len(chunk_vectors) or len(chunks) != len(sentence_rows):
             raise ValueError("chunks, chunk vectors and sentence rows must have the same length")
-        index = _new_index(manifest.index_type, manifest.dimension)
-        if len(chunk_vectors):
-            index.add(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
-        return cls(manifest, list(chunks), list(sentence_rows), index, sentence_vectors)
+        return cls(
+            f"seg-{uuid.uuid4().hex[:12]}",
+            list(chunks),
+            np.ascontiguousarray(chunk_vectors, dtype=np.float32),
+            list(sentence_rows),
+            np.ascontiguousarray(sentence_vectors, dtype=SENTENCE_DTYPE),
+        )
+
+
+@dataclass
+class ChunkStore:
+    """The live chunks of an index, their vectors in FAISS, and their sentences' vectors, kept in step.
+
+    ``chunks[i]`` is row ``i`` of the FAISS index; ``sentence_rows[i][j]`` is the row in
+    ``sentence_vectors`` of ``chunks[i].sentences[j]``. ``segments`` are what is (or will be) on disk.
+    """
+
+    manifest: Manifest
+    segments: list[Segment]
+    chunks: list[Chunk]
+    sentence_rows: list[tuple[int, ...]]
+    index: Any  # faiss.IndexFlatIP or faiss.IndexHNSWFlat
+    sentence_vectors: np.ndarray  # float16
+    live_rows: list[tuple[str, int]]  # (segment name, row in it) of each live chunk
+
+    @classmethod
+    def assemble(cls, manifest: Manifest, segments: Sequence[Segment], graph: Any = None) -> ChunkStore:
+        """The live view of ``segments``: the chunks whose file the manifest places in their segment.
+
+        ``graph`` is a loaded HNSW index over exactly those chunks; None builds the FAISS index here.
+        """
+        manifest.segments = [s.name for s in segments]
+        chunks: list[Chunk] = []
+        rows: list[tuple[int, ...]] = []
+        live_rows: list[tuple[str, int]] = []
+        vectors: list[Vectors] = []
+        offset = 0
+        for segment in segments:
+            live = [
+                i
+                for i, chunk in enumerate(segment.chunks)
+                if chunk.source in manifest.files and manifest.files[chunk.source].segment == segment.name
+            ]
+            chunks.extend(segment.chunks[i] for i in live)
+            rows.extend(tuple(offset + r for r in segment.sentence_rows[i]) for i in live)
+            live_rows.extend((segment.name, i) for i in live)
+            vectors.append(segment.chunk_vectors[live])
+            offset += len(segment.sentence_vectors)
+        sentence_vectors = (
+            np.concatenate([s.sentence_vectors for s in segments])
+            if segments
+            else np.zeros((0, manifest.dimension), dtype=SENTENCE_DTYPE)
+        )
+        if graph is None:
+            graph = _new_index(manifest.index_type, manifest.dimension)
+            if chunks:
+                graph.add(np.ascontiguousarray(np.vstack(vectors), dtype=np.float32))
+        return cls(manifest, list(segments), chunks, rows, graph, sentence_vectors, live_rows)
 
     def with_index_type(self, index_type: str) -> ChunkStore:
         """The same chunks and vectors in a FAISS index of another type (nothing is re-embedded)."""
-        manifest = dataclasses.replace(self.manifest, index_type=index_type, checksums={})
-        return ChunkStore.from_vectors(
-            manifest, self.chunks, self.chunk_vectors(), self.sentence_rows, self.sentence_vectors
+        manifest = dataclasses.replace(self.manifest, index_type=index_type, graph="")
+        return ChunkStore.assemble(manifest, self.segments)
+
+    def compacted(self) -> ChunkStore:
+        """The live chunks folded into one new segment (nothing is re-embedded)."""
+        chunk_vectors = self.chunk_vectors()
+        used = sorted({r for rows in self.sentence_rows for r in rows})
+        remap = {old: new for new, old in enumerate(used)}
+        segment = Segment.new(
+            self.chunks,
+            chunk_vectors,
+            [tuple(remap[r] for r in rows) for rows in self.sentence_rows],
+            self.sentence_vectors[used],
         )
+        files = {name: dataclasses.replace(entry, segment=segment.name) for name, entry in self.manifest.files.items()}
+        manifest = dataclasses.replace(self.manifest, files=files, graph="", checksums={})
+        return ChunkStore.assemble(manifest, [segment])
+
+    def dead_chunks(self) -> int:
+        """Chunks kept in segments that no longer count (their file changed or was removed)."""
+        return sum(len(s.chunks) for s in self.segments) - len(self.chunks)
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -141,7 +227,7 @@ class ChunkStore:
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
     def chunk_vectors(self, rows: Sequence[int] | None = None) -> Vectors:
-        """Vectors of the given chunk rows (all when None), read back from the flat index."""
+        """Vectors of the given chunk rows (all when None), read back from the FAISS index."""
         if rows is None:
             return np.asarray(self.index.reconstruct_n(0, self.index.ntotal), dtype=np.float32)
         return np.vstack([self.index.reconstruct(int(r)) for r in rows]).astype(np.float32)
@@ -149,30 +235,39 @@ class ChunkStore:
     # ------------------------------------------------------------------------------------ saving
 
     def save(self, folder: Path) -> None:
-        """Write the store to ``folder`` atomically: readers see the old index or the new one, never half.
+        """Write what is new since ``folder``'s index to it, atomically: readers see the old index or the new.
+
+        Segments already in ``folder`` (checked by their checksums in the manifest) are not written again.
 
         Raises:
             OSError: The folder (or its parent) is not writable; the previous index is left as it was.
         """
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-        work.chmod(0o755)  # mkdtemp makes it private; an index is as readable as any other folder
-        try:
-            faiss.write_index(self.index, str(work / VECTORS))
-            with open(work / CHUNKS, "w", encoding="utf-8") as out:
-                for chunk, rows in zip(self.chunks, self.sentence_rows, strict=True):
-                    out.write(json.dumps(_chunk_to_dict(chunk, rows), ensure_ascii=False) + "\n")
-            with open(work / SENTENCES, "wb") as out:
-                np.save(out, np.ascontiguousarray(self.sentence_vectors, dtype=np.float32), allow_pickle=False)
-            self.manifest.checksums = {name: _sha256(work / name) for name in DATA_FILES}
-            (work / MANIFEST).write_text(self.manifest.to_json(), encoding="utf-8")
-            for name in (*DATA_FILES, MANIFEST):
-                _fsync(work / name)
-            _swap_in(work, folder)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        logger.info("saved index with %d chunks to %s", len(self.chunks), folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        previous = _read_manifest_or_none(folder)
+        kept = set(previous.segments) if previous is not None else set()
+        checksums: dict[str, str] = {}
+        for segment in self.segments:
+            names = [f"{segment.name}/{file}" for file in SEGMENT_FILES]
+            if segment.name in kept and previous is not None and all(n in previous.checksums for n in names):
+                checksums.update({n: previous.checksums[n] for n in names})
+                continue
+            checksums.update(_write_segment(folder, segment))
+        graph = ""
+        if self.manifest.index_type == "hnsw":  # one graph over all live chunks: written whole every time
+            graph = f"hnsw-{uuid.uuid4().hex[:12]}.faiss"
+            faiss.write_index(self.index, str(folder / graph))
+            _fsync(folder / graph)
+            checksums[graph] = _sha256(folder / graph)
+        self.manifest.graph = graph
+        self.manifest.segments = [s.name for s in self.segments]
+        self.manifest.checksums = checksums
+        staged = folder / f".{MANIFEST}.{os.getpid()}.tmp"
+        staged.write_text(self.manifest.to_json(), encoding="utf-8")
+        _fsync(staged)
+        os.replace(staged, folder / MANIFEST)  # the commit point
+        _remove_unreferenced(folder, self.manifest, previous)
+        logger.info("saved index with %d chunks in %d segment(s) to %s", len(self.chunks), len(self.segments), folder)
 
     # ----------------------------------------------------------------------------------- loading
 
@@ -182,38 +277,56 @@ class ChunkStore:
 
         Raises:
             IndexNotFoundError: ``folder`` holds no index.
-            CorruptIndexError: A file is missing, truncated, edited, or from a newer format version.
+            IndexVersionError: The index was written by a newer version of rag.
+            CorruptIndexError: A file is missing, truncated, edited, or from an older format.
         """
         folder = Path(folder)
-        _recover_interrupted_swap(folder)
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
             raise IndexNotFoundError(f"no index in {folder} (no {MANIFEST})")
         try:
+            raw_version = json.loads(manifest_path.read_text(encoding="utf-8")).get("format_version", 0)
+        except (OSError, ValueError, AttributeError) as exc:
+            raise CorruptIndexError(f"{manifest_path} cannot be read: {exc}") from exc
+        if isinstance(raw_version, int) and raw_version > FORMAT_VERSION:
+            raise IndexVersionError(
+                f"{folder} was written by a newer version of rag (index format {raw_version}, "
+                f"this version reads up to {FORMAT_VERSION}); upgrade rag, or rebuild with 'rag index --rebuild'"
+            )
+        if raw_version != FORMAT_VERSION:
+            raise CorruptIndexError(
+                f"{folder} is in index format {raw_version!r}, from an older version of rag (this one writes "
+                f"format {FORMAT_VERSION})"
+            )
+        try:
             manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError, TypeError) as exc:
             raise CorruptIndexError(f"{manifest_path} cannot be read: {exc}") from exc
-        if manifest.format_version > FORMAT_VERSION:
-            raise IndexVersionError(
-                f"{folder} was written by a newer version of rag (index format {manifest.format_version}, "
-                f"this version reads up to {FORMAT_VERSION}); upgrade rag, or rebuild with 'rag index --rebuild'"
-            )
-        for name in DATA_FILES:
+        data_files = [f"{s}/{f}" for s in manifest.segments for f in SEGMENT_FILES]
+        if manifest.index_type == "hnsw":
+            data_files.append(manifest.graph)
+        for name in data_files:
             path = folder / name
-            if not path.is_file():
+            if not name or not path.is_file():
                 raise CorruptIndexError(f"{path} is missing")
             expected = manifest.checksums.get(name)
             if expected is None or _sha256(path) != expected:
                 raise CorruptIndexError(f"{path} does not match its checksum in {MANIFEST} (truncated or edited)")
         try:
-            index = faiss.read_index(str(folder / VECTORS))
-            chunks, sentence_rows = _read_chunks(folder / CHUNKS)
-            with open(folder / SENTENCES, "rb") as file:
-                sentence_vectors = np.load(file, allow_pickle=False)
+            segments = [_read_segment(folder, name) for name in manifest.segments]
+            graph = faiss.read_index(str(folder / manifest.graph)) if manifest.index_type == "hnsw" else None
         except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CorruptIndexError(f"{folder} cannot be read: {exc}") from exc
-        _check_consistency(folder, manifest, index, chunks, sentence_rows, sentence_vectors)
-        return cls(manifest, chunks, sentence_rows, index, sentence_vectors.astype(np.float32, copy=False))
+        _check_segments(folder, manifest, segments)
+        if manifest.index_type not in {"flat", "hnsw"}:
+            raise CorruptIndexError(f"{folder} is inconsistent: unknown index type {manifest.index_type!r}")
+        store = cls.assemble(manifest, segments, graph)
+        if store.index.ntotal != len(store.chunks) or store.index.d != manifest.dimension:
+            raise CorruptIndexError(
+                f"{folder} is inconsistent: the search index holds {store.index.ntotal} vectors of dimension "
+                f"{store.index.d} for {len(store.chunks)} chunks of dimension {manifest.dimension}"
+            )
+        return store
 
 
 def _new_index(index_type: str, dimension: int) -> Any:
@@ -225,6 +338,33 @@ def _new_index(index_type: str, dimension: int) -> Any:
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         return index
     raise CorruptIndexError(f"unknown index type {index_type!r}")
+
+
+def _write_segment(folder: Path, segment: Segment) -> dict[str, str]:
+    """Write ``segment`` as a new folder under ``folder``; return the checksums of its files."""
+    target = folder / segment.name
+    target.mkdir()
+    with open(target / VECTORS, "wb") as out:
+        np.save(out, segment.chunk_vectors, allow_pickle=False)
+    with open(target / CHUNKS, "w", encoding="utf-8") as out:
+        for chunk, rows in zip(segment.chunks, segment.sentence_rows, strict=True):
+            out.write(json.dumps(_chunk_to_dict(chunk, rows), ensure_ascii=False) + "\n")
+    with open(target / SENTENCES, "wb") as out:
+        np.save(out, segment.sentence_vectors, allow_pickle=False)
+    for name in SEGMENT_FILES:
+        _fsync(target / name)
+    return {f"{segment.name}/{name}": _sha256(target / name) for name in SEGMENT_FILES}
+
+
+def _read_segment(folder: Path, name: str) -> Segment:
+    chunks, rows = _read_chunks(folder / name / CHUNKS)
+    with open(folder / name / VECTORS, "rb") as file:
+        chunk_vectors = np.load(file, allow_pickle=False)
+    with open(folder / name / SENTENCES, "rb") as file:
+        sentence_vectors = np.load(file, allow_pickle=False)
+    if chunk_vectors.dtype != np.float32 or sentence_vectors.dtype != SENTENCE_DTYPE:
+        raise ValueError(f"segment {name} holds vectors of type {chunk_vectors.dtype}/{sentence_vectors.dtype}")
+    return Segment(name, chunks, chunk_vectors, rows, sentence_vectors)
 
 
 def _chunk_to_dict(chunk: Chunk, rows: tuple[int, ...]) -> dict[str, Any]:
@@ -244,7 +384,7 @@ def _read_chunks(path: Path) -> tuple[list[Chunk], list[tuple[int, ...]]]:
     with open(path, encoding="utf-8") as file:
         for line in file:
             raw = json.loads(line)
-            sentences = tuple(Sentence(int(s), int(e)) for s, e, _ in raw["sentences"])
+            spans = raw["sentences"]
             chunks.append(
                 Chunk(
                     id=str(raw["id"]),
@@ -252,40 +392,81 @@ def _read_chunks(path: Path) -> tuple[list[Chunk], list[tuple[int, ...]]]:
                     start=int(raw["start"]),
                     end=int(raw["end"]),
                     text=str(raw["text"]),
-                    sentences=sentences,
+                    sentences=tuple(Sentence(int(s), int(e)) for s, e, _ in spans),
                 )
             )
-            rows.append(tuple(int(r) for _, _, r in raw["sentences"]))
+            rows.append(tuple(int(r) for _, _, r in spans))
     return chunks, rows
 
 
-def _check_consistency(
-    folder: Path,
-    manifest: Manifest,
-    index: Any,
-    chunks: list[Chunk],
-    sentence_rows: list[tuple[int, ...]],
-    sentence_vectors: Any,
-) -> None:
+def _check_segments(folder: Path, manifest: Manifest, segments: list[Segment]) -> None:
     problems = []
-    if index.ntotal != len(chunks):
-        problems.append(f"{index.ntotal} vectors for {len(chunks)} chunks")
-    if index.d != manifest.dimension:
-        problems.append(f"vectors have dimension {index.d}, manifest says {manifest.dimension}")
-    if sentence_vectors.ndim != 2 or (len(sentence_vectors) and sentence_vectors.shape[1] != manifest.dimension):
-        problems.append(f"sentence vectors have shape {sentence_vectors.shape}")
-    if sum(entry.chunks for entry in manifest.files.values()) != len(chunks):
-        problems.append("chunk counts in the manifest do not add up")
-    n_sentences = len(sentence_vectors)
-    for chunk, rows in zip(chunks, sentence_rows, strict=True):
-        if chunk.source not in manifest.files or len(chunk.text) != chunk.end - chunk.start:
-            problems.append(f"chunk {chunk.id} does not match the manifest")
-            break
-        if any(not 0 <= r < n_sentences for r in rows):
-            problems.append(f"chunk {chunk.id} points to a missing sentence vector")
+    live_counts: dict[str, int] = {}
+    for segment in segments:
+        if segment.chunk_vectors.ndim != 2 or len(segment.chunk_vectors) != len(segment.chunks):
+            problems.append(f"{segment.name}: {len(segment.chunk_vectors)} vectors for {len(segment.chunks)} chunks")
+        for vectors in (segment.chunk_vectors, segment.sentence_vectors):
+            if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != manifest.dimension):
+                problems.append(f"{segment.name}: vectors of shape {vectors.shape}")
+        n_sentences = len(segment.sentence_vectors)
+        for chunk, rows in zip(segment.chunks, segment.sentence_rows, strict=True):
+            entry = manifest.files.get(chunk.source)
+            if len(chunk.text) != chunk.end - chunk.start or len(rows) != len(chunk.sentences):
+                problems.append(f"chunk {chunk.id} does not match the manifest")
+                break
+            if any(not 0 <= r < n_sentences for r in rows):
+                problems.append(f"chunk {chunk.id} points to a missing sentence vector")
+                break
+            if entry is not None and entry.segment == segment.name:
+                live_counts[chunk.source] = live_counts.get(chunk.source, 0) + 1
+    for source, entry in manifest.files.items():
+        if entry.segment not in manifest.segments or live_counts.get(source, 0) != entry.chunks:
+            problems.append(f"{source}: the manifest's chunk count does not match its segment")
             break
     if problems:
-        raise CorruptIndexError(f"{folder} is inconsistent: {'; '.join(problems)}")
+        raise CorruptIndexError(f"{folder} is inconsistent: {'; '.join(problems[:3])}")
+
+
+def _read_manifest_or_none(folder: Path) -> Manifest | None:
+    try:
+        return Manifest.from_json((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _remove_unreferenced(folder: Path, manifest: Manifest, previous: Manifest | None) -> None:
+    """Delete what neither the new manifest nor the one before it references.
+
+    The previous manifest's files are kept one more save, so that a reader that read it just before the
+    swap can still load them.
+    """
+    keep = {MANIFEST, *manifest.segments, manifest.graph}
+    if previous is not None:
+        keep |= {*previous.segments, previous.graph}
+    for path in folder.iterdir():
+        if path.name in keep or path.name.endswith(".lock"):
+            continue
+        if (
+            path.name.startswith(("seg-", "hnsw-"))
+            or path.name in _FORMAT_1_FILES
+            or (path.name.startswith(f".{MANIFEST}.") and _stale(path))
+        ):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _stale(path: Path) -> bool:
+    """A staged manifest whose writer is gone (its pid no longer runs)."""
+    try:
+        pid = int(path.name.split(".")[-2])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _sha256(path: Path) -> str:
@@ -299,27 +480,3 @@ def _sha256(path: Path) -> str:
 def _fsync(path: Path) -> None:
     with open(path, "rb") as file:
         os.fsync(file.fileno())
-
-
-def _old_path(folder: Path) -> Path:
-    return folder.with_name(f".{folder.name}.old")
-
-
-def _swap_in(new: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``new``: rename the old one aside, rename the new one in, delete the old one."""
-    old = _old_path(folder)
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(new, folder)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_interrupted_swap(folder: Path) -> None:
-    """If a save died between its two renames, put the previous index back."""
-    old = _old_path(folder)
-    if not (folder / MANIFEST).exists() and (old / MANIFEST).exists():
-        logger.warning("restoring the previous index of %s: the last save was interrupted", folder)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(old, folder)

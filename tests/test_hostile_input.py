@@ -19,7 +19,11 @@ from tests.conftest import SEEDS, SIGNING
 
 
 def index_state(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -139,7 +143,9 @@ def test_missing_and_unreadable_docs_folders(tmp_path: Path) -> None:
 
 
 def _rewrite(folder: Path, name: str, data: bytes) -> None:
-    """Replace a data file and update its checksum, as a careful attacker (or a buggy tool) would."""
+    """Replace a segment's data file and update its checksum, as a careful attacker (or a buggy tool) would."""
+    (segment,) = json.loads((folder / "manifest.json").read_text())["segments"]
+    name = f"{segment}/{name}"
     (folder / name).write_bytes(data)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["checksums"][name] = hashlib.sha256(data).hexdigest()
@@ -157,7 +163,8 @@ def test_a_pickle_in_the_index_is_never_loaded(bot: rag.Bot, tmp_path: Path) -> 
 
 def test_offsets_edited_with_a_matching_checksum_are_still_caught(bot: rag.Bot) -> None:
     folder = bot.settings.index_dir
-    lines = (folder / "chunks.jsonl").read_text().splitlines()
+    (segment,) = json.loads((folder / "manifest.json").read_text())["segments"]
+    lines = (folder / segment / "chunks.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     first["end"] += 40
     _rewrite(folder, "chunks.jsonl", ("\n".join([json.dumps(first), *lines[1:]]) + "\n").encode())

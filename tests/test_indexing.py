@@ -21,18 +21,19 @@ from tests.conftest import ANALYSIS, SIGNING
 
 
 def _files(index_dir: Path) -> dict[str, float]:
-    return {p.name: p.stat().st_mtime_ns for p in index_dir.iterdir()}
+    return {str(p.relative_to(index_dir)): p.stat().st_mtime_ns for p in index_dir.rglob("*")}
+
+
+def _segments(index_dir: Path) -> list[Path]:
+    return sorted(p for p in index_dir.iterdir() if p.name.startswith("seg-"))
 
 
 def test_build_then_reuse_without_writing(settings: Settings, embedder: Embedder) -> None:
     store, report = sync_index(settings, embedder, progress=False)
     assert report.action == "built" and report.embedded_chunks == len(store) > 0
-    assert sorted(p.name for p in settings.index_dir.iterdir()) == [
-        "chunks.jsonl",
-        "manifest.json",
-        "sentences.npy",
-        "vectors.faiss",
-    ]
+    (segment,) = _segments(settings.index_dir)
+    assert sorted(p.name for p in settings.index_dir.iterdir()) == ["manifest.json", segment.name]
+    assert sorted(p.name for p in segment.iterdir()) == ["chunks.jsonl", "sentences.npy", "vectors.npy"]
     before = _files(settings.index_dir)
     again, report = sync_index(settings, embedder, progress=False)
     assert report.action == "reused" and report.embedded_chunks == 0
@@ -51,7 +52,7 @@ def test_manifest_records_model_settings_and_file_hashes(settings: Settings, emb
     )
     assert set(manifest["files"]) == {SIGNING, ANALYSIS}
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
 
 
 def test_changed_added_and_removed_files_refresh_only_what_changed(settings: Settings, embedder: Embedder) -> None:
@@ -96,16 +97,17 @@ def test_changed_chunk_settings_rebuild_everything(settings: Settings, embedder:
 def test_a_damaged_index_is_detected_and_rebuilt(settings: Settings, embedder: Embedder, damage: str) -> None:
     sync_index(settings, embedder, progress=False)
     folder = settings.index_dir
+    (segment,) = _segments(folder)
     if damage == "truncate_vectors":
-        data = (folder / "vectors.faiss").read_bytes()
-        (folder / "vectors.faiss").write_bytes(data[: len(data) // 2])
+        data = (segment / "vectors.npy").read_bytes()
+        (segment / "vectors.npy").write_bytes(data[: len(data) // 2])
     elif damage == "edit_docstore":
-        text = (folder / "chunks.jsonl").read_text()
-        (folder / "chunks.jsonl").write_text(text.replace("Redmond", "Seattle"))
+        text = (segment / "chunks.jsonl").read_text()
+        (segment / "chunks.jsonl").write_text(text.replace("Redmond", "Seattle"))
     elif damage == "garble_manifest":
         (folder / "manifest.json").write_text("{not json")
     else:
-        (folder / "sentences.npy").unlink()
+        (segment / "sentences.npy").unlink()
     with pytest.raises(CorruptIndexError):
         ChunkStore.load(folder)
     store, report = sync_index(settings, embedder, progress=False)
@@ -125,12 +127,20 @@ def test_an_index_from_a_newer_version_is_refused_and_left_alone(settings: Setti
     assert json.loads(path.read_text())["format_version"] == 99
 
 
-def test_an_interrupted_swap_restores_the_previous_index(settings: Settings, embedder: Embedder) -> None:
+def test_a_save_that_dies_before_its_manifest_leaves_the_previous_index(settings: Settings, embedder: Embedder) -> None:
     store, _ = sync_index(settings, embedder, progress=False)
-    # Simulate a crash between the two renames of a save: the old index is aside, the new one never arrived.
-    os.replace(settings.index_dir, settings.index_dir.with_name(".index.old"))
+    # A crash mid-save: a new segment is half written and a staged manifest never replaced the real one.
+    orphan = settings.index_dir / "seg-0123456789ab"
+    orphan.mkdir()
+    (orphan / "vectors.npy").write_bytes(b"\x93NUMPY half")
+    staged = settings.index_dir / ".manifest.json.999999999.tmp"
+    staged.write_text("{")
     restored = ChunkStore.load(settings.index_dir)
     assert [c.id for c in restored.chunks] == [c.id for c in store.chunks]
+    # The next save clears the leftovers.
+    (settings.docs_dir / "extra.md").write_text("Zorblat is purple.")
+    sync_index(settings, embedder, progress=False)
+    assert not orphan.exists() and not staged.exists()
 
 
 def _make_read_only(folder: Path) -> Callable[[], None]:
@@ -149,7 +159,7 @@ def test_a_read_only_index_folder_gives_a_clear_error_and_keeps_the_old_index(
 ) -> None:
     sync_index(settings, embedder, progress=False)
     (settings.docs_dir / "new.txt").write_text("A new document about nothing in particular.")
-    undo = _make_read_only(settings.index_dir.parent)
+    undo = _make_read_only(settings.index_dir)
     try:
         with pytest.raises(RagError, match="cannot write the index"):
             sync_index(settings, embedder, progress=False)
@@ -208,3 +218,89 @@ def test_auto_index_type_follows_the_corpus_size(settings: Settings, embedder: E
     assert len(store) >= 5 and store.manifest.index_type == "hnsw"
     store, _ = sync_index(settings.replace(hnsw_threshold=10_000), embedder, progress=False)
     assert store.manifest.index_type == "flat"
+
+
+def test_a_refresh_writes_only_the_changed_file_and_leaves_the_rest_untouched(
+    settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.indexing
+
+    # Two articles: one changed article is half the corpus, which would trigger a compaction.
+    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)
+    built, _ = sync_index(settings, embedder, progress=False)
+    old_signing_chunks = sum(1 for c in built.chunks if c.source == SIGNING)
+    (first,) = _segments(settings.index_dir)
+    before = {name: t for name, t in _files(settings.index_dir).items() if name.startswith(first.name)}
+    signing = settings.docs_dir / SIGNING
+    signing.write_text(signing.read_text() + "\nKT later added a footnote about Zorblat.", encoding="utf-8")
+    store, report = sync_index(settings, embedder, progress=False)
+    assert report.changed == [SIGNING]
+    # The first segment is not rewritten; the changed file's chunks go to a second one.
+    assert {name: t for name, t in _files(settings.index_dir).items() if name.startswith(first.name)} == before
+    (_, second) = sorted(_segments(settings.index_dir), key=lambda p: p != first)
+    new_chunks = [json.loads(line) for line in (second / "chunks.jsonl").read_text().splitlines()]
+    assert {c["source"] for c in new_chunks} == {SIGNING}
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert manifest["files"][SIGNING]["segment"] == second.name and manifest["files"][ANALYSIS]["segment"] == first.name
+    # The signing article's old chunks are dead: never returned, though still on disk until compaction.
+    assert store.dead_chunks() == old_signing_chunks > 0
+    assert any("Zorblat" in c.text for c in store.chunks if c.source == SIGNING)
+    loaded = ChunkStore.load(settings.index_dir)
+    assert [c.id for c in loaded.chunks] == [c.id for c in store.chunks]
+    query = embedder.encode_one("footnote about Zorblat")
+    assert loaded.chunks[loaded.search(query, 1)[0][0]].source == SIGNING
+
+
+def test_compaction_folds_segments_into_one_without_changing_answers(
+    settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.indexing
+
+    monkeypatch.setattr(rag.indexing, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)
+    sync_index(settings, embedder, progress=False)
+    for n in range(2):
+        (settings.docs_dir / f"note{n}.md").write_text(f"Note {n}: Zorblat number {n} is purple.")
+        store, _ = sync_index(settings, embedder, progress=False)
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert len(manifest["segments"]) == len(store.segments) == 1, "three segments became one"
+    assert store.dead_chunks() == 0
+    fresh, _ = sync_index(settings, embedder, progress=False, rebuild=True)
+    query = embedder.encode_one("Who signed the agreement, and where?")
+    got = [store.chunks[r].id for r, _ in store.search(query, 5)]
+    assert got == [fresh.chunks[r].id for r, _ in fresh.search(query, 5)]
+    assert sorted(c.id for c in store.chunks) == sorted(c.id for c in fresh.chunks)
+
+
+def test_a_format_1_index_is_rebuilt_and_its_files_removed(settings: Settings, embedder: Embedder) -> None:
+    settings.index_dir.mkdir(parents=True)
+    for name in ("vectors.faiss", "chunks.jsonl", "sentences.npy"):
+        (settings.index_dir / name).write_bytes(b"old")
+    (settings.index_dir / "manifest.json").write_text(json.dumps({"format_version": 1}))
+    store, report = sync_index(settings, embedder, progress=False)
+    assert report.action == "built" and "format 1, from an older version" in report.reason and len(store) > 0
+    assert sorted(p.name for p in settings.index_dir.iterdir() if not p.name.startswith("seg-")) == ["manifest.json"]
+
+
+def test_a_loaded_index_is_refreshed_without_reading_the_folder_again(
+    settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = sync_index(settings, embedder, progress=False)
+    reads: list[Path] = []
+    real_load = ChunkStore.load.__func__  # type: ignore[attr-defined]
+
+    def counting_load(cls: type[ChunkStore], folder: Path) -> ChunkStore:
+        reads.append(folder)
+        return real_load(cls, folder)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ChunkStore, "load", classmethod(counting_load))
+    (settings.docs_dir / "extra.md").write_text("Zorblat is the mascot of the test suite.")
+    store, report = sync_index(settings, embedder, progress=False, current=store)
+    assert report.added == ["extra.md"] and reads == [], "the running bot's index is current: no read"
+    # Another process changes the index: the folder no longer matches, so it is read.
+    (settings.docs_dir / "other.md").write_text("Quuxtron is green.")
+    sync_index(settings, embedder, progress=False)
+    reads.clear()
+    store, report = sync_index(settings, embedder, progress=False, current=store)
+    assert report.action == "reused" and len(reads) == 1
+    assert {"extra.md", "other.md"} <= {c.source for c in store.chunks}
