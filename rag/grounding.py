@@ -77,8 +77,7 @@ def _best_support(vector: np.ndarray, passage: Passage, store: ChunkStore) -> tu
     """Best cosine between ``vector`` and the passage (its sentences, or the whole chunk), and that sentence."""
     if not 0 <= passage.row < len(store.chunks) or store.chunks[passage.row].id != passage.chunk.id:
         return -1.0, (0, 0)  # the index changed since this passage was retrieved
-    rows = list(store.sentence_rows[passage.row])
-    scores = store.sentence_vectors[rows] @ vector
+    scores = store.sentence_vectors_of(passage.row) @ vector
     whole = float(store.chunk_vectors([passage.row])[0] @ vector)
     best = int(np.argmax(scores)) if len(scores) else -1
     if best < 0 or whole > float(scores[best]):

@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.documents import Document, load_documents
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError, RagError
-from rag.store import MANIFEST, ChunkStore, FileEntry, Manifest, Segment
+from rag.store import ChunkStore, FileEntry, Manifest, Segment
 
 __all__ = ["IndexReport", "sync_index"]
 
@@ -143,7 +143,7 @@ def _try_reuse(
 ) -> tuple[ChunkStore | None, IndexReport | None]:
     """Load the index (or take ``known``, if still current) and decide: ``(store, None)`` to use it as it is."""
     try:
-        store = known if known is not None and _is_on_disk(known, settings.index_dir) else None
+        store = known if known is not None and known.is_current_in(settings.index_dir) else None
         store = store or ChunkStore.load(settings.index_dir)
     except IndexNotFoundError:
         return None, IndexReport("built", f"no index in {settings.index_dir} yet")
@@ -179,14 +179,6 @@ def _try_reuse(
         ),
     )
     return store, report
-
-
-def _is_on_disk(store: ChunkStore, folder: Path) -> bool:
-    """Whether ``folder``'s manifest is still the one ``store`` was loaded from or saved with."""
-    try:
-        return Manifest.from_json((folder / MANIFEST).read_text(encoding="utf-8")) == store.manifest
-    except (OSError, ValueError, TypeError):
-        return False
 
 
 def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:

@@ -265,7 +265,7 @@ class Retriever:
         passages = Passages()
         for rank, (row, score) in enumerate(zip(rows, chunk_scores, strict=True), start=1):
             chunk = self.store.chunks[row]
-            sentence_scores = self.store.sentence_vectors[list(self.store.sentence_rows[row])] @ query_vector
+            sentence_scores = self.store.sentence_vectors_of(row) @ query_vector
             sentence_terms, chunk_terms = self._chunk_terms(row)
             sentences = []
             previous: frozenset[str] = frozenset()

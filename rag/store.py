@@ -22,7 +22,7 @@ Writes are atomic: segments are new folders that nothing references until the ma
 rename), so a crash leaves the previous index usable; folders no manifest references are removed later.
 
 In memory, a ``ChunkStore`` is the live view: live chunks in segment order, their vectors in a FAISS index
-(``IndexFlatIP``, exact cosine, or ``IndexHNSWFlat``), and every segment's sentence vectors side by side.
+(``IndexFlatIP``, exact cosine, or ``IndexHNSWFlat``), and the segments themselves for sentence vectors.
 """
 
 from __future__ import annotations
@@ -141,69 +141,74 @@ class Segment:
 
 @dataclass
 class ChunkStore:
-    """The live chunks of an index, their vectors in FAISS, and their sentences' vectors, kept in step.
+    """The live chunks of an index and their vectors: chunk vectors in FAISS, sentence vectors by segment.
 
-    ``chunks[i]`` is row ``i`` of the FAISS index; ``sentence_rows[i][j]`` is the row in
-    ``sentence_vectors`` of ``chunks[i].sentences[j]``. ``segments`` are what is (or will be) on disk.
+    ``chunks[i]`` is row ``i`` of the FAISS index, and ``locations[i]`` says where it is kept: ``(segment
+    number in segments, row in that segment)``. ``segments`` are what is (or will be) on disk.
     """
 
     manifest: Manifest
     segments: list[Segment]
     chunks: list[Chunk]
-    sentence_rows: list[tuple[int, ...]]
+    locations: list[tuple[int, int]]
     index: Any  # faiss.IndexFlatIP or faiss.IndexHNSWFlat
-    sentence_vectors: np.ndarray  # float16
-    live_rows: list[tuple[str, int]]  # (segment name, row in it) of each live chunk
+    manifest_sha256: str = ""  # of the manifest file this store was loaded from or saved as
+
+    def is_current_in(self, folder: Path) -> bool:
+        """Whether ``folder``'s manifest is the one this store was loaded from or saved as."""
+        try:
+            return bool(self.manifest_sha256) and _sha256(Path(folder) / MANIFEST) == self.manifest_sha256
+        except OSError:
+            return False
 
     @classmethod
     def assemble(cls, manifest: Manifest, segments: Sequence[Segment], graph: Any = None) -> ChunkStore:
         """The live view of ``segments``: the chunks whose file the manifest places in their segment.
 
         ``graph`` is a loaded HNSW index over exactly those chunks; None builds the FAISS index here.
+        Segments are shared, not copied, so assembling after a refresh costs the live chunk list and the
+        FAISS index, not the sentence vectors.
         """
         manifest.segments = [s.name for s in segments]
         chunks: list[Chunk] = []
-        rows: list[tuple[int, ...]] = []
-        live_rows: list[tuple[str, int]] = []
+        locations: list[tuple[int, int]] = []
         vectors: list[Vectors] = []
-        offset = 0
-        for segment in segments:
-            live = [
-                i
-                for i, chunk in enumerate(segment.chunks)
-                if chunk.source in manifest.files and manifest.files[chunk.source].segment == segment.name
-            ]
+        for number, segment in enumerate(segments):
+            here = {source for source, entry in manifest.files.items() if entry.segment == segment.name}
+            live = [i for i, chunk in enumerate(segment.chunks) if chunk.source in here]
             chunks.extend(segment.chunks[i] for i in live)
-            rows.extend(tuple(offset + r for r in segment.sentence_rows[i]) for i in live)
-            live_rows.extend((segment.name, i) for i in live)
-            vectors.append(segment.chunk_vectors[live])
-            offset += len(segment.sentence_vectors)
-        sentence_vectors = (
-            np.concatenate([s.sentence_vectors for s in segments])
-            if segments
-            else np.zeros((0, manifest.dimension), dtype=SENTENCE_DTYPE)
-        )
+            locations.extend((number, i) for i in live)
+            vectors.append(segment.chunk_vectors[live] if len(live) < len(segment.chunks) else segment.chunk_vectors)
         if graph is None:
             graph = _new_index(manifest.index_type, manifest.dimension)
             if chunks:
                 graph.add(np.ascontiguousarray(np.vstack(vectors), dtype=np.float32))
-        return cls(manifest, list(segments), chunks, rows, graph, sentence_vectors, live_rows)
+        return cls(manifest, list(segments), chunks, locations, graph)
 
     def with_index_type(self, index_type: str) -> ChunkStore:
         """The same chunks and vectors in a FAISS index of another type (nothing is re-embedded)."""
         manifest = dataclasses.replace(self.manifest, index_type=index_type, graph="")
         return ChunkStore.assemble(manifest, self.segments)
 
+    def sentence_vectors_of(self, row: int) -> np.ndarray:
+        """The (float16) vectors of chunk ``row``'s sentences, in the order of ``chunks[row].sentences``."""
+        number, local = self.locations[row]
+        segment = self.segments[number]
+        return segment.sentence_vectors[list(segment.sentence_rows[local])]
+
     def compacted(self) -> ChunkStore:
         """The live chunks folded into one new segment (nothing is re-embedded)."""
-        chunk_vectors = self.chunk_vectors()
-        used = sorted({r for rows in self.sentence_rows for r in rows})
-        remap = {old: new for new, old in enumerate(used)}
+        rows: list[tuple[int, ...]] = []
+        sentence_vectors: list[np.ndarray] = []
+        n_sentences = 0
+        for row in range(len(self.chunks)):
+            vectors = self.sentence_vectors_of(row)
+            rows.append(tuple(range(n_sentences, n_sentences + len(vectors))))
+            sentence_vectors.append(vectors)
+            n_sentences += len(vectors)
+        empty = np.zeros((0, self.manifest.dimension), dtype=SENTENCE_DTYPE)
         segment = Segment.new(
-            self.chunks,
-            chunk_vectors,
-            [tuple(remap[r] for r in rows) for rows in self.sentence_rows],
-            self.sentence_vectors[used],
+            self.chunks, self.chunk_vectors(), rows, np.concatenate(sentence_vectors) if sentence_vectors else empty
         )
         files = {name: dataclasses.replace(entry, segment=segment.name) for name, entry in self.manifest.files.items()}
         manifest = dataclasses.replace(self.manifest, files=files, graph="", checksums={})
@@ -265,6 +270,7 @@ class ChunkStore:
         staged = folder / f".{MANIFEST}.{os.getpid()}.tmp"
         staged.write_text(self.manifest.to_json(), encoding="utf-8")
         _fsync(staged)
+        self.manifest_sha256 = _sha256(staged)
         os.replace(staged, folder / MANIFEST)  # the commit point
         _remove_unreferenced(folder, self.manifest, previous)
         logger.info("saved index with %d chunks in %d segment(s) to %s", len(self.chunks), len(self.segments), folder)
@@ -299,7 +305,8 @@ class ChunkStore:
                 f"format {FORMAT_VERSION})"
             )
         try:
-            manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"))
+            text = manifest_path.read_text(encoding="utf-8")
+            manifest = Manifest.from_json(text)
         except (OSError, ValueError, TypeError) as exc:
             raise CorruptIndexError(f"{manifest_path} cannot be read: {exc}") from exc
         data_files = [f"{s}/{f}" for s in manifest.segments for f in SEGMENT_FILES]
@@ -321,6 +328,7 @@ class ChunkStore:
         if manifest.index_type not in {"flat", "hnsw"}:
             raise CorruptIndexError(f"{folder} is inconsistent: unknown index type {manifest.index_type!r}")
         store = cls.assemble(manifest, segments, graph)
+        store.manifest_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if store.index.ntotal != len(store.chunks) or store.index.d != manifest.dimension:
             raise CorruptIndexError(
                 f"{folder} is inconsistent: the search index holds {store.index.ntotal} vectors of dimension "

@@ -80,9 +80,9 @@ def test_changed_added_and_removed_files_refresh_only_what_changed(settings: Set
     assert report.removed == ["extra.md"] and report.embedded_chunks == 0
     assert {c.source for c in store.chunks} == {SIGNING, ANALYSIS}
     # Sentence rows still point at the right vectors after the reshuffle.
-    for chunk, rows in zip(store.chunks, store.sentence_rows, strict=True):
+    for row, chunk in enumerate(store.chunks):
         fresh = embedder.encode([chunk.sentence_text(chunk.sentences[0])])[0]
-        assert float(store.sentence_vectors[rows[0]] @ fresh) > 0.999
+        assert float(store.sentence_vectors_of(row)[0] @ fresh) > 0.999
 
 
 def test_changed_chunk_settings_rebuild_everything(settings: Settings, embedder: Embedder) -> None:
