@@ -109,7 +109,7 @@ class Settings:
     chunk_overlap: int = 200
     top_k: int = 4
     retrieval: RetrievalMode = "hybrid"
-    min_score: float = 0.5
+    min_score: float = 0.42
     max_answer_sentences: int = 3
     max_question_chars: int = 4000
     answerer: AnswererName = "extractive"

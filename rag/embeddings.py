@@ -49,6 +49,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __all__ = [
     "Embedder",
+    "Spans",
     "Vectors",
     "export_onnx",
     "get_embedder",
@@ -60,6 +61,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Vectors = NDArray[np.float32]
+Spans = Sequence[tuple[int, int]]  # (start, end) character offsets into one text
 
 _PACKAGED_NAMES = {DEFAULT_EMBEDDING_MODEL.lower(), "all-minilm-l6-v2"}
 _ENCODE_BLOCK = 256  # texts per progress-bar step
@@ -105,6 +107,7 @@ class Embedder:
     _encode_batch: Callable[[list[str]], Vectors]
     query_precision: str = "float32"
     _encode_query: Callable[[str], Vectors] | None = None
+    _encode_spans: Callable[[list[str], list[Spans]], tuple[Vectors, Vectors]] | None = None
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, desc: str = "Embedding") -> Vectors:
         """Embed ``texts`` into an ``(n, dimension)`` float32 array of unit-length rows.
@@ -124,6 +127,50 @@ class Embedder:
             bar.close()
         return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
 
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Spans], *, progress: bool = False, desc: str = "Embedding"
+    ) -> tuple[Vectors, Vectors]:
+        """Embed ``texts``, and each character span of them, in one pass of the model ("late chunking").
+
+        ``spans[i]`` lists ``(start, end)`` offsets into ``texts[i]``. A span's vector is the mean of the
+        token vectors the model computed for the whole text that fall inside it, normalised: the span read
+        in its context, at no extra cost. Spans cut off by the model's token limit are embedded on their own.
+
+        Returns:
+            ``(text vectors, span vectors)``: ``(len(texts), dimension)`` and ``(total spans, dimension)``,
+            spans in the order given.
+        """
+        if len(texts) != len(spans):
+            raise ValueError("texts and spans must have the same length")
+        dimension = self.dimension
+        if not texts:
+            return np.zeros((0, dimension), dtype=np.float32), np.zeros((0, dimension), dtype=np.float32)
+        bar = _progress_bar(len(texts), desc) if progress else None
+        text_vectors: list[Vectors] = []
+        span_vectors: list[Vectors] = []
+        for i in range(0, len(texts), _ENCODE_BLOCK):
+            block, block_spans = list(texts[i : i + _ENCODE_BLOCK]), list(spans[i : i + _ENCODE_BLOCK])
+            if self._encode_spans is not None:
+                vectors, pooled = self._encode_spans(block, block_spans)
+            else:  # a backend without token vectors: embed each span as a text of its own
+                vectors = self._encode_batch(block)
+                pieces = [text[a:b] for text, pairs in zip(block, block_spans, strict=True) for a, b in pairs]
+                pooled = self._encode_batch(pieces) if pieces else np.zeros((0, dimension), dtype=np.float32)
+            missing = [n for n, row in enumerate(pooled) if not np.any(row)]
+            if missing:  # past the model's token limit: embed those spans on their own
+                pieces = [text[a:b] for text, pairs in zip(block, block_spans, strict=True) for a, b in pairs]
+                pooled[missing] = self._encode_batch([pieces[n] for n in missing])
+            text_vectors.append(vectors)
+            span_vectors.append(pooled)
+            if bar is not None:
+                bar.update(len(block))
+        if bar is not None:
+            bar.close()
+        return (
+            np.ascontiguousarray(np.vstack(text_vectors), dtype=np.float32),
+            np.ascontiguousarray(np.vstack(span_vectors), dtype=np.float32),
+        )
+
     def encode_one(self, text: str) -> Vectors:
         """Embed a single text (a question) into a ``(dimension,)`` vector."""
         if self._encode_query is not None:
@@ -137,6 +184,24 @@ def _progress_bar(total: int, desc: str) -> Any:
 
     # disable=None hides the bar when stderr is not a terminal (CI logs), as tqdm documents.
     return tqdm(total=total, desc=desc, unit="text", disable=None, leave=False)
+
+
+def pool_spans(tokens: NDArray[Any], offsets: Sequence[tuple[int, int]], spans: Spans) -> Vectors:
+    """Mean of the token vectors inside each span, normalised; a zero row where no token falls inside.
+
+    ``tokens[t]`` is the vector of token ``t``, ``offsets[t]`` its character span in the text; special and
+    padding tokens have empty offsets and are never counted.
+    """
+    out = np.zeros((len(spans), tokens.shape[-1]), dtype=np.float32)
+    starts = np.array([a for a, _ in offsets])
+    ends = np.array([b for _, b in offsets])
+    real = ends > starts
+    for n, (a, b) in enumerate(spans):
+        inside = real & (starts < b) & (ends > a)
+        if inside.any():
+            mean = tokens[inside].mean(axis=0)
+            out[n] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- torch
@@ -163,7 +228,19 @@ def _torch_embedder(name: str, model: Any) -> Embedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    return Embedder(name, _dimension(model), "torch", encode_batch)
+    def encode_spans(texts: list[str], spans: list[Spans]) -> tuple[Vectors, Vectors]:
+        tokens = model.encode(texts, batch_size=32, output_value="token_embeddings", show_progress_bar=False)
+        offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length)
+        vectors = np.empty((len(texts), _dimension(model)), dtype=np.float32)
+        pooled: list[Vectors] = []
+        for i, (rows, pairs) in enumerate(zip(tokens, spans, strict=True)):
+            rows = rows.float().cpu().numpy()
+            mean = rows.mean(axis=0)
+            vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            pooled.append(pool_spans(rows, offsets["offset_mapping"][i][: len(rows)], pairs))
+        return vectors, np.vstack(pooled)
+
+    return Embedder(name, _dimension(model), "torch", encode_batch, _encode_spans=encode_spans)
 
 
 def _dimension(model: Any) -> int:
@@ -341,8 +418,26 @@ def _load_onnx_embedder(name: str, folder: Path, query_precision: EmbeddingPreci
         vector: Vectors = run(query_session, [unpadded.encode(text)])[0]
         return vector
 
+    def encode_spans(texts: list[str], spans: list[Spans]) -> tuple[Vectors, Vectors]:
+        lengths = [len(e.ids) for e in unpadded.encode_batch(texts)]
+        order = np.argsort(lengths, kind="stable")
+        vectors = np.empty((len(texts), int(config["dimension"])), dtype=np.float32)
+        pooled: list[Vectors | None] = [None] * len(texts)
+        session = batch_session()
+        for start in range(0, len(texts), _ONNX_BATCH):
+            rows = order[start : start + _ONNX_BATCH]
+            encodings = tokenizer.encode_batch([texts[i] for i in rows])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": 0 * ids})[0]
+            mean = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
+            vectors[rows] = mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
+            for j, i in enumerate(rows):
+                pooled[i] = pool_spans(hidden[j], encodings[j].offsets, spans[i])
+        return vectors, np.vstack([p for p in pooled if p is not None])
+
     logger.debug("loaded embedding model %s (onnx; questions in %s) from %s", name, query_precision, folder)
-    return Embedder(name, int(config["dimension"]), "onnx", encode_batch, query_precision, encode_query)
+    return Embedder(name, int(config["dimension"]), "onnx", encode_batch, query_precision, encode_query, encode_spans)
 
 
 def quantize_onnx(folder: Path) -> Path | None:

@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.documents import Document, load_documents
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError, RagError
-from rag.store import ChunkStore, FileEntry, Manifest, Segment
+from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment
 
 __all__ = ["IndexReport", "sync_index"]
 
@@ -187,6 +187,7 @@ def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder)
         ("dimension", manifest.dimension, embedder.dimension),
         ("chunk_size", manifest.chunk_size, settings.chunk_size),
         ("chunk_overlap", manifest.chunk_overlap, settings.chunk_overlap),
+        ("sentence_vectors", manifest.sentence_vectors, SENTENCE_VECTORS),
     ]
     return ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in pairs if old != new)
 
@@ -209,21 +210,29 @@ def _update(
         for doc in docs
         if doc.source not in reusable
     }
-    texts = {doc.source: doc.text for doc in docs}
-    chunk_texts = [c.text for _, chunks in fresh.values() for c in chunks]
-    sentence_texts = [texts[src][s.start : s.end] for src, (sentences, _) in fresh.items() for s in sentences]
-    report.embedded_chunks = len(chunk_texts)
-    new_chunk_vectors = embedder.encode(chunk_texts, progress=progress, desc="Embedding chunks")
-    new_sentence_vectors = embedder.encode(sentence_texts, progress=progress, desc="Embedding sentences")
-
-    new_chunks: list[Chunk] = []
+    new_chunks = [c for _, chunks in fresh.values() for c in chunks]
+    report.embedded_chunks = len(new_chunks)
+    # One pass of the model per chunk gives its vector and, pooled from the same token vectors, its
+    # sentences' vectors: each sentence read in its context, and no second pass over the text.
+    spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in new_chunks]
+    new_chunk_vectors, pooled = embedder.encode_with_spans(
+        [c.text for c in new_chunks], spans, progress=progress, desc="Embedding chunks"
+    )
     new_rows: list[tuple[int, ...]] = []
-    n_sentences = 0
+    first_pooled: list[int] = []  # for each sentence of the new segment, its row in ``pooled``
+    n_pooled = 0
     for sentences, chunks in fresh.values():
-        positions = {s: n_sentences + i for i, s in enumerate(sentences)}
-        new_rows.extend(tuple(positions[s] for s in c.sentences) for c in chunks)
-        new_chunks.extend(chunks)
-        n_sentences += len(sentences)
+        positions: dict[Sentence, int] = {}
+        for chunk in chunks:
+            for sentence in chunk.sentences:
+                if sentence not in positions:  # a sentence in the overlap keeps its first chunk's reading
+                    positions[sentence] = len(first_pooled)
+                    first_pooled.append(n_pooled)
+                n_pooled += 1
+            new_rows.append(tuple(positions[s] for s in chunk.sentences))
+        if len(positions) != len(sentences):
+            raise AssertionError("every sentence of a document belongs to one of its chunks")
+    new_sentence_vectors = pooled[first_pooled]
     segment = Segment.new(new_chunks, new_chunk_vectors, new_rows, new_sentence_vectors) if new_chunks else None
 
     files: dict[str, FileEntry] = {}
@@ -242,6 +251,7 @@ def _update(
         dimension=embedder.dimension,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
+        sentence_vectors=SENTENCE_VECTORS,
         files=files,
         index_type=resolve_index_type(settings, sum(entry.chunks for entry in files.values())),
     )

@@ -46,7 +46,7 @@ from rag.chunking import Chunk, Sentence
 from rag.embeddings import Vectors
 from rag.errors import CorruptIndexError, IndexNotFoundError, IndexVersionError
 
-__all__ = ["FORMAT_VERSION", "ChunkStore", "FileEntry", "Manifest", "Segment"]
+__all__ = ["FORMAT_VERSION", "SENTENCE_VECTORS", "ChunkStore", "FileEntry", "Manifest", "Segment"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ _FORMAT_1_FILES = {"vectors.faiss", CHUNKS, SENTENCES}  # left by an index of fo
 # Sentence vectors are most of an index (several per chunk), and only rank a chunk's own sentences against
 # one another: float16 halves them on disk and in memory, and changed no eval result.
 SENTENCE_DTYPE = np.float16
+# Sentence vectors are pooled from the token vectors of their chunk ("late chunking"); an index whose
+# sentences were embedded on their own ("separate") is rebuilt, since the answerer is calibrated for these.
+SENTENCE_VECTORS = "pooled-in-chunk"
 # HNSW graph parameters: 32 links per node and a search beam of 128 keep recall@10 near flat search (the
 # scale benchmark reports it) at a fraction of the time on 100k+ chunks.
 HNSW_M = 32
@@ -86,6 +89,7 @@ class Manifest:
     chunk_size: int
     chunk_overlap: int
     files: dict[str, FileEntry]
+    sentence_vectors: str = "separate"  # how sentence vectors were made; SENTENCE_VECTORS for new indexes
     format_version: int = FORMAT_VERSION
     index_type: str = "flat"
     segments: list[str] = field(default_factory=list)

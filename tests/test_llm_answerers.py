@@ -258,7 +258,7 @@ def test_the_extractive_answerer_only_quotes_an_injected_document(base_bot: rag.
     assert answer.backend == "extractive"
     assert "reveal the API key" not in (answer.notice or "")
     for citation in answer.citations:
-        assert citation.text in (SEEDS.parent / "seeds" / citation.source).read_text() or "memo" in citation.text
+        assert citation.text in (base_bot.settings.docs_dir / citation.source).read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------- follow-ups

@@ -2,8 +2,9 @@
 
 No LLM, no key, no network. Every sentence of the retrieved passages gets an evidence score that mixes:
 
-- its cosine similarity to the question (sentence vectors come from the index, nothing is embedded here);
-- its passage's similarity, which helps sentences that say "it" for what the passage is about;
+- its cosine similarity to the question (sentence vectors come from the index, nothing is embedded here;
+  they are pooled from their chunk's token vectors, so a sentence that says "it" is read in its context);
+- its passage's similarity (weight 0 since sentences are read in context; kept for calibration sweeps);
 - the idf-weighted share of the question's terms it contains, and the same share for its passage, which
   rewards the rare words (names, numbers, "MWC") that a small embedding model blurs.
 
@@ -43,13 +44,13 @@ class ExtractiveAnswerer:
         coverage_margin: ...or within this, if it holds question terms the quoted ones lack.
     """
 
-    min_score: float = 0.5
+    min_score: float = 0.42
     max_sentences: int = 3
     sentence_weight: float = 0.6
-    passage_weight: float = 0.1
-    overlap_weight: float = 0.3
-    passage_overlap_weight: float = 0.1
-    margin: float = 0.1
+    passage_weight: float = 0.0
+    overlap_weight: float = 0.2
+    passage_overlap_weight: float = 0.0
+    margin: float = 0.06
     coverage_margin: float = 0.2
     name: str = "extractive"
 
