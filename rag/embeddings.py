@@ -458,11 +458,12 @@ def quantize_onnx(folder: Path) -> Path | None:
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        logging.getLogger("root").disabled = True  # it suggests a pre-processing step on the root logger
+        root = logging.getLogger()
+        root.disabled = True  # it logs advice about a pre-processing step to the root logger, once
         try:
             quantize_dynamic(str(folder / "model.onnx"), str(work), per_channel=True, weight_type=QuantType.QInt8)
         finally:
-            logging.getLogger("root").disabled = False
+            root.disabled = False
         # Questions, since only questions run on it.
         probe = ["Who signed the agreement?", "When will the details of the partnership be announced?", "Why?"]
         exact, quantized = _probe_vectors(folder / "model.onnx", probe), _probe_vectors(work, probe)

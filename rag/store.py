@@ -10,7 +10,8 @@ An index folder holds a manifest and one or more *segments*, none of them a pick
       seg-<id>/vectors.npy    one float32 unit vector per chunk of the segment
       seg-<id>/chunks.jsonl   one chunk a line, in the same order: id, source, offsets, text, and its
                               sentences with their rows in sentences.npy
-      seg-<id>/sentences.npy  one float16 unit vector per sentence, for the extractive answerer
+      seg-<id>/sentences.npy  one float16 unit vector per sentence, pooled from its chunk's token vectors,
+                              for the extractive answerer
       hnsw-<id>.faiss         with ``index_type="hnsw"`` only: the search graph over all live chunks
 
 Segments are what make a refresh cost the changed files, not the corpus: a refresh writes the changed and
