@@ -390,7 +390,8 @@ def _load_onnx_embedder(name: str, folder: Path, query_precision: EmbeddingPreci
                 batch_sessions.append(new_session(folder / "model.onnx", min(os.cpu_count() or 1, 4)))
             return batch_sessions[0]
 
-    def run(session: Any, encodings: list[Any]) -> Vectors:
+    def run_tokens(session: Any, encodings: list[Any]) -> tuple[Vectors, NDArray[Any]]:
+        """Unit vectors of the encoded texts, and the token vectors they were pooled from."""
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
@@ -400,7 +401,10 @@ def _load_onnx_embedder(name: str, folder: Path, query_precision: EmbeddingPreci
         mean = summed / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
         norms = np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
         unit: Vectors = (mean / norms).astype(np.float32)
-        return unit
+        return unit, hidden
+
+    def run(session: Any, encodings: list[Any]) -> Vectors:
+        return run_tokens(session, encodings)[0]
 
     def encode_batch(texts: list[str]) -> Vectors:
         # Like sentence-transformers: sort by length and run small batches, so each batch pads to similar
@@ -427,11 +431,7 @@ def _load_onnx_embedder(name: str, folder: Path, query_precision: EmbeddingPreci
         for start in range(0, len(texts), _ONNX_BATCH):
             rows = order[start : start + _ONNX_BATCH]
             encodings = tokenizer.encode_batch([texts[i] for i in rows])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": 0 * ids})[0]
-            mean = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
-            vectors[rows] = mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
+            vectors[rows], hidden = run_tokens(session, encodings)
             for j, i in enumerate(rows):
                 pooled[i] = pool_spans(hidden[j], encodings[j].offsets, spans[i])
         return vectors, np.vstack([p for p in pooled if p is not None])
