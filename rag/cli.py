@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="build or refresh the index of the docs folder")
     _common(index)
     index.add_argument("--rebuild", action="store_true", help="re-embed everything even if up to date")
+    index.add_argument(
+        "--index-type", choices=["auto", "flat", "hnsw"], help="FAISS index type (env RAG_INDEX_TYPE; default auto)"
+    )
+    index.add_argument(
+        "--vector-storage",
+        choices=["auto", "float32", "int8"],
+        help="float32, or int8 codes: a quarter of the size (env RAG_VECTOR_STORAGE; default auto: as the index has)",
+    )
 
     ask = commands.add_parser("ask", help="answer a question from the documents")
     _common(ask)
@@ -87,6 +95,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         answerer=getattr(args, "answerer", None),
         model=getattr(args, "model", None),
         retrieval=getattr(args, "retrieval", None),
+        index_type=getattr(args, "index_type", None),
+        vector_storage=getattr(args, "vector_storage", None),
     )
 
 

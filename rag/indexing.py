@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.documents import Document, load_documents
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError, RagError
-from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment
+from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
 __all__ = ["IndexReport", "sync_index"]
 
@@ -133,6 +133,13 @@ def resolve_index_type(settings: Settings, chunks: int) -> str:
     return "hnsw" if chunks >= settings.hnsw_threshold else "flat"
 
 
+def resolve_vector_storage(settings: Settings, store: ChunkStore | None) -> str:
+    """How vectors are to be stored: the setting, or when it is ``"auto"`` what the index has (else float32)."""
+    if settings.vector_storage != "auto":
+        return settings.vector_storage
+    return store.manifest.vector_storage if store is not None else "float32"
+
+
 def _lock_path(index_dir: Path) -> Path:
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     return index_dir.with_name(f".{index_dir.name}.lock")
@@ -166,9 +173,14 @@ def _try_reuse(
         changed=sorted(name for name in set(current) & set(indexed) if current[name] != indexed[name]),
     )
     if not (report.added or report.removed or report.changed):
-        if store.manifest.index_type == wanted_type:
+        storage, wanted_storage = store.manifest.vector_storage, resolve_vector_storage(settings, store)
+        if store.manifest.index_type == wanted_type and storage == wanted_storage:
             return store, None
-        report.reason = f"index type {store.manifest.index_type} -> {wanted_type}"
+        report.reason = (
+            f"index type {store.manifest.index_type} -> {wanted_type}"
+            if storage == wanted_storage
+            else f"vector storage {storage} -> {wanted_storage}"
+        )
         logger.info("re-indexing the stored vectors: %s", report.reason)
     logger.info(
         "documents changed since the index was built: %s",
@@ -189,6 +201,9 @@ def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder)
         ("chunk_overlap", manifest.chunk_overlap, settings.chunk_overlap),
         ("sentence_vectors", manifest.sentence_vectors, SENTENCE_VECTORS),
     ]
+    if manifest.vector_storage == "int8" and settings.vector_storage == "float32":
+        # 8-bit codes cannot give the float32 vectors back: only embedding again can.
+        pairs.append(("vector_storage", manifest.vector_storage, settings.vector_storage))
     return ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in pairs if old != new)
 
 
@@ -233,7 +248,13 @@ def _update(
         if len(positions) != len(sentences):
             raise AssertionError("every sentence of a document belongs to one of its chunks")
     new_sentence_vectors = pooled[first_pooled]
-    segment = Segment.new(new_chunks, new_chunk_vectors, new_rows, new_sentence_vectors) if new_chunks else None
+    # The code book of 8-bit vectors is learnt from the first build and kept, so all segments share it.
+    codec = (
+        previous.manifest.codec
+        if previous is not None
+        else VectorCodec.fit(resolve_vector_storage(settings, None), [new_chunk_vectors, new_sentence_vectors])
+    )
+    segment = Segment.new(new_chunks, new_chunk_vectors, new_rows, new_sentence_vectors, codec) if new_chunks else None
 
     files: dict[str, FileEntry] = {}
     for doc in docs:
@@ -254,8 +275,16 @@ def _update(
         sentence_vectors=SENTENCE_VECTORS,
         files=files,
         index_type=resolve_index_type(settings, sum(entry.chunks for entry in files.values())),
+        vector_storage=codec.storage,
+        vector_ranges=list(codec.ranges),
     )
     store = ChunkStore.assemble(manifest, segments)
+    wanted_storage = resolve_vector_storage(settings, store)
+    if codec.storage != wanted_storage:
+        # float32 -> int8: the stored vectors are quantized, with a code book learnt from all of them.
+        logger.info("storing the vectors as %s", wanted_storage)
+        vectors = [store.chunk_vectors(), *(store.sentence_vectors_of(row) for row in range(len(store)))]
+        return store.compacted(VectorCodec.fit(wanted_storage, vectors))
     dead = store.dead_chunks()
     if len(store.segments) > MAX_SEGMENTS or dead > MAX_DEAD_SHARE * max(len(store), 1):
         logger.info("compacting the index: %d segments, %d dead chunks", len(store.segments), dead)
