@@ -12,15 +12,18 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rag.documents import Document
 
 __all__ = ["Chunk", "Sentence", "chunk_document", "split_sentences"]
 
 
-@dataclass(frozen=True)
-class Sentence:
-    """A sentence of a document, as character offsets into its text."""
+class Sentence(NamedTuple):
+    """A sentence of a document, as character offsets into its text.
+
+    A named tuple rather than a dataclass: an index holds millions, and a tuple is made several times faster.
+    """
 
     start: int
     end: int
