@@ -83,6 +83,7 @@ class Bot:
         # The fallback when an LLM backend fails: always available, needs nothing.
         self._extractive = ANSWERERS["extractive"](settings)
         self._snapshot = _Snapshot(store, Retriever(store))
+        self._snapshot.retriever.warm_up()
         self._write_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -261,8 +262,16 @@ class Bot:
         """Bring the index up to date with the docs folder (re-embedding only what changed)."""
         with self._write_lock:
             store, report = sync_index(self.settings, self.embedder, rebuild=rebuild, current=self.store)
-            self._snapshot = _Snapshot(store, Retriever(store))
+            self._snapshot = self._next_snapshot(store)
         return report
+
+    def _next_snapshot(self, store: ChunkStore) -> _Snapshot:
+        """The snapshot of a refreshed ``store``; its BM25 is derived from the current one's, in the background."""
+        if store is self._snapshot.store:
+            return self._snapshot
+        retriever = Retriever(store, previous=self._snapshot.retriever)
+        retriever.warm_up()
+        return _Snapshot(store, retriever)
 
     def add_documents(self, items: Sequence[Document | Path | str], *, overwrite: bool = False) -> IndexReport:
         """Copy documents into the docs folder and index them.
@@ -306,7 +315,7 @@ class Bot:
                 temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
             store, report = sync_index(self.settings, self.embedder, current=self.store)
-            self._snapshot = _Snapshot(store, Retriever(store))
+            self._snapshot = self._next_snapshot(store)
         return report
 
     @staticmethod

@@ -7,11 +7,9 @@ point at the exact sentence without embedding anything more per query.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +135,6 @@ _STOPWORDS = frozenset(
 _SUFFIXES = (("ship", ""), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", ""))
 
 
-@functools.lru_cache(maxsize=65536)
 def stem(token: str) -> str:
     """Strip one common English suffix, keeping at least four letters (partnership -> partner)."""
     for suffix, replacement in _SUFFIXES:
@@ -146,46 +143,114 @@ def stem(token: str) -> str:
     return token
 
 
+# Token -> stem, filled as tokens are met: a dict lookup is the cheapest step per token, and indexing 100k
+# chunks tokenizes some fifteen million of them. Cleared when it grows past a bound (hostile input).
+_STEMS: dict[str, str] = {}
+_STEMS_LIMIT = 500_000
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case, stemmed word tokens without stop words: the vocabulary of BM25 and of term overlap."""
-    return [stem(token) for token in _TOKEN.findall(text.lower()) if token not in _STOPWORDS]
+    stems = _STEMS
+    if len(stems) > _STEMS_LIMIT:
+        stems.clear()
+    out = []
+    for token in _TOKEN.findall(text.lower()):
+        stemmed = stems.get(token)
+        if stemmed is None:
+            stemmed = stems[token] = "" if token in _STOPWORDS else stem(token)
+        if stemmed:
+            out.append(stemmed)
+    return out
 
 
 class BM25:
-    """Okapi BM25 over a fixed list of texts, with postings as numpy arrays so a query is a few vector ops."""
+    """Okapi BM25 over a fixed list of texts.
+
+    Postings are kept as one compressed sparse row matrix (for each term: the rows that hold it and how
+    often), so a query is a few vector operations, and an index refreshed after some files changed can be
+    derived from the previous one (``updated``) by moving rows, tokenizing only the new texts.
+    """
 
     def __init__(self, texts: Sequence[str], k1: float = 1.5, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
-        self.size = len(texts)
-        lengths = np.zeros(self.size, dtype=np.float32)
-        postings: dict[str, tuple[list[int], list[int]]] = {}
-        for row, text in enumerate(texts):
-            counts = Counter(tokenize(text))
-            lengths[row] = sum(counts.values())
-            for term, tf in counts.items():
-                docs, tfs = postings.setdefault(term, ([], []))
-                docs.append(row)
-                tfs.append(tf)
-        avg = float(lengths.mean()) if self.size else 1.0
-        self._norm = (k1 * (1 - b + b * lengths / max(avg, 1e-9))).astype(np.float32)
-        self._postings = {
-            term: (np.array(docs, dtype=np.int64), np.array(tfs, dtype=np.float32))
-            for term, (docs, tfs) in postings.items()
-        }
+        vocabulary: dict[str, int] = {}
+        rows, terms = _term_ids(texts, vocabulary)
+        self._set(vocabulary, rows, terms, len(texts))
+
+    @classmethod
+    def updated(cls, previous: BM25, kept: np.ndarray, texts: Sequence[str | None]) -> BM25:
+        """The index of ``texts``, reusing ``previous``'s postings for rows it already had.
+
+        ``kept[i]`` is the row in ``previous`` of text ``i`` (whose entry in ``texts`` may be None), or -1 for
+        a new text, which is tokenized here.
+        """
+        index = cls.__new__(cls)
+        index.k1, index.b = previous.k1, previous.b
+        size = len(kept)
+        vocabulary = dict(previous._vocabulary)
+        # Old postings, moved to their new rows; rows that are gone are dropped.
+        to_new = np.full(previous.size, -1, dtype=np.int64)
+        old = np.flatnonzero(kept >= 0)
+        to_new[kept[old]] = old
+        moved = to_new[previous._rows]
+        keep = moved >= 0
+        old_terms = np.repeat(np.arange(len(previous._offsets) - 1), np.diff(previous._offsets))
+        fresh = np.flatnonzero(kept < 0)
+        rows, terms = _term_ids([texts[int(i)] or "" for i in fresh], vocabulary)
+        index._set(
+            vocabulary,
+            np.concatenate([moved[keep], fresh[rows]]),
+            np.concatenate([old_terms[keep], terms]),
+            size,
+            np.concatenate([previous._tfs[keep], np.ones(len(rows), dtype=np.float32)]),
+        )
+        return index
+
+    def _set(
+        self,
+        vocabulary: dict[str, int],
+        rows: np.ndarray,
+        terms: np.ndarray,
+        size: int,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        """Build the postings from one ``(row, term)`` pair per occurrence (or per weighted posting)."""
+        self.size = size
+        self._vocabulary = vocabulary
+        weights = np.ones(len(rows), dtype=np.float32) if weights is None else weights
+        # Sum the occurrences of each (term, row) pair: that is the term frequency.
+        keys = terms.astype(np.int64) * max(size, 1) + rows
+        unique, inverse = np.unique(keys, return_inverse=True)
+        tfs = np.bincount(inverse, weights=weights).astype(np.float32)
+        term_of = unique // max(size, 1)
+        self._rows = (unique % max(size, 1)).astype(np.int64)
+        self._tfs = tfs
+        self._offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_of, minlength=len(vocabulary)), out=self._offsets[1:])
+        lengths = np.bincount(self._rows, weights=tfs, minlength=size).astype(np.float32)
+        avg = float(lengths.mean()) if size else 1.0
+        self._norm = (self.k1 * (1 - self.b + self.b * lengths / max(avg, 1e-9))).astype(np.float32)
+
+    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        number = self._vocabulary.get(term)
+        if number is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        start, end = self._offsets[number], self._offsets[number + 1]
+        return self._rows[start:end], self._tfs[start:end]
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a (tokenized) term; highest for terms no text contains."""
-        df = len(self._postings[term][0]) if term in self._postings else 0
+        df = len(self._postings(term)[0])
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every text for ``query`` (zeros where no query term occurs)."""
         scores = np.zeros(self.size, dtype=np.float32)
         for term in set(tokenize(query)):
-            if term not in self._postings:
-                continue
-            docs, tfs = self._postings[term]
-            scores[docs] += self.idf(term) * tfs * (self.k1 + 1) / (tfs + self._norm[docs])
+            docs, tfs = self._postings(term)
+            if len(docs):
+                scores[docs] += self.idf(term) * tfs * (self.k1 + 1) / (tfs + self._norm[docs])
         return scores
 
     def top(self, query: str, k: int) -> list[int]:
@@ -198,13 +263,31 @@ class BM25:
         return [int(r) for r in best[np.argsort(-scores[best], kind="stable")]]
 
 
+def _term_ids(texts: Sequence[str], vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One ``(text number, term id)`` pair per token of ``texts``, adding new terms to ``vocabulary``."""
+    rows: list[np.ndarray] = []
+    terms: list[int] = []
+    for number, text in enumerate(texts):
+        ids = [vocabulary.setdefault(token, len(vocabulary)) for token in tokenize(text)]
+        terms.extend(ids)
+        rows.append(np.full(len(ids), number, dtype=np.int64))
+    flat_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return flat_rows, np.asarray(terms, dtype=np.int64)
+
+
 class Retriever:
     """Ranks the chunks of a store for a question."""
 
-    def __init__(self, store: ChunkStore) -> None:
+    def __init__(self, store: ChunkStore, previous: Retriever | None = None) -> None:
+        """Rank the chunks of ``store``.
+
+        ``previous``, the retriever of the index before a refresh, lends its BM25 postings, so that only
+        the chunks new to ``store`` are tokenized.
+        """
         self.store = store
         self._bm25: BM25 | None = None
         self._bm25_lock = threading.Lock()
+        self._previous = previous if previous is not None and previous._bm25 is not None else None
         # Row -> (terms of each sentence, terms of the chunk): tokenizing is the slow part of scoring a
         # passage, and a chunk's text never changes, so each chunk is tokenized once.
         self._terms: dict[int, tuple[list[frozenset[str]], frozenset[str]]] = {}
@@ -214,8 +297,29 @@ class Retriever:
         """The BM25 index of the store's chunks (its idf also weighs term overlap), built on first use."""
         with self._bm25_lock:
             if self._bm25 is None:
-                self._bm25 = BM25([c.text for c in self.store.chunks])
+                self._bm25 = self._build_bm25()
+                self._previous = None
             return self._bm25
+
+    def _build_bm25(self) -> BM25:
+        chunks = self.store.chunks
+        previous = self._previous
+        if previous is None or previous._bm25 is None:
+            return BM25([c.text for c in chunks])
+        old_rows = {chunk.id: row for row, chunk in enumerate(previous.store.chunks)}
+        kept = np.array([old_rows.get(chunk.id, -1) for chunk in chunks], dtype=np.int64)
+        texts = [None if row >= 0 else chunk.text for row, chunk in zip(kept, chunks, strict=True)]
+        return BM25.updated(previous._bm25, kept, texts)
+
+    def warm_up(self) -> threading.Thread:
+        """Build BM25 in a background thread, so that the first question does not wait for it.
+
+        On 100k chunks it takes seconds; a question asked meanwhile waits for the same build, never
+        starts a second one.
+        """
+        thread = threading.Thread(target=lambda: self.bm25, name="rag-bm25-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def retrieve(self, question: str, query_vector: Vectors, k: int, mode: RetrievalMode = "dense") -> Passages:
         """Return the ``k`` best passages for ``question``, best first.
