@@ -373,7 +373,7 @@ def _update(
         vector_storage=codec.storage,
         vector_ranges=list(codec.ranges),
     )
-    store = ChunkStore.assemble(manifest, segments)
+    store = ChunkStore.assemble(manifest, segments, base=previous)
     wanted_storage = resolve_vector_storage(settings, store)
     if codec.storage != wanted_storage:
         # float32 -> int8: the stored vectors are quantized, with a code book learnt from all of them.

@@ -13,7 +13,9 @@ An index folder holds a manifest and one or more *segments*, none of them a pick
                               sentences with their rows in sentences.npy
       seg-<id>/sentences.npy  one float16 unit vector per sentence, pooled from its chunk's token vectors,
                               for the extractive answerer (8-bit codes with ``vector_storage="int8"``)
-      hnsw-<id>.faiss         with ``index_type="hnsw"`` only: the search graph over all live chunks
+      hnsw-<id>.faiss         with ``index_type="hnsw"`` only: the search graph; a refresh adds the new
+                              segment's vectors to it, and chunks that died stay in it, filtered out of
+                              every search, until a compaction
 
 Segments are what make a refresh cost the changed files, not the corpus: a refresh writes the changed and
 added files' chunks as one new segment and a new manifest. Chunks of a file that changed or disappeared stay
@@ -192,6 +194,8 @@ class Manifest:
     vector_ranges: list[float] = field(default_factory=list)  # the int8 codec's ranges (VectorCodec)
     segments: list[str] = field(default_factory=list)
     graph: str = ""  # the HNSW graph file, when index_type is "hnsw"
+    # The graph's vectors, in order: [segment name, how many chunks of it], its segments as they were added.
+    graph_layout: list[list[Any]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -266,6 +270,9 @@ class ChunkStore:
     locations: list[tuple[int, int]]
     index: Any  # a FAISS index: see VectorCodec.new_index
     manifest_sha256: str = ""  # of the manifest file this store was loaded from or saved as
+    # HNSW only: the chunk row of each vector of the graph, -1 for a dead one; and the filter that hides those.
+    graph_rows: np.ndarray | None = None
+    _live_filter: Any = field(default=None, repr=False)
 
     def is_current_in(self, folder: Path) -> bool:
         """Whether ``folder``'s manifest is the one this store was loaded from or saved as."""
@@ -275,10 +282,14 @@ class ChunkStore:
             return False
 
     @classmethod
-    def assemble(cls, manifest: Manifest, segments: Sequence[Segment], graph: Any = None) -> ChunkStore:
+    def assemble(
+        cls, manifest: Manifest, segments: Sequence[Segment], graph: Any = None, base: ChunkStore | None = None
+    ) -> ChunkStore:
         """The live view of ``segments``: the chunks whose file the manifest places in their segment.
 
-        ``graph`` is a loaded HNSW index over exactly those chunks; None builds the FAISS index here.
+        ``graph`` is a loaded HNSW index laid out as ``manifest.graph_layout`` says. Otherwise an HNSW graph
+        is ``base``'s (the index before a refresh), copied, with the vectors of the segments it lacks added:
+        a refresh costs the new chunks, not a new graph. A flat index is built here.
         Segments are shared, not copied, so assembling after a refresh costs the live chunk list and the
         FAISS index, not the sentence vectors.
         """
@@ -286,26 +297,65 @@ class ChunkStore:
         chunks: list[Chunk] = []
         locations: list[tuple[int, int]] = []
         vectors: list[np.ndarray] = []
+        rows_of: dict[str, np.ndarray] = {}  # segment -> the chunk row of each of its chunks, -1 when dead
         for number, segment in enumerate(segments):
             here = {source for source, entry in manifest.files.items() if entry.segment == segment.name}
             live = [i for i, chunk in enumerate(segment.chunks) if chunk.source in here]
+            rows = np.full(len(segment.chunks), -1, dtype=np.int64)
+            rows[live] = np.arange(len(chunks), len(chunks) + len(live))
+            rows_of[segment.name] = rows
             chunks.extend(segment.chunks[i] for i in live)
             locations.extend((number, i) for i in live)
             vectors.append(segment.chunk_vectors[live] if len(live) < len(segment.chunks) else segment.chunk_vectors)
+        codec = manifest.codec
+        if manifest.index_type == "hnsw":
+            store = cls(manifest, list(segments), chunks, locations, None)
+            store._attach_graph(graph, base, rows_of)
+            return store
+        index = codec.new_index(manifest.index_type, manifest.dimension)
+        if chunks:
+            stored = np.ascontiguousarray(np.vstack(vectors))
+            if codec.storage == "int8":
+                index.add_sa_codes(stored)  # the codes go in as they are: nothing to decode
+            else:
+                index.add(stored)
+        return cls(manifest, list(segments), chunks, locations, index)
+
+    def _attach_graph(self, graph: Any, base: ChunkStore | None, rows_of: dict[str, np.ndarray]) -> None:
+        """Set the HNSW graph (loaded, grown from ``base``'s, or new) and the map from its vectors to rows."""
+        manifest, codec = self.manifest, self.manifest.codec
+        layout = [list(entry) for entry in manifest.graph_layout] if graph is not None else []
+        if graph is not None and not layout:
+            graph = None  # a graph saved without its layout cannot be mapped to chunks: build it again
+        if graph is None and base is not None and base.graph_rows is not None and base.manifest.codec == codec:
+            graph = faiss.clone_index(base.index)  # readers may still search the base: never change it
+            layout = [list(entry) for entry in base.manifest.graph_layout]
         if graph is None:
-            codec = manifest.codec
-            graph = codec.new_index(manifest.index_type, manifest.dimension)
-            if chunks:
-                stored = np.ascontiguousarray(np.vstack(vectors))
-                if codec.storage == "int8" and manifest.index_type == "flat":
-                    graph.add_sa_codes(stored)  # the codes go in as they are: nothing to decode
-                else:
-                    graph.add(np.ascontiguousarray(codec.decode(stored), dtype=np.float32))
-        return cls(manifest, list(segments), chunks, locations, graph)
+            graph = codec.new_index("hnsw", manifest.dimension)
+        covered = {name for name, _ in layout}
+        for segment in self.segments:
+            if segment.name not in covered and len(segment.chunks):
+                graph.add(np.ascontiguousarray(codec.decode(segment.chunk_vectors), dtype=np.float32))
+                layout.append([segment.name, len(segment.chunks)])
+        parts = []
+        for name, count in layout:
+            rows = rows_of.get(name, np.full(int(count), -1, dtype=np.int64))  # a dropped segment: all dead
+            if len(rows) != count:
+                raise CorruptIndexError(f"the search graph holds {count} vectors of {name}, which has {len(rows)}")
+            parts.append(rows)
+        graph_rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if len(graph_rows) != graph.ntotal:
+            raise CorruptIndexError(f"the search graph holds {graph.ntotal} vectors, its layout {len(graph_rows)}")
+        manifest.graph_layout = layout
+        self.index, self.graph_rows = graph, graph_rows
+        live = graph_rows >= 0
+        if not live.all():
+            bitmap = np.packbits(live, bitorder="little")
+            self._live_filter = (bitmap, faiss.IDSelectorBitmap(len(live), faiss.swig_ptr(bitmap)))
 
     def with_index_type(self, index_type: str) -> ChunkStore:
         """The same chunks and vectors in a FAISS index of another type (nothing is re-embedded)."""
-        manifest = dataclasses.replace(self.manifest, index_type=index_type, graph="")
+        manifest = dataclasses.replace(self.manifest, index_type=index_type, graph="", graph_layout=[])
         return ChunkStore.assemble(manifest, self.segments)
 
     def sentence_vectors_of(self, row: int) -> np.ndarray:
@@ -342,6 +392,7 @@ class ChunkStore:
             self.manifest,
             files=files,
             graph="",
+            graph_layout=[],
             checksums={},
             vector_storage=codec.storage,
             vector_ranges=list(codec.ranges),
@@ -349,7 +400,9 @@ class ChunkStore:
         return ChunkStore.assemble(manifest, [segment])
 
     def dead_chunks(self) -> int:
-        """Chunks kept in segments that no longer count (their file changed or was removed)."""
+        """Chunks kept that no longer count (their file changed or was removed), in segments or the graph."""
+        if self.graph_rows is not None:
+            return max(len(self.graph_rows), sum(len(s.chunks) for s in self.segments)) - len(self.chunks)
         return sum(len(s.chunks) for s in self.segments) - len(self.chunks)
 
     def __len__(self) -> int:
@@ -360,16 +413,29 @@ class ChunkStore:
         k = min(k, len(self.chunks))
         if k == 0:
             return []
-        if self.manifest.index_type == "hnsw":
-            self.index.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
-        scores, rows = self.index.search(query_vector.reshape(1, -1).astype(np.float32), k)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        query = query_vector.reshape(1, -1).astype(np.float32)
+        if self.graph_rows is None:
+            scores, rows = self.index.search(query, k)
+            return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        # Per-call parameters, not the index's own: concurrent searches must not change shared state.
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
+        params.efSearch = max(HNSW_EF_SEARCH, 2 * k)
+        if self._live_filter is not None:
+            params.sel = self._live_filter[1]
+        scores, ids = self.index.search(query, k, params=params)
+        return [(int(self.graph_rows[i]), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def chunk_vectors(self, rows: Sequence[int] | None = None) -> Vectors:
         """Float vectors of the given chunk rows (all when None), read back (decoded) from the FAISS index."""
-        if rows is None:
-            return np.asarray(self.index.reconstruct_n(0, self.index.ntotal), dtype=np.float32)
-        return np.vstack([self.index.reconstruct(int(r)) for r in rows]).astype(np.float32)
+        wanted = np.arange(len(self.chunks)) if rows is None else np.asarray(rows, dtype=np.int64)
+        if not len(wanted):
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        if self.graph_rows is not None:
+            ids = np.flatnonzero(self.graph_rows >= 0)
+            graph_id_of = np.empty(len(self.chunks), dtype=np.int64)
+            graph_id_of[self.graph_rows[ids]] = ids
+            wanted = graph_id_of[wanted]
+        return np.asarray(self.index.reconstruct_batch(wanted), dtype=np.float32)
 
     # ------------------------------------------------------------------------------------ saving
 
@@ -393,7 +459,7 @@ class ChunkStore:
                 continue
             checksums.update(_write_segment(folder, segment))
         graph = ""
-        if self.manifest.index_type == "hnsw":  # one graph over all live chunks: written whole every time
+        if self.manifest.index_type == "hnsw":  # FAISS writes a graph whole: there is no appending to one
             graph = f"hnsw-{uuid.uuid4().hex[:12]}.faiss"
             faiss.write_index(self.index, str(folder / graph))
             _fsync(folder / graph)
@@ -467,7 +533,8 @@ class ChunkStore:
             raise CorruptIndexError(f"{folder} is inconsistent: unknown index type {manifest.index_type!r}")
         store = cls.assemble(manifest, segments, graph)
         store.manifest_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        if store.index.ntotal != len(store.chunks) or store.index.d != manifest.dimension:
+        vectors = len(store.graph_rows) if store.graph_rows is not None else len(store.chunks)
+        if store.index.ntotal != vectors or store.index.d != manifest.dimension:
             raise CorruptIndexError(
                 f"{folder} is inconsistent: the search index holds {store.index.ntotal} vectors of dimension "
                 f"{store.index.d} for {len(store.chunks)} chunks of dimension {manifest.dimension}"

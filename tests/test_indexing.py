@@ -18,7 +18,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, RagError
 from rag.indexing import sync_index
-from rag.store import ChunkStore
+from rag.store import ChunkStore, VectorCodec
 from tests.conftest import ANALYSIS, SIGNING
 
 
@@ -359,3 +359,67 @@ def test_a_file_rewritten_within_the_clock_tick_of_its_hashing_is_still_caught(
     assert path.stat().st_size == before.st_size
     _, report = sync_index(settings, embedder, progress=False, current=store)
     assert report.changed == [SIGNING]
+
+
+def test_an_hnsw_refresh_grows_the_graph_and_hides_dead_chunks(
+    settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.indexing
+
+    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)  # keep the dead chunks: no compaction
+    hnsw_settings = settings.replace(index_type="hnsw")
+    first, _ = sync_index(hnsw_settings, embedder, progress=False)
+    assert first.graph_rows is not None and first.index.ntotal == len(first)
+
+    changed = settings.docs_dir / SIGNING
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nKT also opened a lab in Pangyo.", encoding="utf-8")
+    new_graphs: list[str] = []
+    new_index = VectorCodec.new_index
+
+    def counting_new_index(codec: VectorCodec, index_type: str, dimension: int) -> object:
+        new_graphs.append(index_type)
+        return new_index(codec, index_type, dimension)
+
+    with monkeypatch.context() as spy:
+        spy.setattr(VectorCodec, "new_index", counting_new_index)
+        store, report = sync_index(hnsw_settings, embedder, progress=False, current=first)
+    assert new_graphs == [], "the refresh grew a copy of the previous graph instead of building one"
+    dead = first.manifest.files[SIGNING].chunks
+    assert report.embedded_chunks == store.manifest.files[SIGNING].chunks
+    # The old graph plus the new segment's vectors; the changed file's old chunks stay in it, hidden.
+    assert store.index.ntotal == first.index.ntotal + report.embedded_chunks
+    assert store.graph_rows is not None
+    assert store.dead_chunks() == dead and int((store.graph_rows < 0).sum()) == dead
+    assert first.index.ntotal == len(first), "the previous store's graph is not changed under its readers"
+
+    flat = store.with_index_type("flat")
+    np.testing.assert_array_equal(store.chunk_vectors(), flat.chunk_vectors())
+    for question in ["Who signed the deal?", "Where did KT open a lab?", "AI chips by 2027", "SK Telecom and AWS"]:
+        query = embedder.encode_one(question)
+        got = store.search(query, len(store))
+        assert [r for r, _ in got] == [r for r, _ in flat.search(query, len(store))]
+        assert all(0 <= r < len(store) for r, _ in got)
+
+    loaded = ChunkStore.load(settings.index_dir)
+    assert loaded.manifest.graph_layout == store.manifest.graph_layout
+    query = embedder.encode_one("Where did KT open a lab?")
+    assert loaded.search(query, 3) == store.search(query, 3)
+    assert loaded.chunks[loaded.search(query, 1)[0][0]].source == SIGNING
+
+    compacted = store.compacted()
+    assert compacted.index.ntotal == len(compacted) and compacted.dead_chunks() == 0
+    assert [r for r, _ in compacted.search(query, 3)] == [r for r, _ in flat.search(query, 3)]
+
+
+def test_an_hnsw_graph_saved_without_its_layout_is_rebuilt_from_the_vectors(
+    settings: Settings, embedder: Embedder
+) -> None:
+    built, _ = sync_index(settings.replace(index_type="hnsw"), embedder, progress=False)
+    path = settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["graph_layout"] = []
+    path.write_text(json.dumps(manifest))
+    loaded = ChunkStore.load(settings.index_dir)
+    assert loaded.index.ntotal == len(loaded) == len(built)
+    query = embedder.encode_one("Who signed the deal?")
+    assert loaded.search(query, 3) == built.search(query, 3)
