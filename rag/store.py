@@ -371,22 +371,22 @@ class ChunkStore:
         decoding then encoding 8-bit codes with the same ranges gives the same codes, nothing drifts.
         """
         codec = codec or self.manifest.codec
+        # A sentence in the overlap of two chunks has one vector, kept once: number the live sentences by
+        # (segment, row in it), in chunk order, then gather their vectors one segment at a time.
+        position: dict[tuple[int, int], int] = {}
         rows: list[tuple[int, ...]] = []
-        sentence_vectors: list[np.ndarray] = []
-        n_sentences = 0
-        for row in range(len(self.chunks)):
-            vectors = self.sentence_vectors_of(row)
-            rows.append(tuple(range(n_sentences, n_sentences + len(vectors))))
-            sentence_vectors.append(vectors)
-            n_sentences += len(vectors)
-        empty = np.zeros((0, self.manifest.dimension), dtype=np.float32)
-        segment = Segment.new(
-            self.chunks,
-            self.chunk_vectors(),
-            rows,
-            np.concatenate(sentence_vectors) if sentence_vectors else empty,
-            codec,
-        )
+        for number, local in self.locations:
+            mine = []
+            for sentence_row in self.segments[number].sentence_rows[local]:
+                mine.append(position.setdefault((number, sentence_row), len(position)))
+            rows.append(tuple(mine))
+        picks = np.array(list(position), dtype=np.int64).reshape(-1, 2)
+        sentence_vectors = np.zeros((len(picks), self.manifest.dimension), dtype=np.float32)
+        for number, segment in enumerate(self.segments):
+            where = np.flatnonzero(picks[:, 0] == number)
+            if len(where):
+                sentence_vectors[where] = self.manifest.codec.decode(segment.sentence_vectors[picks[where, 1]])
+        segment = Segment.new(self.chunks, self.chunk_vectors(), rows, sentence_vectors, codec)
         files = {name: dataclasses.replace(entry, segment=segment.name) for name, entry in self.manifest.files.items()}
         manifest = dataclasses.replace(
             self.manifest,

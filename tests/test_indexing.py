@@ -283,6 +283,12 @@ def test_compaction_folds_segments_into_one_without_changing_answers(
     got = [store.chunks[r].id for r, _ in store.search(query, 5)]
     assert got == [fresh.chunks[r].id for r, _ in fresh.search(query, 5)]
     assert sorted(c.id for c in store.chunks) == sorted(c.id for c in fresh.chunks)
+    # One vector per sentence, as in a fresh build: sentences in the overlap of two chunks are not doubled.
+    (segment,) = store.segments
+    assert len(segment.sentence_vectors) == sum(e.sentences for e in store.manifest.files.values())
+    by_id = {c.id: row for row, c in enumerate(fresh.chunks)}
+    for row, chunk in enumerate(store.chunks):
+        np.testing.assert_array_equal(store.sentence_vectors_of(row), fresh.sentence_vectors_of(by_id[chunk.id]))
 
 
 def test_a_format_1_index_is_rebuilt_and_its_files_removed(settings: Settings, embedder: Embedder) -> None:
