@@ -13,7 +13,7 @@ size runs in its own child process, so peak memory is its own. All figures come 
 - Queries are the questions of evals/qa.jsonl, embedded for real; latency is the full extractive answer.
 - Flat and HNSW search are compared on the same vectors: latency and recall@10 of HNSW against exact search.
   On synthetic vectors recall is a lower bound (they are near-duplicates of one another by construction), so
-  the 1k size also reports HNSW recall over its real sentence vectors (some 5,000).
+  the 1k size also reports HNSW recall over its real sentence vectors (some 14,000).
 - Vector storage: float32 against 8-bit scalar-quantized codes (``vector_storage="int8"``): bytes, exact
   search latency, and recall@10 of int8 search against float32 search.
 - Refresh with an HNSW index: the graph of the previous index grows by the changed file's chunks.
