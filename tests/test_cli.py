@@ -68,3 +68,18 @@ def test_missing_docs_folder_is_a_clear_error(env: dict[str, str], tmp_path: Pat
 def test_ask_off_topic_is_refused(env: dict[str, str]) -> None:
     data = json.loads(run(["ask", "What is the capital of France?", "--json"], env).stdout)
     assert data["refused"] is True and data["citations"] == []
+
+
+def test_index_storage_and_type_flags_then_ask_keeps_them(env: dict[str, str]) -> None:
+    result = run(["index", "--vector-storage", "int8", "--index-type", "hnsw"], env)
+    assert result.returncode == 0 and "built index" in result.stdout, result.stderr
+    manifest_path = Path(env["RAG_INDEX"]) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert (manifest["vector_storage"], manifest["index_type"]) == ("int8", "hnsw")
+    # A later command without the flag keeps the int8 storage ("auto"); the index type "auto" is flat here.
+    data = json.loads(run(["ask", "Who signed the KT-Microsoft agreement, and where?", "--json"], env).stdout)
+    assert "Nadella" in data["answer"]
+    manifest = json.loads(manifest_path.read_text())
+    assert (manifest["vector_storage"], manifest["index_type"]) == ("int8", "flat")
+    bad = run(["index", "--vector-storage", "int4"], env)
+    assert bad.returncode == 2 and "invalid choice: 'int4'" in bad.stderr
