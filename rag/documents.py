@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -24,6 +25,7 @@ __all__ = [
     "list_document_files",
     "load_document",
     "load_documents",
+    "read_documents",
 ]
 
 logger = logging.getLogger(__name__)
@@ -159,15 +161,29 @@ def load_documents(folder: Path | str) -> list[Document]:
         DocumentError: The folder does not exist, or holds no readable document.
     """
     folder = check_docs_folder(folder)
+    return read_documents(folder, list_document_files(folder))
+
+
+def read_documents(folder: Path, files: Iterable[DocumentFile], *, also_known: int = 0) -> list[Document]:
+    """Read ``files`` (found in ``folder``), skipping unreadable ones with a warning.
+
+    Args:
+        folder: The docs folder, for messages.
+        files: The files to read.
+        also_known: Documents of the folder known without being read (their hash is on record).
+
+    Raises:
+        DocumentError: No file could be read, and no document is known otherwise.
+    """
     documents: list[Document] = []
     skipped: list[str] = []
-    for file in list_document_files(folder):
+    for file in files:
         try:
             documents.append(load_document(file.path, file.source))
         except DocumentError as exc:
             logger.warning("skipping %s", exc)
             skipped.append(file.source)
-    if not documents:
+    if not documents and not also_known:
         detail = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(skipped)})" if skipped else ""
         raise DocumentError(f"no readable {' or '.join(SUPPORTED_SUFFIXES)} documents in {folder}{detail}", folder)
     logger.debug("read %d document(s) from %s", len(documents), folder)

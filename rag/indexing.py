@@ -26,12 +26,12 @@ from filelock import FileLock, Timeout
 from rag.chunking import Chunk, Sentence, chunk_document
 from rag.config import Settings
 from rag.documents import (
-    SUPPORTED_SUFFIXES,
     Document,
     DocumentFile,
     check_docs_folder,
     list_document_files,
     load_document,
+    read_documents,
 )
 from rag.embeddings import Embedder
 from rag.errors import (
@@ -259,25 +259,19 @@ def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
     known = store.manifest.files if store is not None else {}
     scanned_at = time.time_ns()
     corpus = _Corpus({}, {})
-    skipped: list[str] = []
+    unknown: list[DocumentFile] = []
     for file in list_document_files(folder):
+        corpus.files[file.source] = file
         entry = known.get(file.source)
         if entry is not None and entry.mtime_ns >= 0 and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns):
             corpus.hashes[file.source] = entry.sha256
-            corpus.files[file.source] = file
-            continue
-        try:
-            doc = load_document(file.path, file.source)
-        except DocumentError as exc:
-            logger.warning("skipping %s", exc)
-            skipped.append(file.source)
-            continue
-        corpus.hashes[file.source], corpus.read[file.source], corpus.files[file.source] = doc.sha256, doc, file
+        else:
+            unknown.append(file)
+    for doc in read_documents(folder, unknown, also_known=len(corpus.hashes)):
+        file = corpus.files[doc.source]
+        corpus.hashes[doc.source], corpus.read[doc.source] = doc.sha256, doc
         trusted = scanned_at - file.mtime_ns >= RACY_S * 1e9
-        corpus.stamps[file.source] = (file.size, file.mtime_ns) if trusted else (-1, -1)
-    if not corpus.hashes:
-        detail = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(skipped)})" if skipped else ""
-        raise DocumentError(f"no readable {' or '.join(SUPPORTED_SUFFIXES)} documents in {folder}{detail}", folder)
+        corpus.stamps[doc.source] = (file.size, file.mtime_ns) if trusted else (-1, -1)
     logger.debug("%d document(s) in %s, %d read", len(corpus.hashes), folder, len(corpus.read))
     return corpus
 

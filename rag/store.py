@@ -124,14 +124,15 @@ class VectorCodec:
 
     def encode_chunks(self, vectors: np.ndarray) -> np.ndarray:
         """Chunk vectors as stored: float32, or uint8 codes."""
-        if self.storage == "float32":
-            return np.ascontiguousarray(vectors, dtype=np.float32)
-        return np.asarray(self._quantizer().compute_codes(np.ascontiguousarray(vectors, dtype=np.float32)))
+        return self._encode(vectors, np.float32)
 
     def encode_sentences(self, vectors: np.ndarray) -> np.ndarray:
         """Sentence vectors as stored: float16, or uint8 codes."""
+        return self._encode(vectors, SENTENCE_DTYPE)
+
+    def _encode(self, vectors: np.ndarray, float_dtype: type) -> np.ndarray:
         if self.storage == "float32":
-            return np.ascontiguousarray(vectors, dtype=SENTENCE_DTYPE)
+            return np.ascontiguousarray(vectors, dtype=float_dtype)
         return np.asarray(self._quantizer().compute_codes(np.ascontiguousarray(vectors, dtype=np.float32)))
 
     def decode(self, stored: np.ndarray) -> np.ndarray:
@@ -277,6 +278,7 @@ class ChunkStore:
     manifest_sha256: str = ""  # of the manifest file this store was loaded from or saved as
     # HNSW only: the chunk row of each vector of the graph, -1 for a dead one; and the filter that hides those.
     graph_rows: np.ndarray | None = None
+    _graph_ids: np.ndarray | None = field(default=None, repr=False)  # the inverse: each row's vector in the graph
     _live_filter: Any = field(default=None, repr=False)
 
     def is_current_in(self, folder: Path) -> bool:
@@ -354,6 +356,8 @@ class ChunkStore:
         manifest.graph_layout = layout
         self.index, self.graph_rows = graph, graph_rows
         live = graph_rows >= 0
+        self._graph_ids = np.empty(len(self.chunks), dtype=np.int64)
+        self._graph_ids[graph_rows[live]] = np.flatnonzero(live)
         if not live.all():
             bitmap = np.packbits(live, bitorder="little")
             self._live_filter = (bitmap, faiss.IDSelectorBitmap(len(live), faiss.swig_ptr(bitmap)))
@@ -435,11 +439,8 @@ class ChunkStore:
         wanted = np.arange(len(self.chunks)) if rows is None else np.asarray(rows, dtype=np.int64)
         if not len(wanted):
             return np.zeros((0, self.manifest.dimension), dtype=np.float32)
-        if self.graph_rows is not None:
-            ids = np.flatnonzero(self.graph_rows >= 0)
-            graph_id_of = np.empty(len(self.chunks), dtype=np.int64)
-            graph_id_of[self.graph_rows[ids]] = ids
-            wanted = graph_id_of[wanted]
+        if self._graph_ids is not None:
+            wanted = self._graph_ids[wanted]
         return np.asarray(self.index.reconstruct_batch(wanted), dtype=np.float32)
 
     # ------------------------------------------------------------------------------------ saving
