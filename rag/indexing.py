@@ -198,7 +198,13 @@ def _compare(settings: Settings, store: ChunkStore, corpus: _Corpus) -> IndexRep
     if not (report.added or report.removed or report.changed):
         storage, wanted_storage = store.manifest.vector_storage, resolve_vector_storage(settings, store)
         if store.manifest.index_type == wanted_type and storage == wanted_storage:
-            return None
+            # Files read again only because their recorded time was too recent to trust (say, copied in
+            # just before the first build) get their time recorded now, or every refresh would read them.
+            stamped = _newly_trusted(store, corpus)
+            if not stamped:
+                return None
+            report.reason = f"recorded the size and time of {len(stamped)} unchanged file(s)"
+            return report
         report.reason = (
             f"index type {store.manifest.index_type} -> {wanted_type}"
             if storage == wanted_storage
@@ -214,6 +220,16 @@ def _compare(settings: Settings, store: ChunkStore, corpus: _Corpus) -> IndexRep
         ),
     )
     return report
+
+
+def _newly_trusted(store: ChunkStore, corpus: _Corpus) -> list[str]:
+    """Files read again though unchanged whose size and time can now be recorded, and were not."""
+    stamped = []
+    for source, (size, mtime_ns) in corpus.stamps.items():
+        entry = store.manifest.files[source]
+        if mtime_ns >= 0 and (entry.size, entry.mtime_ns) != (size, mtime_ns):
+            stamped.append(source)
+    return stamped
 
 
 @dataclass

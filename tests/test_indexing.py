@@ -429,3 +429,23 @@ def test_an_hnsw_graph_saved_without_its_layout_is_rebuilt_from_the_vectors(
     assert loaded.index.ntotal == len(loaded) == len(built)
     query = embedder.encode_one("Who signed the deal?")
     assert loaded.search(query, 3) == built.search(query, 3)
+
+
+def test_files_indexed_right_after_being_written_get_their_time_recorded_later(
+    settings: Settings, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Copy, then index at once: times too fresh to trust are recorded at the next refresh, then trusted."""
+    for path in settings.docs_dir.iterdir():
+        path.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")  # written just now
+    store, _ = sync_index(settings, embedder, progress=False)
+    assert all(entry.mtime_ns == -1 for entry in store.manifest.files.values())
+    _age(settings.docs_dir, 60)  # the same files, a minute later
+    store, report = sync_index(settings, embedder, progress=False, current=store)
+    assert report.action == "refreshed" and report.embedded_chunks == 0
+    assert report.reason == "recorded the size and time of 2 unchanged file(s)"
+    assert all(entry.mtime_ns > 0 for entry in ChunkStore.load(settings.index_dir).manifest.files.values())
+    caplog.set_level(logging.DEBUG, logger="rag.indexing")
+    before = _files(settings.index_dir)
+    _, report = sync_index(settings, embedder, progress=False, current=store)
+    assert report.action == "reused" and ", 0 read" in caplog.text
+    assert _files(settings.index_dir) == before
