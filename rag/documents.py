@@ -140,7 +140,7 @@ def list_document_files(folder: Path) -> list[DocumentFile]:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, f"{prefix}{entry.name}/"))
                     continue
-                if os.path.splitext(entry.name)[1].lower() not in SUPPORTED_SUFFIXES:
+                if not entry.name.lower().endswith(SUPPORTED_SUFFIXES):
                     continue
                 if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(root):
                     logger.warning("skipping %s: it links outside the docs folder %s", entry.path, folder)

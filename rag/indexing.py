@@ -124,11 +124,10 @@ def sync_index(
                     if report is None:
                         return store, IndexReport("reused", "up to date", total_chunks=len(store))
             assert report is not None
-            new_store = _update(
-                settings, embedder, corpus, store if report.action == "refreshed" else None, report, progress
-            )
+            base = store if report.action == "refreshed" else None
+            new_store = _update(settings, embedder, corpus, base, report, progress)
             try:
-                new_store.save(settings.index_dir)
+                new_store.save(settings.index_dir, base=base)
             except OSError as exc:
                 raise RagError(
                     f"cannot write the index to {settings.index_dir}: {exc.strerror or exc}; "

@@ -191,6 +191,34 @@ def test_flat_search_matches_numpy_brute_force(settings: Settings, embedder: Emb
         assert got == list(expected)
 
 
+def test_a_refresh_searches_old_segments_through_their_own_indexes_and_hides_dead_chunks(
+    settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.indexing
+
+    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)  # keep the dead chunks: no compaction
+    first, _ = sync_index(settings, embedder, progress=False)
+    (segment,) = first.segments
+    changed = settings.docs_dir / SIGNING
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nKT also opened a lab in Pangyo.", encoding="utf-8")
+    store, _ = sync_index(settings, embedder, progress=False, current=first)
+
+    assert len(store.segments) == 2 and store.dead_chunks() == first.manifest.files[SIGNING].chunks > 0
+    # The unchanged segment's exact index is the very one the previous store searched: nothing was copied.
+    assert store.segments[0] is segment and segment.flat_index(store.manifest.codec) is segment._flat
+    vectors = store.chunk_vectors()
+    assert vectors.shape == (len(store), store.manifest.dimension)
+    for question in ["Who signed the deal?", "Where did KT open a lab?", "AI chips by 2027", "SK Telecom and AWS"]:
+        query = embedder.encode_one(question)
+        got = store.search(query, len(store) + 5)
+        # Every live chunk once, no dead one, best first, each with its own cosine.
+        assert sorted(row for row, _ in got) == list(range(len(store)))
+        np.testing.assert_allclose([score for _, score in got], np.sort(vectors @ query)[::-1], rtol=1e-5)
+        np.testing.assert_allclose([score for _, score in got], [vectors[row] @ query for row, _ in got], rtol=1e-5)
+    assert store.chunks[store.search(embedder.encode_one("Where did KT open a lab?"), 1)[0][0]].source == SIGNING
+    assert len(first.search(query, len(first) + 5)) == len(first), "the previous store still sees all its chunks"
+
+
 def _index_in_child(docs: str, index: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     from rag.embeddings import get_embedder
 
