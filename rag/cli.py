@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     _answering(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument(
+        "--concurrency",
+        type=int,
+        dest="chat_concurrency",
+        help="questions answered at once; more wait in the queue (env RAG_CHAT_CONCURRENCY; default 16)",
+    )
     return parser
 
 
@@ -97,6 +103,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         retrieval=getattr(args, "retrieval", None),
         index_type=getattr(args, "index_type", None),
         vector_storage=getattr(args, "vector_storage", None),
+        chat_concurrency=getattr(args, "chat_concurrency", None),
     )
 
 

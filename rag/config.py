@@ -35,6 +35,8 @@ IndexType = Literal["auto", "flat", "hnsw"]
 VectorStorage = Literal["auto", "float32", "int8"]
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Gradio runs answers in a pool of 40 worker threads; more slots than threads would only queue inside it.
+MAX_CHAT_CONCURRENCY = 40
 
 # Environment variable -> Settings field. Values are parsed with the field's type.
 ENV_VARS: Mapping[str, str] = {
@@ -55,6 +57,7 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_MODEL": "model",
     "RAG_LLM_TIMEOUT": "llm_timeout_s",
     "RAG_LLM_BASE_URL": "llm_base_url",
+    "RAG_CHAT_CONCURRENCY": "chat_concurrency",
 }
 
 
@@ -96,6 +99,7 @@ class Settings:
             or ``OLLAMA_HOST``.
         device: Torch device for the embedding model.
         batch_size: Texts per embedding batch when indexing.
+        chat_concurrency: Questions the web chat answers at once; more wait their turn in Gradio's queue.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -127,6 +131,11 @@ class Settings:
     llm_base_url: str | None = None
     device: str = "cpu"
     batch_size: int = 32
+    # LLM answers take seconds: with 4 slots a fifth user would wait for a stranger's whole answer. For the
+    # extractive answerer under 50 sessions asking without pause (benchmarks/bench_load.py --queued, two
+    # runs each), 4 / 16 / 40 slots served 66.0 & 56.3 / 71.4 & 63.0 / 70.1 & 68.7 questions/s: fewer slots
+    # leave Gradio's queue polling for a free one (15.9-17.8 ms of server CPU per question, 14.7-16.9 at 16).
+    chat_concurrency: int = 16
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -168,6 +177,10 @@ class Settings:
             raise ConfigError(f"llm_timeout_s must be positive, got {self.llm_timeout_s}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 1 <= self.chat_concurrency <= MAX_CHAT_CONCURRENCY:
+            raise ConfigError(
+                f"chat_concurrency must be between 1 and {MAX_CHAT_CONCURRENCY}, got {self.chat_concurrency}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

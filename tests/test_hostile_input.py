@@ -213,6 +213,8 @@ def test_a_newer_index_format_is_refused_and_kept(bot: rag.Bot) -> None:
         ({"retrieval": "magic"}, "retrieval must be one of"),
         ({"answerer": "gpt5"}, "answerer must be one of"),
         ({"query_precision": "int4"}, "query_precision must be one of"),
+        ({"chat_concurrency": 0}, "chat_concurrency must be between 1 and 40"),
+        ({"chat_concurrency": 41}, "chat_concurrency must be between 1 and 40"),
         ({"colour": "blue"}, "unknown setting 'colour'"),
     ],
 )
@@ -227,3 +229,4 @@ def test_invalid_environment_values() -> None:
     with pytest.raises(rag.ConfigError, match="query_precision must be one of"):
         rag.Settings.from_env({"RAG_QUERY_PRECISION": "fp8"})
     assert rag.Settings.from_env({"RAG_QUERY_PRECISION": "float32"}).query_precision == "float32"
+    assert rag.Settings.from_env({"RAG_CHAT_CONCURRENCY": "8"}).chat_concurrency == 8

@@ -149,6 +149,14 @@ def test_binary_upload_is_refused_and_changes_nothing(page: Page, tmp_path: Path
     expect(page.locator("#upload-status")).to_contain_text("binary")
 
 
+def test_the_chat_answers_as_many_questions_at_once_as_configured(tmp_path: Path) -> None:
+    shutil.copytree(SEEDS, tmp_path / "docs")
+    bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False, chat_concurrency=7)
+    demo = build_app(bot)
+    # Gradio has no public getter for it; the queue's default limit applies to the chat's events.
+    assert demo._queue.default_concurrency_limit == 7
+
+
 def test_ask_endpoint_returns_the_cli_json(server: str) -> None:
     client = Client(server, verbose=False)
     data = client.predict("When will KT reveal specifics of the partnership?", api_name="/ask")

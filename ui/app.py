@@ -47,7 +47,6 @@ EXAMPLES = [
     "Which companies were invited to the Microsoft CEO summit?",
 ]
 UPLOADS = "uploads"  # sub-folder of the docs folder where uploaded files are kept
-CONCURRENCY = 4  # questions answered at once; more wait in Gradio's queue
 
 CSS = """
 #evidence { max-height: 640px; overflow-y: auto; }
@@ -216,7 +215,7 @@ def build_app(bot: Bot) -> gr.Blocks:
                 raise gr.Error(str(exc)) from None
 
         gr.api(ask, api_name="ask", queue=False)  # type: ignore[attr-defined]  # gradio 6 exports it without __all__
-    demo.queue(default_concurrency_limit=CONCURRENCY)
+    demo.queue(default_concurrency_limit=bot.settings.chat_concurrency)
     blocks: gr.Blocks = demo
     return blocks
 
