@@ -252,10 +252,29 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block:
     )
 
 
+def _warm_up(bot: Bot) -> None:
+    """Pay the one-time costs of a first question before a user does (0.69 s against 0.014 s after).
+
+    Gradio asks matplotlib for its backend around every event, and the first time that imports pyplot
+    (about 0.6 s); the first question also warms the embedding session and the retriever.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.get_backend()
+    except ImportError:
+        pass  # without matplotlib, Gradio skips it too
+    try:
+        bot.ask(EXAMPLES[0])
+    except rag.RagError as exc:  # the page still opens and shows the problem on the first question
+        logger.warning("warming up the bot failed: %s", exc)
+
+
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Load a bot with ``settings`` and serve the chat until interrupted."""
     bot = rag.load(settings=settings)
     demo = build_app(bot)
+    _warm_up(bot)
     logger.info("chat ready on http://%s:%d (Ctrl+C to stop)", host, port)
     launch(demo, host, port)
 
