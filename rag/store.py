@@ -322,6 +322,7 @@ class ChunkStore:
     # from its exact index (None when all are live).
     _rows_of: list[np.ndarray] = field(default_factory=list, repr=False)
     _segment_filters: list[Any] = field(default_factory=list, repr=False)
+    _live_counts: list[int] = field(default_factory=list, repr=False)
     # HNSW only: the chunk row of each vector of the graph, -1 for a dead one; and the filter that hides those.
     graph_rows: np.ndarray | None = None
     _graph_ids: np.ndarray | None = field(default=None, repr=False)  # the inverse: each row's vector in the graph
@@ -378,6 +379,7 @@ class ChunkStore:
             _local_of=np.concatenate(local_of) if local_of else np.zeros(0, dtype=np.int32),
             _rows_of=rows_of,
             _segment_filters=filters,
+            _live_counts=[len(local) for local in local_of],
         )
         if manifest.index_type == "hnsw":
             store._attach_graph(graph, base, {s.name: rows for s, rows in zip(segments, rows_of, strict=True)})
@@ -498,8 +500,9 @@ class ChunkStore:
         """Exact search: the best ``k`` of each segment's live chunks, merged."""
         codec = self.manifest.codec
         hits: list[tuple[float, int]] = []
-        for segment, rows, live_filter in zip(self.segments, self._rows_of, self._segment_filters, strict=True):
-            live = len(rows) if live_filter is None else int(np.count_nonzero(rows >= 0))
+        for segment, rows, live_filter, live in zip(
+            self.segments, self._rows_of, self._segment_filters, self._live_counts, strict=True
+        ):
             if not live:
                 continue
             params = None
