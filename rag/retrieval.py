@@ -106,7 +106,13 @@ class Passage:
 
 
 class Passages(list[Passage]):
-    """A list of passages, best first, that also turns into a pandas DataFrame."""
+    """A list of passages, best first, that also turns into a pandas DataFrame.
+
+    ``unknown_names`` are the capitalised words of the question (names, places, products) that no
+    indexed text contains: the documents cannot be about them, however close the passages look.
+    """
+
+    unknown_names: tuple[str, ...] = ()
 
     def to_frame(self) -> Any:
         """Return a ``pandas.DataFrame`` with one row per passage (needs pandas)."""
@@ -122,6 +128,7 @@ class Passages(list[Passage]):
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[\w'’]+", re.UNICODE)
 _STOPWORDS = frozenset(
     """a an and are as at be been but by did do does for from had has have how i in is it its of on or that
     the their them they this to was were what when where which who whom why will with would you your me
@@ -239,9 +246,13 @@ class BM25:
         start, end = self._offsets[number], self._offsets[number + 1]
         return self._rows[start:end], self._tfs[start:end]
 
+    def document_frequency(self, term: str) -> int:
+        """How many texts hold the (tokenized) term."""
+        return len(self._postings(term)[0])
+
     def idf(self, term: str) -> float:
         """Inverse document frequency of a (tokenized) term; highest for terms no text contains."""
-        df = len(self._postings(term)[0])
+        df = self.document_frequency(term)
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray:
@@ -354,6 +365,26 @@ class Retriever:
             self._terms[row] = cached  # a dict assignment is atomic under the GIL; a race only repeats work
         return cached
 
+    def unknown_names(self, question: str) -> tuple[str, ...]:
+        """The capitalised words of ``question``, past its first, that occur in no indexed text.
+
+        A question in capitals throughout says nothing by its case, so it has none.
+        """
+        if question.isupper():
+            return ()
+        unknown = []
+        for number, match in enumerate(_WORD.finditer(question)):
+            word = match.group()
+            starts_sentence = number == 0 or question[: match.start()].rstrip().endswith((".", "?", "!", ":"))
+            if starts_sentence or not word[0].isupper():
+                continue
+            # An acronym's plural ("CEOs") is not one the stemmer knows.
+            forms = [word, word[:-1]] if word.endswith("s") and word[:-1].isupper() else [word]
+            stems = [stem for form in forms for stem in tokenize(form)]
+            if stems and not any(self.bm25.document_frequency(stem) for stem in stems):
+                unknown.append(word)
+        return tuple(unknown)
+
     def _passages(self, rows: Sequence[int], question: str, query_vector: Vectors) -> Passages:
         if not rows:
             return Passages()
@@ -383,4 +414,5 @@ class Retriever:
                 sentences.append(scored)
                 previous = terms
             passages.append(Passage(chunk, float(score), rank, tuple(sentences), share(wanted & chunk_terms), row))
+        passages.unknown_names = self.unknown_names(question)
         return passages

@@ -73,6 +73,52 @@ def test_off_topic_questions_are_refused(seed_bot: rag.Bot, question: str) -> No
 
 
 @pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("Which Japanese company will build KT's GPU farms?", ["Japanese"]),
+        ("What did Google and Nvidia announce at MWC?", ["Google", "Nvidia"]),
+    ],
+)
+def test_a_question_about_a_name_the_documents_never_mention_is_refused_saying_so(
+    seed_bot: rag.Bot, question: str, names: list[str]
+) -> None:
+    answer = seed_bot.ask(question)
+    assert answer.refused and answer.citations == []
+    assert answer.notice == "The documents never mention " + ", ".join(f"“{n}”" for n in names) + "."
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who is Pareekh Jain?",  # names the documents hold, in any case
+        "Hey, which US cloud providers has KT partnered with?",  # "Hey" starts the question: not a name
+        "Who are the CEOs of the two companies that signed the deal?",  # an acronym's plural
+        "WHO SIGNED THE KT-MICROSOFT AGREEMENT?",  # all capitals: case says nothing
+    ],
+)
+def test_names_the_documents_hold_are_not_taken_for_unknown_ones(seed_bot: rag.Bot, question: str) -> None:
+    passages = seed_bot.retrieve(question)
+    assert passages.unknown_names == ()
+    assert not seed_bot.ask(question).refused
+
+
+def test_how_many_and_how_much_are_answered_only_with_a_figure(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "zorblat.md").write_text(
+        "Ada Berg leads the Zorblat project at the Oslo lab. The Zorblat project builds two quiet wind turbines "
+        "for city rooftops. Partners from Bergen joined the Zorblat project last spring.",
+        encoding="utf-8",
+    )
+    bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False)
+    # The nearest sentences are about the project, but none holds an amount: a count ("two") does not do.
+    assert bot.ask("How much does the Zorblat project cost?").refused
+    assert "two quiet wind turbines" in bot.ask("How many turbines does the Zorblat project build?").text
+    bot.add_documents([rag.Document.from_text("budget.md", "The Zorblat project costs 4 million euros a year to run.")])
+    answer = bot.ask("How much does the Zorblat project cost?")
+    assert not answer.refused and answer.citations[0].source == "budget.md", answer.text
+
+
+@pytest.mark.parametrize(
     ("question", "message"),
     [
         ("", "empty"),

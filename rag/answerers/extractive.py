@@ -12,12 +12,15 @@ Headings (under four words) and questions are never quoted: they look like the q
 The answer is the best sentence plus up to two more that score nearly as well or that cover question
 terms the first one misses (for two-part questions), each followed by its ``[n]``. When even the best
 sentence scores under ``min_score`` the answerer refuses: the nearest sentence of unrelated text would
-look like an answer and be wrong. The weights and threshold were calibrated on ``evals/qa.jsonl`` with
-``evals/calibrate.py``.
+look like an answer and be wrong. It also refuses, saying why, when the question names something no
+indexed text mentions ("Which Japanese company..." of documents that never say "Japanese"), and answers
+"how many" only with a sentence that holds a number and "how much" only with one that holds a figure.
+The weights and threshold were calibrated on ``evals/qa.jsonl`` with ``evals/calibrate.py``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +30,12 @@ from rag.retrieval import Passage, ScoredSentence
 __all__ = ["ExtractiveAnswerer"]
 
 MIN_ANSWER_WORDS = 4
+QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
+# What an answer to "how many" holds: a figure or a number word. "How much" asks for an amount, so a count
+# ("the two companies") does not do: it needs a figure or an order of magnitude.
+_FIGURE = r"\d|\b(hundreds?|thousands?|millions?|billions?|trillions?)\b"
+_COUNT = r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|twice)\b"
+QUANTITY = {"many": re.compile(f"{_FIGURE}|{_COUNT}", re.IGNORECASE), "much": re.compile(_FIGURE, re.IGNORECASE)}
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,17 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         """Quote the best sentences of ``passages`` with citations, or refuse when none is good enough."""
+        unknown = getattr(passages, "unknown_names", ())
+        if unknown:
+            names = ", ".join(f"“{name}”" for name in unknown)
+            notice = f"The documents never mention {names}."
+            return Answer(question, REFUSAL_TEXT, [], True, self.name, notice=notice, passages=list(passages))
         ranked = self.rank(passages)
+        asks = QUANTITY_QUESTION.match(question)
+        if asks:
+            # "How many/much" wants a figure: a sentence without one is at best about the subject.
+            wanted = QUANTITY[asks.group(1).lower()]
+            ranked = [item for item in ranked if wanted.search(item[2].sentence_text(item[1]))]
         if not ranked or ranked[0][0] < self.min_score:
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
         chosen = self._select(ranked)
