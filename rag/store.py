@@ -343,9 +343,9 @@ class ChunkStore:
 
         ``graph`` is a loaded HNSW index laid out as ``manifest.graph_layout`` says. Otherwise an HNSW graph
         is ``base``'s (the index before a refresh), copied, with the vectors of the segments it lacks added:
-        a refresh costs the new chunks, not a new graph. Exact search needs nothing built here: each segment
-        keeps its own index. Segments are shared, not copied, so assembling after a refresh costs the live
-        chunk list, not the vectors.
+        a refresh costs the new chunks, not a new graph. For exact search each segment keeps its own index,
+        built here only for segments that lack one. Segments are shared, not copied, so assembling after a
+        refresh costs the live chunk list and the new segment, not the vectors of the others.
         """
         manifest.segments = [s.name for s in segments]
         sources_in: dict[str, set[str]] = {}
@@ -367,8 +367,7 @@ class ChunkStore:
                 filters.append(None)
             else:
                 chunks.extend([segment.chunks[i] for i in live.tolist()])
-                bitmap = np.packbits(live_mask, bitorder="little")
-                filters.append((bitmap, faiss.IDSelectorBitmap(len(live_mask), faiss.swig_ptr(bitmap))))
+                filters.append(_selector_of(live_mask))
             segment_of.append(np.full(len(live), number, dtype=np.int32))
             local_of.append(live.astype(np.int32))
         store = cls(
@@ -423,8 +422,7 @@ class ChunkStore:
         self._graph_ids = np.empty(len(self.chunks), dtype=np.int64)
         self._graph_ids[graph_rows[live]] = np.flatnonzero(live)
         if not live.all():
-            bitmap = np.packbits(live, bitorder="little")
-            self._live_filter = (bitmap, faiss.IDSelectorBitmap(len(live), faiss.swig_ptr(bitmap)))
+            self._live_filter = _selector_of(live)
 
     def with_index_type(self, index_type: str) -> ChunkStore:
         """The same chunks and vectors in a FAISS index of another type (nothing is re-embedded)."""
@@ -635,6 +633,15 @@ class ChunkStore:
             raise CorruptIndexError(f"{folder} is inconsistent: {exc}") from exc
         store.manifest_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return store
+
+
+def _selector_of(live: np.ndarray) -> tuple[np.ndarray, Any]:
+    """A FAISS filter that lets through the vectors where ``live`` is True, with the bitmap it reads.
+
+    The bitmap is returned to be kept alongside: the filter points into it without owning it.
+    """
+    bitmap = np.packbits(live, bitorder="little")
+    return bitmap, faiss.IDSelectorBitmap(len(live), faiss.swig_ptr(bitmap))
 
 
 @contextlib.contextmanager
