@@ -22,6 +22,7 @@ __all__ = [
     "Document",
     "DocumentFile",
     "check_docs_folder",
+    "check_supported",
     "list_document_files",
     "load_document",
     "load_documents",
@@ -119,6 +120,12 @@ def check_docs_folder(folder: Path | str) -> Path:
             folder,
         )
     return folder
+
+
+def check_supported(path: Path) -> None:
+    """Raise ``DocumentError`` unless ``path`` is of a type that can be indexed (``SUPPORTED_SUFFIXES``)."""
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise DocumentError(f"{path.name}: only {' and '.join(SUPPORTED_SUFFIXES)} files can be added", path)
 
 
 def list_document_files(folder: Path) -> list[DocumentFile]:

@@ -20,7 +20,7 @@ from typing import Any
 from rag.answer import Answer
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode, Settings
-from rag.documents import SUPPORTED_SUFFIXES, Document, load_document, load_documents
+from rag.documents import Document, check_supported, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
@@ -330,9 +330,8 @@ class Bot:
             path = Path(item)
             if path.is_dir():
                 documents.extend(load_documents(path))
-            elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise DocumentError(f"{path.name}: only {' and '.join(SUPPORTED_SUFFIXES)} files can be added", path)
             else:
+                check_supported(path)
                 documents.append(load_document(path))
         return documents
 

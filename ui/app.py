@@ -33,7 +33,7 @@ import rag
 from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
-from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, load_document
+from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
 from ui.render import answer_html, error_html, evidence_html
 
 __all__ = ["build_app", "serve"]
@@ -140,8 +140,7 @@ def build_app(bot: Bot) -> gr.Blocks:
         for path in map(Path, files):
             name = path.name  # Gradio keeps the original name, inside a random temporary folder
             try:
-                if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                    raise rag.DocumentError(f"{name}: only {' and '.join(SUPPORTED_SUFFIXES)} files can be added")
+                check_supported(path)
                 doc = load_document(path, source=f"{UPLOADS}/{name}", max_bytes=MAX_DOCUMENT_BYTES)
                 documents.append(doc)
             except rag.DocumentError as exc:
