@@ -52,8 +52,13 @@ def test_int8_index_stores_one_byte_per_dimension_and_ranks_like_float32(
         query = embedder.encode_one(question)
         got = coded.search(query, 4)
         want = exact.search(query, 4)
-        assert [r for r, _ in got] == [r for r, _ in want], question
-        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=5e-3)
+        # Codes move a cosine by up to about 3e-3, so two passages closer than that may swap places; any
+        # other difference in the ranking is a defect.
+        exact_score = dict(exact.search(query, len(exact)))
+        cutoff = want[-1][1] - 5e-3
+        assert all(exact_score[r] >= cutoff for r, _ in got), (question, got, want)
+        assert got[0][0] == want[0][0], question
+        np.testing.assert_allclose([s for _, s in got], [exact_score[r] for r, _ in got], atol=5e-3)
 
 
 def test_loading_an_int8_index_gives_the_same_search(settings: Settings, embedder: Embedder) -> None:
