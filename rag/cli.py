@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="METRIC=VALUE",
         help="fail (exit 1) when METRIC is under VALUE; repeatable",
     )
+    evaluate.add_argument(
+        "--max",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="fail (exit 1) when METRIC is over VALUE (e.g. sentences_per_answer); repeatable",
+    )
 
     serve = commands.add_parser("serve", help="open the web chat")
     _common(serve)
@@ -171,7 +178,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.report:
             for path in write_report(result, args.report, f"rag evaluation: {args.qa.name}, {bot.answerer.name}"):
                 logger.info("wrote %s", path)
-        failed = [f"{m} = {result.metrics[m]:.3f} < {v}" for m, v in thresholds.items() if result.metrics[m] < v]
+        from rag.evaluate import threshold_failures
+
+        failed = threshold_failures(result.metrics, thresholds, _parse_thresholds(args.max))
         for line in failed:
             print(f"rag: below threshold: {line}", file=sys.stderr)
         return 1 if failed else 0

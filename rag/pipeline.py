@@ -28,6 +28,7 @@ from rag.grounding import check_grounding
 from rag.indexing import IndexReport, sync_index
 from rag.retrieval import Passages, Retriever
 from rag.store import ChunkStore
+from rag.vocabulary import expand_aliases, uncovered_script
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
 
@@ -127,8 +128,14 @@ class Bot:
         self, text: str, k: int, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
     ) -> Passages:
         snapshot = snapshot or self._snapshot
-        vector = self.embedder.encode_one(text)
-        return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval)
+        # Aliases ("MSFT", "inked") are searched with their usual form; a question in a script the model
+        # does not read is searched by its keywords alone.
+        searched = expand_aliases(text)
+        vector = self.embedder.encode_one(searched)
+        keywords_only = uncovered_script(text, self.settings.embedding_model) is not None
+        return snapshot.retriever.retrieve(
+            searched, vector, k, retrieval or self.settings.retrieval, keywords_only=keywords_only
+        )
 
     def ask(
         self,
