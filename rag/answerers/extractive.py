@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from rag.answer import REFUSAL_TEXT, Answer, Citation
 from rag.retrieval import Passage, ScoredSentence, tokenize
-from rag.vocabulary import expand_aliases
+from rag.vocabulary import CJK_RUN, expand_aliases
 
 __all__ = ["ExtractiveAnswerer"]
 
@@ -66,6 +66,9 @@ class ExtractiveAnswerer:
         passage_overlap_weight: Weight of the passage's term overlap.
         coverage_margin: A further sentence is quoted only when it scores within this of the best one...
         min_gain: ...and holds question terms the quoted ones lack, worth this share of the question's weight.
+        keyword_min_score: The refusal threshold for passages found by keywords alone, whose evidence is their
+            term overlap: a question in Korean or Japanese carries endings ("했나요", "ますか") no document
+            holds, so a fifth of its weight found in one sentence is a match.
     """
 
     min_score: float = 0.42
@@ -76,6 +79,7 @@ class ExtractiveAnswerer:
     passage_overlap_weight: float = 0.0
     coverage_margin: float = 0.15
     min_gain: float = 0.05
+    keyword_min_score: float = 0.2
     name: str = "extractive"
 
     def evidence(self, sentence: ScoredSentence, passage: Passage) -> float:
@@ -104,9 +108,10 @@ class ExtractiveAnswerer:
             # "How many/much" wants a figure: a sentence without one is at best about the subject.
             wanted = QUANTITY[asks.group(1).lower()]
             ranked = [item for item in ranked if wanted.search(item[2].sentence_text(item[1]))]
-        if not ranked or ranked[0][0] < self.min_score:
+        min_score = self.keyword_min_score if getattr(passages, "keyword_only", False) else self.min_score
+        if not ranked or ranked[0][0] < min_score:
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
-        chosen = self._select(ranked, getattr(passages, "term_weights", {}))
+        chosen = self._select(ranked, getattr(passages, "term_weights", {}), min_score)
         numbers: dict[int, int] = {}  # passage rank -> citation number, in order of first use
         highlights: dict[int, list[tuple[int, int]]] = {}
         pieces = []
@@ -130,7 +135,7 @@ class ExtractiveAnswerer:
         for passage in passages:
             for sentence in passage.sentences:
                 text = passage.sentence_text(sentence)
-                if text.rstrip().endswith("?") or len(text.split()) < MIN_ANSWER_WORDS:
+                if text.rstrip().endswith(("?", "？")) or _word_count(text) < MIN_ANSWER_WORDS:
                     continue
                 key = (passage.source, sentence.start, sentence.end)
                 # Found by keywords alone, cosines are noise: the term overlap is the evidence.
@@ -140,7 +145,7 @@ class ExtractiveAnswerer:
         return sorted(best.values(), key=lambda item: -item[0])
 
     def _select(
-        self, ranked: list[tuple[float, ScoredSentence, Passage]], weights: dict[str, float]
+        self, ranked: list[tuple[float, ScoredSentence, Passage]], weights: dict[str, float], min_score: float
     ) -> list[tuple[ScoredSentence, Passage]]:
         """The best sentence, then each further one that answers a part of the question left open."""
         total = sum(weights.values()) or 1.0
@@ -148,7 +153,7 @@ class ExtractiveAnswerer:
         chosen = [(best_sentence, best_passage)]
         covered = set(_answered_terms(best_passage.sentence_text(best_sentence), best_sentence))
         for score, sentence, passage in ranked[1:]:
-            if len(chosen) == self.max_sentences or score < max(self.min_score, best_score - self.coverage_margin):
+            if len(chosen) == self.max_sentences or score < max(min_score, best_score - self.coverage_margin):
                 break
             gain = sum(weights.get(term, 0.0) for term in sentence.terms - covered) / total
             if gain >= self.min_gain:
@@ -166,6 +171,11 @@ def _answered_terms(text: str, sentence: ScoredSentence) -> frozenset[str]:
     "It signed with AWS" speaks to KT, named in the sentence before.
     """
     return sentence.terms | sentence.context_terms if _PRONOUN_START.match(text) else sentence.terms
+
+
+def _word_count(text: str) -> int:
+    """Words of ``text``; Japanese and Chinese have no spaces, so every two CJK characters count as one."""
+    return len(text.split()) + sum(len(run) for run in CJK_RUN.findall(text)) // 2
 
 
 def relation_asked(question: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
