@@ -28,7 +28,7 @@ from rag.grounding import check_grounding
 from rag.indexing import IndexReport, sync_index
 from rag.retrieval import Passages, Retriever, tokenize
 from rag.store import ChunkStore
-from rag.vocabulary import expand_aliases, uncovered_script
+from rag.vocabulary import expand_aliases, names_matched_densely, uncovered_script
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
 
@@ -133,9 +133,14 @@ class Bot:
         searched = expand_aliases(text)
         vector = self.embedder.encode_one(searched)
         keywords_only = uncovered_script(text, self.settings.embedding_model) is not None
-        return snapshot.retriever.retrieve(
+        passages = snapshot.retriever.retrieve(
             searched, vector, k, retrieval or self.settings.retrieval, keywords_only=keywords_only
         )
+        if passages.unknown_names:
+            # A word the model reads as a name the passages hold ("Samsungs") is a variant, not an unknown.
+            variants = names_matched_densely(passages.unknown_names, (p.text for p in passages), self.embedder.encode)
+            passages.unknown_names = tuple(name for name in passages.unknown_names if name not in variants)
+        return passages
 
     def ask(
         self,
