@@ -130,3 +130,12 @@ def test_a_word_the_model_reads_as_a_name_in_the_passages_is_not_unknown(embedde
 
     texts = ["Chip players Samsung and SK Hynix dominate the AI memory market.", "KT signed with Microsoft."]
     assert names_matched_densely(["Samsungs", "Japanese", "Google"], texts, embedder.encode) == {"Samsungs"}
+
+
+def test_reports_print_na_for_metrics_with_nothing_to_measure(tmp_path: Path) -> None:
+    from rag.report import compare_runs, write_report
+
+    records = [{**_record(True, False, 1), "id": "a", "question": "q", "answer": "a"}]
+    markdown, page = write_report(EvalResult(compute_metrics(records), records), tmp_path)
+    assert "| refusal_recall | n/a |" in markdown.read_text() and "<td>n/a</td>" in page.read_text()
+    assert "nan" not in compare_runs(records, records).lower()
