@@ -36,7 +36,9 @@ def format_sources(answer: Answer | None) -> str:
         return "\n".join(lines)
     lines = []
     for c in answer.citations:
-        lines.append(f"[{c.n}] {c.source} [{c.start}:{c.end}] (score {c.score:.2f})")
+        page = getattr(c, "page", None)  # set for paged documents (PDFs) where the index records pages
+        where = f"{c.source}, page {page}" if page is not None else c.source
+        lines.append(f"[{c.n}] {where} [{c.start}:{c.end}] (score {c.score:.2f})")
         quoted = [c.text[start - c.start : end - c.start] for start, end in c.highlights] or [c.text]
         lines.extend(f"    {' '.join(text.split())}" for text in quoted)
     return "\n".join(lines)
