@@ -253,7 +253,7 @@ class Bot:
         assert answer is not None
         if standalone != text and not answer.refused:
             answer = self._refuse_if_follow_up_unanswered(text, turns, answer)
-        if answer.backend != self._extractive.name and not answer.refused:
+        if answer.backend != self._extractive.name:
             answer = check_grounding(answer, self.embedder, snapshot.store)
         finished = time.perf_counter()
         answer.question = question
