@@ -55,11 +55,19 @@ typecheck: setup
 pytest: setup
 	$(VENV)/bin/pytest
 
-# The Q&A suite with the extractive default; thresholds sit just under what it reaches, so a regression fails.
+# The Q&A suites with the extractive default; thresholds sit just under what it reaches, so a regression fails.
+# evals/qa.jsonl calibrated the answerer (evals/calibrate.py); evals/heldout.jsonl never did: its figures are
+# the honest ones, printed here for every CI run.
 evals: setup index
+	@echo "== calibration set (evals/qa.jsonl: the answerer's settings were chosen on it)"
 	$(VENV)/bin/rag eval -q --qa evals/qa.jsonl \
-		--min hit@5=0.95 --min mrr=0.88 --min answer_correct=0.90 --min refusal_precision=0.80 \
-		--min refusal_recall=0.80 --min citation_precision=0.85 --min citation_recall=0.95
+		--min hit@5=0.95 --min mrr=0.88 --min answer_correct=0.85 --min refusal_precision=0.85 \
+		--min refusal_recall=0.95 --min citation_precision=0.85 --min citation_recall=0.95 \
+		--max sentences_per_answer=1.45
+	@echo "== held-out set (evals/heldout.jsonl: written independently, never used to calibrate)"
+	$(VENV)/bin/rag eval -q --qa evals/heldout.jsonl \
+		--min hit@5=0.95 --min answer_correct=0.80 --min refusal_recall=0.40 --min citation_precision=0.85 \
+		--max sentences_per_answer=1.5
 
 bench: setup index
 	$(PY) benchmarks/bench_query.py

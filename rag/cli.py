@@ -1,4 +1,4 @@
-"""The ``rag`` command: ``rag index``, ``rag ask``, ``rag eval`` and ``rag serve``.
+"""The ``rag`` command: ``rag index``, ``rag ask``, ``rag chat``, ``rag eval`` and ``rag serve``.
 
 Flags override ``RAG_*`` environment variables, which override the defaults in ``rag.config``. Logs and
 progress bars go to stderr, so ``rag ask --json`` prints exactly one JSON object on stdout. Exit codes:
@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="METRIC=VALUE",
         help="fail (exit 1) when METRIC is under VALUE; repeatable",
     )
+    evaluate.add_argument(
+        "--max",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="fail (exit 1) when METRIC is over VALUE (e.g. sentences_per_answer); repeatable",
+    )
+
+    chat = commands.add_parser("chat", help="ask questions in the terminal, with follow-ups and /sources")
+    _common(chat)
+    _answering(chat)
 
     serve = commands.add_parser("serve", help="open the web chat")
     _common(serve)
@@ -150,8 +161,11 @@ def _run(args: argparse.Namespace) -> int:
             print(answer)
         return 0
     if args.command == "index":
+        from rag.indexing import SUMMARY_LOGGER
         from rag.pipeline import open_index
 
+        # The summary is this command's output: the same line logged on stderr would print it twice.
+        logging.getLogger(SUMMARY_LOGGER).setLevel(logging.WARNING)
         _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress)
         print(report.summary())
         return 0
@@ -171,10 +185,16 @@ def _run(args: argparse.Namespace) -> int:
         if args.report:
             for path in write_report(result, args.report, f"rag evaluation: {args.qa.name}, {bot.answerer.name}"):
                 logger.info("wrote %s", path)
-        failed = [f"{m} = {result.metrics[m]:.3f} < {v}" for m, v in thresholds.items() if result.metrics[m] < v]
+        from rag.evaluate import threshold_failures
+
+        failed = threshold_failures(result.metrics, thresholds, _parse_thresholds(args.max))
         for line in failed:
             print(f"rag: below threshold: {line}", file=sys.stderr)
         return 1 if failed else 0
+    if args.command == "chat":
+        from rag.chat import run_chat
+
+        return run_chat(rag.load(settings=settings, progress=progress))
     if args.command == "serve":
         try:
             from ui.app import serve

@@ -20,12 +20,18 @@ Metrics (each from 0 to 1 unless stated; "relevant passage" means a passage from
 - ``grounding``: share of answer sentences (on answered items) that are backed by a cited passage: the
   sentence's text appears in one, or it was flagged supported by the answerer.
 - ``latency_p50_ms`` / ``latency_p95_ms``: total time of ``bot.ask``.
+- ``sentences_per_answer``: mean number of sentences in an answer (on answered items): lower is tighter,
+  so long as ``answer_correct`` holds.
+
+A metric with no items to measure (``refusal_precision`` when nothing was refused, ``refusal_recall`` with no
+unanswerable item) is NaN, printed as "n/a", and left out of thresholds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +60,15 @@ METRIC_NAMES = (
     "grounding",
     "latency_p50_ms",
     "latency_p95_ms",
+    "sentences_per_answer",
 )
+LOWER_IS_BETTER = frozenset({"latency_p50_ms", "latency_p95_ms", "sentences_per_answer"})
+
+
+def format_metric(value: float) -> str:
+    """A metric as printed: three decimals, or "n/a" when there was nothing to measure (NaN)."""
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +181,7 @@ class EvalResult:
     def table(self) -> str:
         """The metrics as an aligned two-column text table."""
         width = max(len(k) for k in self.metrics)
-        return "\n".join(f"{name:<{width}}  {value:8.3f}" for name, value in self.metrics.items())
+        return "\n".join(f"{name:<{width}}  {format_metric(value):>8}" for name, value in self.metrics.items())
 
     def to_frame(self) -> Any:
         """The per-item records as a ``pandas.DataFrame`` (needs pandas)."""
@@ -182,7 +196,9 @@ class EvalResult:
         return metrics_figure(self)
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{name}</td><td>{value:.3f}</td></tr>" for name, value in self.metrics.items())
+        rows = "".join(
+            f"<tr><td>{name}</td><td>{format_metric(value)}</td></tr>" for name, value in self.metrics.items()
+        )
         return f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
 
     def failures(self) -> list[dict[str, Any]]:
@@ -294,7 +310,7 @@ def compute_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
     totals = np.array([r["timings_ms"]["total"] for r in records], dtype=float)
 
     def share(part: float, whole: float) -> float:
-        return float(part / whole) if whole else 0.0
+        return float(part / whole) if whole else math.nan
 
     return {
         "hit@1": share(sum(1 for x in ranks if x is not None and x <= 1), len(ranks)),
@@ -309,4 +325,14 @@ def compute_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
         "grounding": share(sum(r["supported_sentences"] for r in answered), sentences),
         "latency_p50_ms": float(np.percentile(totals, 50)) if len(totals) else 0.0,
         "latency_p95_ms": float(np.percentile(totals, 95)) if len(totals) else 0.0,
+        "sentences_per_answer": share(sentences, len(answered)),
     }
+
+
+def threshold_failures(
+    metrics: dict[str, float], minimums: dict[str, float], maximums: dict[str, float] | None = None
+) -> list[str]:
+    """One line per metric under its minimum or over its maximum; a metric that is n/a (NaN) never fails."""
+    failed = [f"{m} = {metrics[m]:.3f} < {v}" for m, v in minimums.items() if metrics[m] < v]
+    failed += [f"{m} = {metrics[m]:.3f} > {v}" for m, v in (maximums or {}).items() if metrics[m] > v]
+    return failed

@@ -1,8 +1,12 @@
 """Follow-up questions: spotting them and turning them into standalone questions before retrieval.
 
-"And when will they share the details?" retrieves nothing useful on its own. With an LLM answerer the
-model rewrites it from the conversation; with the extractive default (or when the LLM is unreachable) a
-light heuristic appends the key words of the previous question.
+"And when will they share the details?" retrieves nothing useful on its own. A question is taken for a
+follow-up on evidence: it opens like one ("and", "what about") or leans on a pronoun ("they", "it"), or the
+pipeline finds that it retrieves nothing answerable on its own while its rewrite does. Its length says
+nothing: "Who is Jain?" stands alone. With an LLM answerer the model rewrites a follow-up from the
+conversation; with the extractive default (or when the LLM is unreachable) a light heuristic appends the key
+words of the previous question. ``follow_up_terms`` are the words a follow-up adds ("unsubscribe"): an
+answer that speaks to none of them answers the previous question again, not this one.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["History", "heuristic_rewrite", "looks_like_follow_up", "normalize_history"]
+from rag.errors import QuestionError
+from rag.retrieval import tokenize
+
+__all__ = ["History", "follow_up_terms", "heuristic_rewrite", "looks_like_follow_up", "normalize_history"]
 
 History = Sequence[Mapping[str, str]] | Sequence[tuple[str, str]]
 
@@ -26,23 +33,57 @@ _SKIP = frozenset(
 )
 
 
+_ROLES = frozenset({"user", "assistant", "system"})
+
+
 def normalize_history(history: History | None) -> list[tuple[str, str]]:
-    """Accept ``[{"role": ..., "content": ...}]`` (OpenAI/Gradio style) or ``[(role, text)]``."""
+    """Accept ``[{"role": ..., "content": ...}]`` (OpenAI/Gradio style), ``[(role, text)]`` or ``[(question, answer)]``.
+
+    A pair whose first item is not a role ("user", "assistant", "system") is a question and its answer.
+
+    Raises:
+        QuestionError: An item is none of these shapes.
+    """
     turns: list[tuple[str, str]] = []
-    for turn in history or []:
+    for number, turn in enumerate(history or []):
         if isinstance(turn, Mapping):
-            role, content = str(turn.get("role", "")), turn.get("content", "")
+            pairs = [(str(turn.get("role", "")), turn.get("content", ""))]
+        elif isinstance(turn, (tuple, list)) and len(turn) == 2 and all(isinstance(x, str) for x in turn):
+            first, second = turn
+            pairs = [(first, second)] if first in _ROLES else [("user", first), ("assistant", second)]
         else:
-            role, content = turn
-        if isinstance(content, str) and content.strip() and role in {"user", "assistant"}:
-            turns.append((role, content))
+            raise QuestionError(
+                f"history item {number} is {turn!r}; give the history as {{'role': ..., 'content': ...}} dicts, "
+                "(role, text) pairs or (question, answer) pairs"
+            )
+        for role, content in pairs:
+            if isinstance(content, str) and content.strip() and role in {"user", "assistant"}:
+                turns.append((role, content))
     return turns
 
 
 def looks_like_follow_up(question: str) -> bool:
-    """True for questions that lean on the conversation: "and when?", "what did they say?", very short ones."""
-    words = question.split()
-    return bool(_FOLLOW_UP_START.search(question.strip()) or _ANAPHORA.search(question) or len(words) <= 3)
+    """True for questions whose words lean on the conversation: "and when?", "what did they say?".
+
+    Short is not enough ("Who is Jain?"); the pipeline also tries a rewrite when a question finds nothing alone.
+    """
+    return bool(_FOLLOW_UP_START.search(question.strip()) or _ANAPHORA.search(question))
+
+
+def follow_up_terms(question: str, history: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The search terms ``question`` adds to the previous question, each with the word it came from.
+
+    ``"and how do I unsubscribe?"`` after a question about subscribing adds ``{"unsubscrib": "unsubscribe"}``
+    (the key is the term as tokenized).
+    """
+    previous = next((text for role, text in reversed(history) if role == "user"), "")
+    known = set(tokenize(previous))
+    added: dict[str, str] = {}
+    for word in _WORD.findall(question):
+        for term in tokenize(word):
+            if term not in known:
+                added.setdefault(term, word)
+    return added
 
 
 def heuristic_rewrite(question: str, history: Sequence[tuple[str, str]]) -> str:

@@ -47,6 +47,9 @@ from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment
 __all__ = ["IndexReport", "sync_index"]
 
 logger = logging.getLogger(__name__)
+# The summary of what indexing did has a logger of its own, so that ``rag index``, which prints the summary
+# as its output, can mute it instead of showing the line twice.
+SUMMARY_LOGGER = f"{__name__}.summary"
 
 LOCK_TIMEOUT_S = 600.0
 # A refresh adds a segment; past this many segments, or when dead chunks (of changed or removed files) pass
@@ -118,7 +121,8 @@ def sync_index(
         with lock.acquire(timeout=LOCK_TIMEOUT_S):
             # Check again under the lock: another process may have brought the index up to date meanwhile.
             if not rebuild:
-                store, report = _open(settings, embedder, store or current)
+                # A problem the first look already reported is not logged again.
+                store, report = _open(settings, embedder, store or current, log=store is not None)
                 if store is not None:
                     report = _compare(settings, store, corpus)
                     if report is None:
@@ -139,7 +143,7 @@ def sync_index(
             f"{LOCK_TIMEOUT_S:.0f} s (lock file {lock.lock_file})"
         ) from None
     report.total_chunks = len(new_store)
-    logger.info("%s", report.summary())
+    logging.getLogger(SUMMARY_LOGGER).info("%s", report.summary())
     return new_store, report
 
 
@@ -163,7 +167,7 @@ def _lock_path(index_dir: Path) -> Path:
 
 
 def _open(
-    settings: Settings, embedder: Embedder, known: ChunkStore | None = None
+    settings: Settings, embedder: Embedder, known: ChunkStore | None = None, *, log: bool = True
 ) -> tuple[ChunkStore | None, IndexReport | None]:
     """The index (``known``, if still current, else read from disk), or None and why it must be built."""
     try:
@@ -174,11 +178,13 @@ def _open(
     except IndexVersionError:
         raise  # written by a newer rag: never overwrite it
     except CorruptIndexError as exc:
-        logger.warning("the index is unusable (%s); rebuilding it", exc)
+        if log:
+            logger.warning("the index is unusable (%s); rebuilding it", exc)
         return None, IndexReport("built", f"the previous index was unusable: {exc}")
     setting_changes = _setting_changes(store.manifest, settings, embedder)
     if setting_changes:
-        logger.info("settings changed since the index was built (%s); rebuilding", setting_changes)
+        if log:
+            logger.info("settings changed since the index was built (%s); rebuilding", setting_changes)
         return None, IndexReport("built", f"settings changed: {setting_changes}")
     return store, None
 

@@ -17,17 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.answer import Answer
+from rag.answer import REFUSAL_TEXT, Answer
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, check_supported, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
-from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
+from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
 from rag.indexing import IndexReport, sync_index
-from rag.retrieval import Passages, Retriever
+from rag.retrieval import Passages, Retriever, tokenize
 from rag.store import ChunkStore
+from rag.vocabulary import expand_aliases, names_matched_densely, uncovered_script
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
 
@@ -127,8 +128,19 @@ class Bot:
         self, text: str, k: int, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
     ) -> Passages:
         snapshot = snapshot or self._snapshot
-        vector = self.embedder.encode_one(text)
-        return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval)
+        # Aliases ("MSFT", "inked") are searched with their usual form; a question in a script the model
+        # does not read is searched by its keywords alone.
+        searched = expand_aliases(text)
+        vector = self.embedder.encode_one(searched)
+        keywords_only = uncovered_script(text, self.settings.embedding_model) is not None
+        passages = snapshot.retriever.retrieve(
+            searched, vector, k, retrieval or self.settings.retrieval, keywords_only=keywords_only
+        )
+        if passages.unknown_names:
+            # A word the model reads as a name the passages hold ("Samsungs") is a variant, not an unknown.
+            variants = names_matched_densely(passages.unknown_names, (p.text for p in passages), self.embedder.encode)
+            passages.unknown_names = tuple(name for name in passages.unknown_names if name not in variants)
+        return passages
 
     def ask(
         self,
@@ -210,12 +222,20 @@ class Bot:
         answerer = answerer or self.answerer
         turns = normalize_history(history)
         notices: list[str] = []
-        standalone = text
-        if turns and looks_like_follow_up(text):
-            standalone, notice = self._standalone(text, turns, answerer)
-            notices += [notice] if notice else []
         snapshot = self._snapshot
-        passages = self._retrieve(standalone, k, retrieval, snapshot)
+        standalone, passages = text, None
+        if turns:
+            standalone, passages, notice = self._follow_up(text, turns, answerer, k, retrieval, snapshot)
+            notices += [notice] if notice else []
+        if passages is None:
+            passages = self._retrieve(standalone, k, retrieval, snapshot)
+        script = uncovered_script(text, self.settings.embedding_model)
+        if script is not None:
+            model = self.settings.embedding_model.rsplit("/", 1)[-1]
+            notices.append(
+                f"This question is in {script}, which the embedding model ({model}) does not read: "
+                "only keyword search could match it."
+            )
         retrieved = time.perf_counter()
         answer: Answer | None = None
         try:
@@ -231,6 +251,8 @@ class Bot:
             notices.append(f"{exc}; showing extracted passages instead.")
             answer = self._extractive.answer(standalone, passages)
         assert answer is not None
+        if standalone != text and not answer.refused:
+            answer = self._refuse_if_follow_up_unanswered(text, turns, answer)
         if answer.backend != self._extractive.name:
             answer = check_grounding(answer, self.embedder, snapshot.store)
         finished = time.perf_counter()
@@ -245,6 +267,51 @@ class Bot:
         if streaming and answer.backend == self._extractive.name and not hasattr(answerer, "stream"):
             yield from re.findall(r"\S+\s*", answer.text)
         yield answer
+
+    def _follow_up(
+        self,
+        text: str,
+        turns: list[tuple[str, str]],
+        answerer: Answerer,
+        k: int,
+        retrieval: RetrievalMode | None,
+        snapshot: _Snapshot,
+    ) -> tuple[str, Passages | None, str | None]:
+        """The question to search for, its passages (None when not retrieved yet) and any notice.
+
+        A question is rewritten when its words lean on the conversation, or when it finds nothing answerable
+        on its own but its rewrite does; otherwise it stands alone, however short.
+        """
+        if looks_like_follow_up(text):
+            standalone, notice = self._standalone(text, turns, answerer)
+            return standalone, None, notice
+        alone = self._retrieve(text, k, retrieval, snapshot)
+        if not self._extractive.answer(text, alone).refused:
+            return text, alone, None
+        standalone, notice = self._standalone(text, turns, answerer)
+        rewritten = self._retrieve(standalone, k, retrieval, snapshot)
+        if standalone != text and not self._extractive.answer(standalone, rewritten).refused:
+            return standalone, rewritten, notice
+        return text, alone, None
+
+    @staticmethod
+    def _refuse_if_follow_up_unanswered(text: str, turns: list[tuple[str, str]], answer: Answer) -> Answer:
+        """Refuse a rewritten follow-up whose answer speaks to none of the words it added.
+
+        "and how do I unsubscribe?" rewritten with the subscribe question's words finds the subscribe
+        passage again; quoting it would answer the previous question, not this one.
+        """
+        added = follow_up_terms(text, turns)
+        if not added:
+            return answer
+        quoted = " ".join(
+            c.text[start - c.start : end - c.start] for c in answer.citations for start, end in c.highlights
+        ) or " ".join(c.text for c in answer.citations)
+        if set(added) & set(tokenize(quoted)):
+            return answer
+        words = ", ".join(f"“{w}”" for w in dict.fromkeys(added.values()))
+        notice = f"The passages found say nothing about {words}."
+        return Answer(text, REFUSAL_TEXT, [], True, answer.backend, notice=notice, passages=answer.passages)
 
     def _standalone(self, question: str, turns: list[tuple[str, str]], answerer: Answerer) -> tuple[str, str | None]:
         """Rewrite a follow-up with the LLM when there is one, else (or if it fails) with the heuristic."""

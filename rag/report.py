@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
-from rag.evaluate import EvalResult, compute_metrics
+from rag.evaluate import EvalResult, compute_metrics, format_metric
 
 __all__ = ["compare_runs", "metrics_figure", "read_records", "write_report"]
 
@@ -28,7 +28,8 @@ def metrics_figure(result: EvalResult) -> Any:
     """A matplotlib bar chart of the metrics that range from 0 to 1 (latencies left out)."""
     from matplotlib.figure import Figure
 
-    names = [k for k in result.metrics if k not in _LATENCY]
+    # Sentences per answer is a count, not a share; a metric with nothing to measure (NaN) has no bar.
+    names = [k for k, v in result.metrics.items() if k not in _LATENCY and k != "sentences_per_answer" and v == v]
     figure = Figure(figsize=(8, 3.6))
     axis = figure.subplots()
     bars = axis.bar(names, [result.metrics[k] for k in names], color="#4f46e5")
@@ -60,7 +61,7 @@ def _charts(result: EvalResult) -> tuple[str, str]:
 
 
 def _metrics_markdown(metrics: dict[str, float]) -> list[str]:
-    return ["| metric | value |", "|---|---|", *(f"| {k} | {v:.3f} |" for k, v in metrics.items())]
+    return ["| metric | value |", "|---|---|", *(f"| {k} | {format_metric(v)} |" for k, v in metrics.items())]
 
 
 def write_report(result: EvalResult, folder: Path | str, title: str = "rag evaluation") -> tuple[Path, Path]:
@@ -78,7 +79,7 @@ def write_report(result: EvalResult, folder: Path | str, title: str = "rag evalu
     markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     metrics_png, latency_png = _charts(result)
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>" for k, v in result.metrics.items())
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{format_metric(v)}</td></tr>" for k, v in result.metrics.items())
     failed = "".join(
         f"<tr><td>{html.escape(r['id'])}</td><td>{html.escape(r['question'])}</td>"
         f"<td>{'answerable' if r['answerable'] else 'unanswerable'}</td><td>{html.escape(r['answer'])}</td></tr>"
@@ -132,7 +133,9 @@ def compare_runs(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], names
     width = max(len(k) for k in ma)
     lines = [f"{'metric':<{width}}  {names[0]:>9}  {names[1]:>9}  {'delta':>9}"]
     for key in ma:
-        lines.append(f"{key:<{width}}  {ma[key]:9.3f}  {mb[key]:9.3f}  {mb[key] - ma[key]:+9.3f}")
+        delta = mb[key] - ma[key]
+        shown = "n/a" if delta != delta else f"{delta:+.3f}"  # NaN: one side had nothing to measure
+        lines.append(f"{key:<{width}}  {format_metric(ma[key]):>9}  {format_metric(mb[key]):>9}  {shown:>9}")
     before = {r["id"]: r for r in a}
     changed = [(before[r["id"]], r) for r in b if r["id"] in before and before[r["id"]]["correct"] != r["correct"]]
     lines += ["", f"{len(changed)} item(s) changed outcome:"]

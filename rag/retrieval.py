@@ -20,6 +20,7 @@ from rag.chunking import Chunk
 from rag.config import RetrievalMode
 from rag.embeddings import Vectors
 from rag.store import ChunkStore
+from rag.vocabulary import CJK_RUN, alias_of, cjk_bigrams
 
 __all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence", "tokenize"]
 
@@ -40,6 +41,7 @@ class ScoredSentence:
             so a rare name counts for more than a word every passage has. Terms found only in the previous
             sentence count half: "It signed with AWS" is about the company the sentence before names.
         terms: The question's terms found in the sentence.
+        context_terms: The question's terms found in the sentence before it (what "it" may stand for).
     """
 
     start: int
@@ -47,6 +49,7 @@ class ScoredSentence:
     score: float
     overlap: float = 0.0
     terms: frozenset[str] = frozenset()
+    context_terms: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,14 @@ class Passages(list[Passage]):
 
     ``unknown_names`` are the capitalised words of the question (names, places, products) that no
     indexed text contains: the documents cannot be about them, however close the passages look.
+    ``term_weights`` are the question's terms with their idf (how much each counts in ``overlap``).
+    ``keyword_only`` is True when the passages were found by keyword search alone (a question in a script
+    the embedding model does not read): their cosine scores say nothing then.
     """
 
     unknown_names: tuple[str, ...] = ()
+    term_weights: dict[str, float] = {}  # noqa: RUF012 - replaced per instance, never mutated
+    keyword_only: bool = False
 
     def to_frame(self) -> Any:
         """Return a ``pandas.DataFrame`` with one row per passage (needs pandas)."""
@@ -161,14 +169,39 @@ def tokenize(text: str) -> list[str]:
     stems = _STEMS
     if len(stems) > _STEMS_LIMIT:
         stems.clear()
-    out = []
+    out: list[str] = []
     for token in _TOKEN.findall(text.lower()):
+        if not token.isascii() and CJK_RUN.search(token):
+            out.extend(_cjk_tokens(token))
+            continue
         stemmed = stems.get(token)
         if stemmed is None:
             stemmed = stems[token] = "" if token in _STOPWORDS else stem(token)
         if stemmed:
             out.append(stemmed)
     return out
+
+
+def _cjk_tokens(token: str) -> list[str]:
+    """A word holding Hangul, Kana or Han: its CJK runs as character bigrams, the rest stemmed as usual.
+
+    ``"kt는"`` -> ``["kt", "는"]``: the particle comes off the name, so "KT" is found.
+    """
+    out: list[str] = []
+    cursor = 0
+    for match in CJK_RUN.finditer(token):
+        out.extend(_plain_tokens(token[cursor : match.start()]))
+        out.extend(cjk_bigrams(match.group()))
+        cursor = match.end()
+    out.extend(_plain_tokens(token[cursor:]))
+    return out
+
+
+def _plain_tokens(piece: str) -> list[str]:
+    if not piece or piece in _STOPWORDS:
+        return []
+    stemmed = stem(piece)
+    return [stemmed] if stemmed else []
 
 
 class BM25:
@@ -332,13 +365,29 @@ class Retriever:
         thread.start()
         return thread
 
-    def retrieve(self, question: str, query_vector: Vectors, k: int, mode: RetrievalMode = "dense") -> Passages:
+    def retrieve(
+        self,
+        question: str,
+        query_vector: Vectors,
+        k: int,
+        mode: RetrievalMode = "dense",
+        *,
+        keywords_only: bool = False,
+    ) -> Passages:
         """Return the ``k`` best passages for ``question``, best first.
 
         ``"dense"`` ranks by cosine similarity. ``"hybrid"`` also ranks by BM25 and fuses both rankings
         with reciprocal rank fusion (score = sum of 1 / (60 + rank)), which rescues passages that share
-        rare words (names, numbers) with the question but embed a little further away.
+        rare words (names, numbers) with the question but embed a little further away. ``keywords_only``
+        ranks by BM25 alone (for a question the embedding model cannot read); with no keyword match it
+        falls back to the dense ranking.
         """
+        if keywords_only:
+            rows = self.bm25.top(question, k)
+            if rows:
+                passages = self._passages(rows, question, query_vector)
+                passages.keyword_only = True
+                return passages
         if mode == "dense":
             rows = [row for row, _ in self.store.search(query_vector, k)]
         else:
@@ -378,8 +427,10 @@ class Retriever:
             starts_sentence = number == 0 or question[: match.start()].rstrip().endswith((".", "?", "!", ":"))
             if starts_sentence or not word[0].isupper():
                 continue
-            # An acronym's plural ("CEOs") is not one the stemmer knows.
+            # An acronym's plural ("CEOs") is not one the stemmer knows; an alias ("MSFT") counts as its
+            # usual form ("Microsoft").
             forms = [word, word[:-1]] if word.endswith("s") and word[:-1].isupper() else [word]
+            forms += [alias for alias in [alias_of(word)] if alias]
             stems = [stem for form in forms for stem in tokenize(form)]
             if stems and not any(self.bm25.document_frequency(stem) for stem in stems):
                 unknown.append(word)
@@ -409,10 +460,11 @@ class Retriever:
             ):
                 terms = wanted & all_terms
                 scored = ScoredSentence(
-                    sentence.start, sentence.end, float(sentence_score), share(terms, previous), terms
+                    sentence.start, sentence.end, float(sentence_score), share(terms, previous), terms, previous
                 )
                 sentences.append(scored)
                 previous = terms
             passages.append(Passage(chunk, float(score), rank, tuple(sentences), share(wanted & chunk_terms), row))
         passages.unknown_names = self.unknown_names(question)
+        passages.term_weights = weights
         return passages

@@ -34,7 +34,7 @@ from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
-from ui.render import answer_html, error_html, evidence_html
+from ui.render import answer_html, answer_key, error_html, evidence_html
 
 __all__ = ["build_app", "serve"]
 
@@ -49,7 +49,9 @@ EXAMPLES = [
 UPLOADS = "uploads"  # sub-folder of the docs folder where uploaded files are kept
 
 CSS = """
-#evidence { max-height: 640px; overflow-y: auto; }
+/* Gradio's HTML block sets overflow: visible on the same element; without !important the panel's last
+   passages ran under the Settings and Add documents panels. */
+#evidence { max-height: 640px; overflow-y: auto !important; }
 .rag-passage { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 8px 0;
   background: var(--background-fill-secondary); border-radius: 4px; scroll-margin-top: 12px; }
 .rag-passage.rag-flash { outline: 2px solid var(--color-accent); }
@@ -58,7 +60,10 @@ CSS = """
 .rag-n { font-weight: 700; color: var(--body-text-color); }
 .rag-source { font-family: var(--font-mono); }
 .rag-passage-text { white-space: pre-wrap; }
-.rag-passage-text mark { background: #fde68a; color: inherit; padding: 0 1px; }
+/* Dark text on the yellow in both themes: dark mode's light body text on it was unreadable. */
+.rag-passage-text mark { background: #fde68a; color: #1c1917; padding: 0 1px; }
+.rag-sources { margin-top: 6px; font-size: 0.9em; }
+.rag-sources summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .rag-refusal { color: var(--body-text-color-subdued); font-style: italic; }
 .rag-notice, .rag-rewrite { font-size: 0.85em; color: #92400e; margin-top: 6px; }
 .rag-error { color: var(--error-text-color); }
@@ -66,14 +71,29 @@ CSS = """
 a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
 """
 
-# A click on a [n] marker scrolls its passage into view in the evidence panel and flashes it.
+# A click on a [n] marker scrolls its passage into view and flashes it: in the evidence panel when the panel
+# shows that answer's passages and sits beside the chat; otherwise (an older answer, or a narrow screen where
+# the panel is far below) in the answer's own "Sources" block, opened for it.
 HEAD = """
 <script>
 document.addEventListener("click", (event) => {
   const link = event.target.closest && event.target.closest("a[href^='#rag-passage-']");
   if (!link) return;
   event.preventDefault();
-  const passage = document.getElementById(link.getAttribute("href").slice(1));
+  const n = link.getAttribute("href").slice("#rag-passage-".length);
+  const message = link.closest(".rag-message");
+  const key = message && [...message.classList].find((c) => c.startsWith("rag-for-"));
+  const panel = key && document.querySelector("#evidence ." + key);
+  const wide = window.matchMedia("(min-width: 768px)").matches;
+  let passage = null;
+  if (panel && wide) {
+    passage = panel.querySelector("#rag-passage-" + n);
+  } else if (message) {
+    const sources = message.querySelector("details.rag-sources");
+    if (sources) { sources.open = true; passage = sources.querySelector(".rag-src-" + n); }
+  } else {
+    passage = document.getElementById("rag-passage-" + n);
+  }
   if (!passage) return;
   passage.scrollIntoView({behavior: "smooth", block: "nearest"});
   passage.classList.add("rag-flash");
@@ -120,8 +140,9 @@ def build_app(bot: Bot) -> gr.Blocks:
             text = ""
             for piece in stream:
                 if isinstance(piece, Answer):
-                    history[-1] = {"role": "assistant", "content": answer_html(piece)}
-                    yield "", history, evidence_html(piece)
+                    key = answer_key()
+                    history[-1] = {"role": "assistant", "content": answer_html(piece, key)}
+                    yield "", history, evidence_html(piece, key)
                 else:
                     text += piece
                     history[-1] = {"role": "assistant", "content": text}
@@ -204,7 +225,10 @@ def build_app(bot: Bot) -> gr.Blocks:
             api_visibility="private",
         )
         clear.click(lambda: ([], evidence_html(None)), None, [chatbot, evidence], api_visibility="private")
-        files.upload(upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
+        # Clear the previous upload's result first, so it never shows under the new one's progress.
+        files.upload(lambda: "", None, upload_status, queue=False, api_visibility="private").then(
+            upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private"
+        )
 
         def ask(question: str) -> dict[str, Any]:
             """Answer a question; returns the same JSON object as ``rag ask --json``."""
@@ -222,12 +246,14 @@ def build_app(bot: Bot) -> gr.Blocks:
 def _plain(content: Any) -> str:
     """The text of a chat message as the pipeline needs it for follow-ups: tags and entities removed.
 
-    Gradio 6 returns messages as lists of content blocks (``[{"type": "text", "text": ...}]``).
+    Gradio 6 returns messages as lists of content blocks (``[{"type": "text", "text": ...}]``). An answer's
+    "Sources" block is passages, not what was said, and is left out.
     """
     if isinstance(content, list):
         text = " ".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
     else:
         text = str(content)
+    text = re.sub(r"<details\b.*?</details>", " ", text, flags=re.DOTALL)
     return html.unescape(re.sub(r"<[^>]+>", " ", text)).strip()
 
 

@@ -2,21 +2,35 @@
 
 Everything that comes from a document or a model is escaped here, so a document holding ``<script>`` or
 ``<img onerror=...>`` shows as text and runs nothing.
+
+Each answer carries a ``key``, unique on the page, as a class on its message and on its evidence panel.
+The message also keeps its own cited passages in a collapsed "Sources" block, so a ``[n]`` of an older
+answer (whose passages the panel no longer shows), or any ``[n]`` on a narrow screen (where the panel sits
+far below), opens that answer's own passage instead of the newest answer's.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from rag import Answer
-from rag.answer import highlight_html
+from rag.answer import Citation, highlight_html
 
-__all__ = ["answer_html", "error_html", "evidence_html", "passage_anchor"]
+__all__ = ["answer_html", "answer_key", "error_html", "evidence_html", "passage_anchor"]
 
 _MARKER = re.compile(r"\[(\d+)\]")
 # HTML's special characters, and those Markdown would act on, as entities: all display as themselves.
 # One table applied in one pass, so no entity is escaped twice.
 _ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'*_`~#|\\[]"})
+
+
+_KEYS = itertools.count(1)
+
+
+def answer_key() -> str:
+    """A key for one answer, unique within this process (and so on every page it serves)."""
+    return f"rag-for-{next(_KEYS)}"
 
 
 def passage_anchor(n: int) -> str:
@@ -28,8 +42,11 @@ def _escape(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
-def answer_html(answer: Answer) -> str:
-    """The chat message: the answer with each ``[n]`` a link to its passage, and any notice beneath."""
+def answer_html(answer: Answer, key: str = "") -> str:
+    """The chat message: the answer with each ``[n]`` a link to its passage, any notice, and its sources.
+
+    ``key`` (from ``answer_key``) ties the message to its evidence panel and holds its own passages.
+    """
     cited = {c.n for c in answer.citations}
     pieces: list[str] = []
     cursor = 0
@@ -49,7 +66,24 @@ def answer_html(answer: Answer) -> str:
         parts.append(f'<div class="rag-rewrite">Searched for: {_escape(answer.standalone_question)}</div>')
     if answer.notice:
         parts.append(f'<div class="rag-notice">{_escape(answer.notice)}</div>')
-    return "".join(parts)
+    if key and answer.citations:
+        sources = "".join(_passage_html(c, f"rag-src-{c.n}") for c in answer.citations)
+        parts.append(
+            f'<details class="rag-sources"><summary>Sources ({len(answer.citations)})</summary>{sources}</details>'
+        )
+    return f'<div class="rag-message {key}">{"".join(parts)}</div>' if key else "".join(parts)
+
+
+def _passage_html(c: Citation, extra_class: str = "", anchor: str = "") -> str:
+    attribute = f' id="{anchor}"' if anchor else ""
+    return (
+        f'<div class="rag-passage {extra_class}"{attribute}>'
+        f'<div class="rag-passage-head"><span class="rag-n">[{c.n}]</span> '
+        f'<span class="rag-source">{_escape(c.source)}</span> '
+        f'<span class="rag-pos">chars {c.start}–{c.end}</span> '
+        f'<span class="rag-score" title="cosine similarity to the question">score {c.score:.2f}</span></div>'
+        f'<div class="rag-passage-text">{highlight_html(c.text, c.start, c.highlights)}</div></div>'
+    )
 
 
 def error_html(message: str) -> str:
@@ -57,11 +91,14 @@ def error_html(message: str) -> str:
     return f'<div class="rag-error">{_escape(message)}</div>'
 
 
-def evidence_html(answer: Answer | None) -> str:
-    """The evidence panel: each cited passage with source, position, score and the cited sentences marked."""
+def evidence_html(answer: Answer | None, key: str = "") -> str:
+    """The evidence panel: each cited passage with source, position, score and the cited sentences marked.
+
+    ``key`` is the one given to ``answer_html`` for the same answer.
+    """
     if answer is None:
         return '<div class="rag-evidence-empty">Cited passages appear here.</div>'
-    parts: list[str] = []
+    parts: list[str] = [f'<div class="rag-evidence {key}">'] if key else []
     if answer.refused:
         parts.append(
             '<div class="rag-evidence-note">No passage answers this question. '
@@ -73,14 +110,7 @@ def evidence_html(answer: Answer | None) -> str:
         items = "".join(f"<li>{_escape(s)}</li>" for s in answer.unsupported_sentences)
         parts.append(f'<div class="rag-unsupported">Not supported by the cited passages:<ul>{items}</ul></div>')
     for c in answer.citations:
-        parts.append(
-            f'<div class="rag-passage" id="{passage_anchor(c.n)}">'
-            f'<div class="rag-passage-head"><span class="rag-n">[{c.n}]</span> '
-            f'<span class="rag-source">{_escape(c.source)}</span> '
-            f'<span class="rag-pos">chars {c.start}–{c.end}</span> '
-            f'<span class="rag-score" title="cosine similarity to the question">score {c.score:.2f}</span></div>'
-            f'<div class="rag-passage-text">{highlight_html(c.text, c.start, c.highlights)}</div></div>'
-        )
+        parts.append(_passage_html(c, anchor=passage_anchor(c.n)))
     if answer.refused:
         for p in answer.passages[:3]:
             parts.append(
@@ -90,4 +120,6 @@ def evidence_html(answer: Answer | None) -> str:
                 f'<span class="rag-score">score {p.score:.2f}</span></div>'
                 f'<div class="rag-passage-text">{_escape(p.text)}</div></div>'
             )
+    if key:
+        parts.append("</div>")
     return "".join(parts)
