@@ -21,11 +21,11 @@ import pytest
 
 pytest.importorskip("gradio")
 
-import rag  # noqa: E402
-from server.audit import AuditLog  # noqa: E402
-from server.users import UserStore  # noqa: E402
-from tests.conftest import SEEDS  # noqa: E402
-from tests.server_fixtures import free_port, running_server  # noqa: E402
+import rag
+from server.audit import AuditLog
+from server.users import UserStore
+from tests.conftest import SEEDS
+from tests.server_fixtures import free_port, running_server
 
 PASSWORDS = {"rita": "rita-reads-a-lot", "ed": "ed-edits-docs-1", "ada": "ada-admin-pass"}
 QUESTION = "Who signed the KT-Microsoft agreement, and where?"
