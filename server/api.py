@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 import rag
-from server.auth import ApiError, Auth, require_role
+from server.auth import ApiError, Auth, client_address, require_role
 from server.conversations import ConversationStore, to_markdown
 from server.limits import SlidingWindow
-from server.users import User
+from server.users import User, UserStore
 
 __all__ = ["AskRequest", "ServerState", "api_router", "fallback_router"]
 
@@ -57,6 +57,16 @@ class ErrorBody(BaseModel):
     """The body of every error answer."""
 
     error: str
+
+
+class NewUser(BaseModel):
+    """An account to create through ``POST /api/users``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["reader", "editor", "admin"]
+    password: str = Field(min_length=8, description="At least 8 characters; stored only as a scrypt hash.")
 
 
 class Me(BaseModel):
@@ -194,7 +204,69 @@ def api_router() -> APIRouter:
             return []
         return [{"name": u.name, "role": u.role, "token": has_token} for u, has_token in users.users()]
 
+    @router.post(
+        "/users",
+        summary="Add an account (admins only)",
+        status_code=201,
+        responses={409: {"model": ErrorBody, "description": "The name is taken."}},
+    )
+    def add_user(body: NewUser, request: Request, user: User = admin) -> dict[str, Any]:
+        """Create an account with a password; the admin hands the password over themselves."""
+        store = _users(request)
+        if store.get(body.name) is not None:
+            raise ApiError(409, f"user {body.name!r} already exists")
+        try:
+            added = store.add(body.name, body.role, body.password)
+        except rag.ConfigError as exc:
+            raise ApiError(400, str(exc)) from None
+        _audit(request, user, "user_added", target=added.name, role=added.role)
+        return {"name": added.name, "role": added.role, "token": False}
+
+    @router.delete("/users/{name}", summary="Remove an account (admins only)", status_code=204)
+    def remove_user(name: str, request: Request, user: User = admin) -> Response:
+        """Delete an account, its token and its browser sessions."""
+        store = _users(request)
+        if store.get(name) is None:
+            raise ApiError(404, f"no user called {name!r}")
+        if name == user.name:
+            raise ApiError(400, "you cannot remove your own account; ask another admin")
+        store.remove(name)
+        _state(request).auth.sessions.end_all(name)
+        _audit(request, user, "user_removed", target=name)
+        return Response(status_code=204)
+
+    @router.post("/users/{name}/token", summary="Issue a new API token for an account (admins only)")
+    def issue_token(name: str, request: Request, user: User = admin) -> dict[str, str]:
+        """A new token for ``name``, replacing any old one; shown only in this reply."""
+        store = _users(request)
+        if store.get(name) is None:
+            raise ApiError(404, f"no user called {name!r}")
+        token = store.issue_token(name)
+        _audit(request, user, "api_token_issued", target=name)
+        return {"name": name, "token": token}
+
+    @router.delete("/users/{name}/token", summary="Revoke an account's API token (admins only)", status_code=204)
+    def revoke_token(name: str, request: Request, user: User = admin) -> Response:
+        """Revoke ``name``'s token at once."""
+        store = _users(request)
+        if store.get(name) is None:
+            raise ApiError(404, f"no user called {name!r}")
+        had = store.revoke_token(name)
+        _audit(request, user, "api_token_revoked", target=name, had_one=had)
+        return Response(status_code=204)
+
     return router
+
+
+def _users(request: Request) -> UserStore:
+    users = _state(request).auth.users
+    if users is None:
+        raise ApiError(409, "accounts are off on this server (no users file); add one with `rag users add`")
+    return users
+
+
+def _audit(request: Request, actor: User, event: str, **details: Any) -> None:
+    _state(request).auth.audit.record(event, user=actor.name, source=client_address(request), **details)
 
 
 def fallback_router() -> APIRouter:

@@ -287,3 +287,30 @@ def test_serve_refuses_a_non_loopback_host_without_users(tmp_path: Path) -> None
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
     assert not users.exists()
+
+
+def test_admins_manage_users_over_the_api_and_others_cannot(base: str, accounts: tuple[Path, dict[str, str]]) -> None:
+    tokens = accounts[1]
+    new = {"name": "newbie", "role": "reader", "password": "newbie-password"}
+    assert httpx.post(f"{base}/api/users", json=new, headers=bearer(tokens["ed"])).status_code == 403
+    created = httpx.post(f"{base}/api/users", json=new, headers=bearer(tokens["ada"]))
+    assert created.status_code == 201 and created.json() == {"name": "newbie", "role": "reader", "token": False}
+    assert httpx.post(f"{base}/api/users", json=new, headers=bearer(tokens["ada"])).status_code == 409
+    token = httpx.post(f"{base}/api/users/newbie/token", headers=bearer(tokens["ada"])).json()["token"]
+    assert httpx.get(f"{base}/api/me", headers=bearer(token)).json()["name"] == "newbie"
+    assert httpx.delete(f"{base}/api/users/newbie/token", headers=bearer(tokens["ada"])).status_code == 204
+    assert httpx.get(f"{base}/api/me", headers=bearer(token)).status_code == 401
+    assert httpx.delete(f"{base}/api/users/newbie", headers=bearer(tokens["rita"])).status_code == 403
+    assert httpx.delete(f"{base}/api/users/newbie", headers=bearer(tokens["ada"])).status_code == 204
+    assert UserStore(accounts[0]).get("newbie") is None
+    from server.paths import data_paths
+
+    log_path = data_paths(accounts[0], Path("unused"))[1]
+    mine = [e for e in AuditLog(log_path).events() if e.get("target") == "newbie"]
+    assert [(e["event"], e["user"]) for e in mine] == [
+        ("user_added", "ada"),
+        ("api_token_issued", "ada"),
+        ("api_token_revoked", "ada"),
+        ("user_removed", "ada"),
+    ]
+    assert "newbie-password" not in log_path.read_text() and token not in log_path.read_text()
