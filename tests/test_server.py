@@ -314,3 +314,14 @@ def test_admins_manage_users_over_the_api_and_others_cannot(base: str, accounts:
         ("user_removed", "ada"),
     ]
     assert "newbie-password" not in log_path.read_text() and token not in log_path.read_text()
+
+
+def test_the_chats_own_ask_endpoint_counts_against_the_same_rate_limit(
+    base: str, accounts: tuple[Path, dict[str, str]]
+) -> None:
+    UserStore(accounts[0]).add("chatty", "reader", "chatty-password")
+    PASSWORDS["chatty"] = "chatty-password"
+    with signed_in(base, "chatty") as client:
+        codes = [client.post("/gradio_api/run/ask", json={"data": [QUESTION]}).status_code for _ in range(6)]
+        assert codes[:5] == [200] * 5 and codes[5] != 200
+        assert client.post("/api/ask", json={"question": QUESTION}).status_code == 429

@@ -271,8 +271,12 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
             demo.load(on_load, None, [bar, add_documents, sidebar.choices], api_visibility="private")
         files.upload(upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
 
-        def ask(question: str) -> dict[str, Any]:
+        def ask(question: str, request: gr.Request) -> dict[str, Any]:
             """Answer a question; returns the same JSON object as ``rag ask --json``."""
+            viewer = access.viewer(request) if access else None
+            refusal = access.admit_question(viewer) if access and viewer else None
+            if access and (viewer is None or refusal):
+                raise gr.Error(refusal or "sign in first")
             try:
                 return bot.ask(question).to_dict()
             except rag.QuestionError as exc:
