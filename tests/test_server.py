@@ -325,3 +325,60 @@ def test_the_chats_own_ask_endpoint_counts_against_the_same_rate_limit(
         codes = [client.post("/gradio_api/run/ask", json={"data": [QUESTION]}).status_code for _ in range(6)]
         assert codes[:5] == [200] * 5 and codes[5] != 200
         assert client.post("/api/ask", json={"question": QUESTION}).status_code == 429
+
+
+def test_changing_a_password_from_the_cli_signs_the_user_out(base: str, accounts: tuple[Path, dict[str, str]]) -> None:
+    UserStore(accounts[0]).add("moving", "reader", "moving-password")
+    PASSWORDS["moving"] = "moving-password"
+    with signed_in(base, "moving") as client:
+        assert client.get("/api/me").status_code == 200
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        changed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rag.cli",
+                "users",
+                "passwd",
+                "moving",
+                "--password-stdin",
+                "--users",
+                str(accounts[0]),
+            ],
+            input="a-brand-new-password\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert changed.returncode == 0, changed.stderr
+        assert client.get("/api/me").status_code == 401
+        assert client.get("/config").status_code == 401
+
+
+def test_rag_serve_with_a_users_file_requires_sign_in(tmp_path: Path) -> None:
+    shutil.copytree(SEEDS, tmp_path / "docs")
+    users = tmp_path / "users.json"
+    store = UserStore(users)
+    store.add("op", "admin", "operator-password")
+    token = store.issue_token("op")
+    port = free_port()
+    env = {"RAG_USERS_FILE": str(users), "RAG_DOCS": str(tmp_path / "docs"), "RAG_INDEX": str(tmp_path / "index")}
+    process = _serve(["-q", "--port", str(port)], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).json() == {"ok": True, "auth": True}:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert httpx.post(f"{base}/api/ask", json={"question": QUESTION}).status_code == 401
+        reply = httpx.post(f"{base}/api/ask", json={"question": QUESTION}, headers=bearer(token), timeout=30)
+        assert reply.status_code == 200 and reply.json()["citations"]
+        assert httpx.get(f"{base}/", headers={"accept": "text/html"}).status_code == 303
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
