@@ -35,8 +35,12 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> rag.Bot:
 
 
 @pytest.fixture(scope="module")
-def base(bot: rag.Bot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    users_file = tmp_path_factory.mktemp("ui-auth-users") / "users.json"
+def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ui-auth-users") / "users.json"
+
+
+@pytest.fixture(scope="module")
+def base(bot: rag.Bot, users_file: Path) -> Iterator[str]:
     store = UserStore(users_file)
     store.add("rita", "reader", PASSWORDS["rita"])
     store.add("ed", "editor", PASSWORDS["ed"])
@@ -141,3 +145,20 @@ def test_the_open_server_serves_the_chat_without_a_login(page: Page, bot: rag.Bo
         ask(page, "Who signed the KT-Microsoft agreement, and where?")
         expect(page.locator("#chat [data-testid='bot']").last).to_contain_text("Nadella", timeout=20_000)
         expect(page.locator("#sign-out")).to_have_count(0)
+
+
+def test_an_editors_upload_is_indexed_and_audited(page: Page, base: str, users_file: Path, tmp_path: Path) -> None:
+    from server.audit import AuditLog
+    from server.paths import data_paths
+
+    note = tmp_path / "zorblat.md"
+    note.write_text("Zorblat Corp was founded in Oslo in 1987 by the engineer Ada Berg.", encoding="utf-8")
+    sign_in(page, base, "ed")
+    expect(page.locator("#signed-in-user")).to_have_text("ed", timeout=20_000)
+    page.get_by_text("Add documents").click()
+    page.locator("input[type='file']").set_input_files(str(note))
+    expect(page.locator("#upload-status")).to_contain_text("Added uploads/zorblat.md", timeout=60_000)
+    events = AuditLog(data_paths(users_file, Path("unused"))[1]).events()
+    uploads = [e for e in events if e["event"] == "upload"]
+    assert uploads and uploads[-1]["user"] == "ed" and uploads[-1]["files"] == ["uploads/zorblat.md"]
+    assert uploads[-1]["from"] == "127.0.0.1"
