@@ -6,9 +6,10 @@ from typing import Any
 
 import gradio as gr
 
+from rag.errors import ConfigError
 from server.api import ServerState
 from server.auth import ANONYMOUS
-from server.users import User
+from server.users import User, UserStore
 from ui.access import ConversationSummary, Viewer
 
 __all__ = ["ServerChatAccess"]
@@ -46,10 +47,8 @@ class ServerChatAccess:
 
     def record_upload(self, viewer: Viewer, names: list[str], added: bool, request: gr.Request) -> None:
         """Audit an upload, or a refused one."""
-        client = getattr(request, "client", None)
-        source = getattr(client, "host", None)
         event = "upload" if added else "upload_refused"
-        self.state.auth.audit.record(event, user=viewer.name, source=source, role=viewer.role, files=names)
+        self.state.auth.audit.record(event, user=viewer.name, source=_address(request), role=viewer.role, files=names)
 
     def save_turn(
         self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]
@@ -69,3 +68,46 @@ class ServerChatAccess:
         if conversation is None:
             return None
         return [(t.question, t.answer_html) for t in conversation.turns]
+
+    def _admin(self, viewer: Viewer | None) -> UserStore | None:
+        users = self.state.auth.users
+        return users if users is not None and viewer is not None and viewer.role == "admin" else None
+
+    def list_users(self, viewer: Viewer | None) -> list[tuple[str, str, bool]]:
+        """Every account, for an admin."""
+        users = self._admin(viewer)
+        return [(u.name, u.role, token) for u, token in users.users()] if users else []
+
+    def add_user(self, viewer: Viewer | None, name: str, role: str, password: str, request: gr.Request) -> str:
+        """Create an account (admins only), audited."""
+        users = self._admin(viewer)
+        if users is None or viewer is None:
+            return "Only admins manage users."
+        try:
+            added = users.add(name, role, password)
+        except ConfigError as exc:
+            return f"Not added: {exc}"
+        self.state.auth.audit.record(
+            "user_added", user=viewer.name, source=_address(request), target=added.name, role=added.role
+        )
+        return f"Added {added.name} ({added.role})."
+
+    def remove_user(self, viewer: Viewer | None, name: str, request: gr.Request) -> str:
+        """Remove an account (admins only, never one's own), audited; ends its sessions."""
+        users = self._admin(viewer)
+        if users is None or viewer is None:
+            return "Only admins manage users."
+        if name == viewer.name:
+            return "You cannot remove your own account; ask another admin."
+        try:
+            users.remove(name)
+        except ConfigError as exc:
+            return f"Not removed: {exc}"
+        self.state.auth.sessions.end_all(name)
+        self.state.auth.audit.record("user_removed", user=viewer.name, source=_address(request), target=name)
+        return f"Removed {name}."
+
+
+def _address(request: gr.Request) -> str | None:
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None)

@@ -24,7 +24,7 @@ from tests.test_ui import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-PASSWORDS = {"rita": "rita-reads-a-lot", "ed": "ed-edits-docs-1"}
+PASSWORDS = {"rita": "rita-reads-a-lot", "ed": "ed-edits-docs-1", "ada": "ada-admin-pass"}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,7 @@ def base(bot: rag.Bot, users_file: Path) -> Iterator[str]:
     store = UserStore(users_file)
     store.add("rita", "reader", PASSWORDS["rita"])
     store.add("ed", "editor", PASSWORDS["ed"])
+    store.add("ada", "admin", PASSWORDS["ada"])
     with running_server(bot, users_file) as url:
         yield url
 
@@ -104,6 +105,7 @@ def test_a_reader_sees_no_upload_control_and_an_editor_does(page: Page, base: st
     expect(page.locator("#signed-in-user")).to_have_text("rita", timeout=20_000)
     expect(page.get_by_text("Add documents")).to_have_count(0)
     expect(page.locator("input[type='file']")).to_have_count(0)
+    expect(page.locator("#admin-users")).to_have_count(0)
     editor = browser.new_context().new_page()
     sign_in(editor, base, "ed")
     expect(editor.locator("#signed-in-user")).to_have_text("ed", timeout=20_000)
@@ -162,3 +164,19 @@ def test_an_editors_upload_is_indexed_and_audited(page: Page, base: str, users_f
     uploads = [e for e in events if e["event"] == "upload"]
     assert uploads and uploads[-1]["user"] == "ed" and uploads[-1]["files"] == ["uploads/zorblat.md"]
     assert uploads[-1]["from"] == "127.0.0.1"
+
+
+def test_an_admin_adds_and_removes_a_user_in_the_page(page: Page, base: str, users_file: Path) -> None:
+    sign_in(page, base, "ada")
+    expect(page.locator("#signed-in-user")).to_have_text("ada", timeout=20_000)
+    page.get_by_text("Users (admins)").click()
+    expect(page.locator("#users-table")).to_contain_text("rita", timeout=20_000)
+    page.locator("#new-user-name textarea, #new-user-name input").first.fill("newcomer")
+    page.locator("#new-user-password textarea, #new-user-password input").first.fill("newcomer-pass")
+    page.locator("#add-user").click()
+    expect(page.locator("#admin-status")).to_contain_text("Added newcomer (reader)", timeout=20_000)
+    expect(page.locator("#users-table")).to_contain_text("newcomer")
+    assert UserStore(users_file).authenticate("newcomer", "newcomer-pass") is not None
+    page.locator("#remove-user").click()
+    expect(page.locator("#admin-status")).to_contain_text("Removed newcomer", timeout=20_000)
+    assert UserStore(users_file).get("newcomer") is None

@@ -57,3 +57,12 @@ class ChatAccess(Protocol):
 
     def open_conversation(self, viewer: Viewer, conversation_id: str) -> list[tuple[str, str]] | None:
         """The (question, answer HTML) turns of one of ``viewer``'s conversations, or None if not theirs."""
+
+    def list_users(self, viewer: Viewer | None) -> list[tuple[str, str, bool]]:
+        """(name, role, has an API token) of every account, for admins; empty for anyone else."""
+
+    def add_user(self, viewer: Viewer | None, name: str, role: str, password: str, request: gr.Request) -> str:
+        """Create an account if ``viewer`` is an admin; returns a sentence saying what happened."""
+
+    def remove_user(self, viewer: Viewer | None, name: str, request: gr.Request) -> str:
+        """Remove an account if ``viewer`` is an admin; returns a sentence saying what happened."""

@@ -35,6 +35,7 @@ from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
 from ui.access import ChatAccess
+from ui.admin import add_admin_panel, users_table_html
 from ui.auth_views import ACCOUNT_CSS, account_bar, account_bar_html
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
 from ui.render import answer_html, error_html, evidence_html
@@ -250,6 +251,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
+                admin = add_admin_panel(access) if access else None
         asked = question.submit(
             respond,
             [question, chatbot, top_k, hybrid, backend, model, conversation],
@@ -259,16 +261,28 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
         clear.click(
             lambda: ([], evidence_html(None), None), None, [chatbot, evidence, conversation], api_visibility="private"
         )
-        if access and sidebar and bar:
+        if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
             asked.then(*after_answer(access, sidebar), api_visibility="private")
 
             def on_load(request: gr.Request) -> tuple[Any, ...]:
                 viewer = access.viewer(request)
                 can_upload = bool(viewer and viewer.can_upload)
-                return account_bar_html(viewer), gr.update(visible=can_upload), choices_update(access, viewer, None)
+                is_admin = bool(viewer and viewer.signed_in and viewer.role == "admin")
+                return (
+                    account_bar_html(viewer),
+                    gr.update(visible=can_upload),
+                    choices_update(access, viewer, None),
+                    gr.update(visible=is_admin),
+                    users_table_html(access.list_users(viewer)) if is_admin else "",
+                )
 
-            demo.load(on_load, None, [bar, add_documents, sidebar.choices], api_visibility="private")
+            demo.load(
+                on_load,
+                None,
+                [bar, add_documents, sidebar.choices, admin.accordion, admin.table],
+                api_visibility="private",
+            )
         files.upload(upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
 
         def ask(question: str, request: gr.Request) -> dict[str, Any]:
