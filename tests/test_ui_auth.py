@@ -7,6 +7,7 @@ saved to the sidebar, reopened and continued; the open (no accounts) server stil
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,7 +132,13 @@ def test_conversations_are_saved_reopened_and_continued(page: Page, base: str) -
     # Exported with the browser's own session; the second question went into the same conversation.
     href = page.locator("#export-json").get_attribute("href")
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-    exported = httpx.get(base + str(href), cookies=cookies).json()
+    # The answer streams in before it is saved (the save follows its last piece): poll briefly.
+    deadline = time.monotonic() + 10
+    while True:
+        exported = httpx.get(base + str(href), cookies=cookies).json()
+        if len(exported["turns"]) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert [t["question"] for t in exported["turns"]] == [
         "Who signed the KT-Microsoft agreement, and where?",
         "and when will they reveal the specifics?",

@@ -46,7 +46,9 @@ def add_sidebar() -> Sidebar:
     with gr.Sidebar(label="Conversations", open=True, elem_id="conversations-sidebar"):
         gr.Markdown("### Conversations")
         new_chat = gr.Button("New chat", elem_id="new-chat", size="sm", variant="primary")
-        choices = gr.Radio(choices=[], value=None, show_label=False, elem_id="conversations", type="value")
+        choices = gr.Radio(
+            choices=[], value=None, show_label=False, elem_id="conversations", type="value", visible=False
+        )
         exports = gr.HTML(export_links_html(None), elem_id="conversation-exports")
     return Sidebar(conversation, choices, new_chat, exports)
 
@@ -55,7 +57,9 @@ def choices_update(access: ChatAccess, viewer: Viewer | None, current: str | Non
     """The radio's new choices (the viewer's conversations) with ``current`` selected."""
     items = access.conversations(viewer) if viewer else []
     ids = {c.id for c in items}
-    return gr.update(choices=[(c.title, c.id) for c in items], value=current if current in ids else None)
+    return gr.update(
+        choices=[(c.title, c.id) for c in items], value=current if current in ids else None, visible=bool(items)
+    )
 
 
 def wire_sidebar(
