@@ -141,6 +141,8 @@ def serve(
     app = create_app(bot, users_file=settings.users_file if auth_on else None)
     _warm_up(bot)
     where = f"http://{host}:{port}"
+    if auth_on and not UserStore(settings.users_file).users():
+        logger.warning("%s has no accounts: nobody can sign in; add one with `rag users add`", settings.users_file)
     if auth_on:
         logger.info("chat ready on %s, sign-in required (accounts in %s)", where, settings.users_file)
     else:

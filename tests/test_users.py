@@ -139,3 +139,19 @@ def test_audit_log_refuses_secret_fields(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="secrets"):
         log.record("login", user="a", source="x", password="hunter2")
     assert not (tmp_path / "audit.jsonl").exists()
+
+
+def test_exposure_rules(tmp_path: Path) -> None:
+    from server.exposure import check_exposure, is_loopback
+
+    missing = tmp_path / "users.json"
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.com"))
+    assert check_exposure("127.0.0.1", missing, no_auth=False) is False  # open on loopback, as before
+    with pytest.raises(rag.ConfigError, match="rag users add NAME --role admin"):
+        check_exposure("0.0.0.0", missing, no_auth=False)
+    assert check_exposure("0.0.0.0", missing, no_auth=True) is False  # explicitly open
+    UserStore(missing).add("root", "admin", "root-password")
+    assert check_exposure("0.0.0.0", missing, no_auth=False) is True
+    assert check_exposure("127.0.0.1", missing, no_auth=False) is True  # auth whenever the file exists
+    assert check_exposure("0.0.0.0", missing, no_auth=True) is False
