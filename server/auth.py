@@ -237,6 +237,16 @@ def login_router() -> APIRouter:
         )
         return response
 
+    @router.get("/logout")
+    def confirm_logout() -> HTMLResponse:
+        # Signing out changes state, so it is a POST; a GET (a typed URL, a link) asks first.
+        page = LOGIN_PAGE.split("<body>")[0] + (
+            '<body><form method="post" action="/logout" id="logout-form"><h1>Sign out?</h1>'
+            '<p class="sub">This ends your session in this browser.</p>'
+            '<button type="submit" id="confirm-sign-out">Sign out</button></form></body></html>'
+        )
+        return HTMLResponse(page.replace("{{", "{").replace("}}", "}"))
+
     @router.post("/logout")
     def do_logout(request: Request) -> Response:
         auth = auth_of(request)

@@ -148,6 +148,7 @@ def test_wrong_password_and_sign_out(base: str) -> None:
         cookie = client.cookies.get("rag_session")
         out = client.post("/logout")
     assert out.status_code == 303 and out.headers["location"].startswith("/login")
+    assert 'action="/logout"' in httpx.get(f"{base}/logout").text  # a GET asks first, changes nothing
     # The old cookie is dead on the server, not only forgotten by this browser.
     replay = httpx.get(f"{base}/api/me", cookies={"rag_session": cookie or ""})
     assert replay.status_code == 401
