@@ -37,6 +37,7 @@ from server.paths import data_paths
 from server.sessions import SessionStore
 from server.users import UserStore
 from ui.app import CSS, HEAD, _warm_up, build_app
+from ui.auth_views import ACCOUNT_CSS
 
 __all__ = ["create_app", "serve"]
 
@@ -84,7 +85,7 @@ def create_app(bot: Bot, *, users_file: Path | None = None) -> FastAPI:
         ssr_mode=False,
         footer_links=[],
         theme=gr.themes.Soft(),
-        css=CSS,
+        css=CSS + ACCOUNT_CSS,
         head=HEAD,
         max_file_size=MAX_DOCUMENT_BYTES,
     )

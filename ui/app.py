@@ -36,7 +36,7 @@ from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
 from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
-from ui.auth_views import ACCOUNT_CSS, account_bar, account_bar_html
+from ui.auth_views import account_bar, account_bar_html
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
 from ui.render import answer_html, error_html, evidence_html
 
@@ -54,8 +54,7 @@ UPLOADS = "uploads"  # sub-folder of the docs folder where uploaded files are ke
 MAX_UPLOAD_FILES = 20  # files per upload; each is also capped at MAX_DOCUMENT_BYTES by Gradio and the loader
 MAX_UPLOAD_TOTAL_BYTES = 50 * 1024 * 1024  # all files of one upload together
 
-CSS = (
-    """
+CSS = """
 #evidence { max-height: 640px; overflow-y: auto; }
 .rag-passage { border-left: 3px solid var(--color-accent); padding: 6px 10px; margin: 8px 0;
   background: var(--background-fill-secondary); border-radius: 4px; scroll-margin-top: 12px; }
@@ -72,8 +71,6 @@ CSS = (
 .rag-unsupported { color: #92400e; font-size: 0.9em; }
 a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
 """
-    + ACCOUNT_CSS
-)
 
 # A click on a [n] marker scrolls its passage into view in the evidence panel and flashes it.
 HEAD = """
