@@ -46,8 +46,8 @@ browser:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: setup
-	$(VENV)/bin/ruff check rag ui tests benchmarks evals
-	$(VENV)/bin/ruff format --check rag ui tests benchmarks evals
+	$(VENV)/bin/ruff check rag ui server tests benchmarks evals
+	$(VENV)/bin/ruff format --check rag ui server tests benchmarks evals
 
 typecheck: setup
 	$(VENV)/bin/mypy

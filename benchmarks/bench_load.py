@@ -11,6 +11,11 @@ and errors. Target (issue 6): 0 errors and p95 under 1 s with 50 sessions.
     python benchmarks/bench_load.py [--sessions 50] [--seconds 30] [--url http://127.0.0.1:7860]
 
 With ``--url`` it drives a server that is already running (for profiling it) instead of starting one.
+
+``--auth`` measures what accounts cost (issue 15): it drives the REST API (``POST /api/ask``) of two servers
+started the same way, one with no users file (open) and one with a users file of one account per session,
+each session sending its own ``Authorization: Bearer`` token; it prints both rows and the p50 difference.
+Both servers run with a question rate limit too high to trip, so its bookkeeping is in both figures.
 """
 
 from __future__ import annotations
@@ -47,6 +52,14 @@ def server_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) the server process has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def ask_api(client: httpx.AsyncClient, base: str, question: str, token: str | None) -> None:
+    """One ``POST /api/ask`` (the REST API beside the chat), with a Bearer token when one is given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(f"{base}/api/ask", json={"question": question}, headers=headers)
+    response.raise_for_status()
+    check_result(response.json())
 
 
 async def ask(client: httpx.AsyncClient, base: str, question: str, session_hash: str | None, queued: bool) -> None:
@@ -89,8 +102,11 @@ def check_result(result: object) -> None:
 
 
 @contextlib.contextmanager
-def local_server() -> Iterator[tuple[str, int]]:
-    """Start ``rag serve`` over a copy of the seeds on a free port; yield its URL and process id."""
+def local_server(users: int = 0) -> Iterator[tuple[str, int, list[str]]]:
+    """Start ``rag serve`` over a copy of the seeds on a free port; yield its URL, process id and API tokens.
+
+    With ``users`` > 0 it first writes a users file with that many readers (so auth is on), one token each.
+    """
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     shutil.copytree(ROOT / "seeds", work / "docs")
     port = free_port()
@@ -98,8 +114,19 @@ def local_server() -> Iterator[tuple[str, int]]:
         **os.environ,
         "RAG_DOCS": str(work / "docs"),
         "RAG_INDEX": str(work / "index"),
+        "RAG_USERS_FILE": str(work / "users.json"),
+        "RAG_CHAT_RATE_LIMIT": "1000000",
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
+    tokens: list[str] = []
+    if users:
+        sys.path.insert(0, str(ROOT))
+        from server.users import UserStore
+
+        store = UserStore(work / "users.json")
+        for i in range(users):
+            store.add(f"bench{i}", "reader", f"bench-password-{i}")
+            tokens.append(store.issue_token(f"bench{i}"))
     server = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "-q", "--port", str(port)],
         env=env,
@@ -107,7 +134,7 @@ def local_server() -> Iterator[tuple[str, int]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield f"http://127.0.0.1:{port}", server.pid
+        yield f"http://127.0.0.1:{port}", server.pid, tokens
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -118,7 +145,11 @@ def wait_until_up(base: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(base, timeout=1).status_code == 200:
+            # /healthz answers with or without accounts (the chat page itself needs a sign-in when they exist)
+            if (
+                httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+                or httpx.get(base, timeout=1).status_code == 200
+            ):
                 return
         except httpx.HTTPError:
             time.sleep(0.3)
@@ -126,7 +157,14 @@ def wait_until_up(base: str) -> None:
 
 
 async def drive(
-    base: str, sessions: int, seconds: float, *, stateless: bool, queued: bool
+    base: str,
+    sessions: int,
+    seconds: float,
+    *,
+    stateless: bool,
+    queued: bool,
+    api: bool = False,
+    tokens: list[str] = (),
 ) -> tuple[list[float], list[str], float]:
     """Run ``sessions`` looping clients for ``seconds``; return latencies (s), errors and wall time.
 
@@ -144,7 +182,10 @@ async def drive(
             while time.monotonic() < stop_at:
                 started = time.perf_counter()
                 try:
-                    await ask(client, base, rng.choice(QUESTIONS), session_hash, queued)
+                    if api:
+                        await ask_api(client, base, rng.choice(QUESTIONS), tokens[seed] if tokens else None)
+                    else:
+                        await ask(client, base, rng.choice(QUESTIONS), session_hash, queued)
                     latencies.append(time.perf_counter() - started)
                 except Exception as exc:  # every failure is counted and reported, none stops the run
                     errors.append(f"{type(exc).__name__}: {exc}")
@@ -159,6 +200,46 @@ async def warm_up(base: str) -> None:
         await ask(client, base, QUESTIONS[0], None, queued=False)
 
 
+def measure_auth(sessions: int, seconds: float) -> None:
+    """``--auth``: /api/ask on an open server, then on one with accounts and tokens; same settings otherwise."""
+    rows = []
+    for label, users in (("open (no users file)", 0), ("auth on (Bearer token)", sessions)):
+        with local_server(users) as (base, pid, tokens):
+            wait_until_up(base)
+            asyncio.run(drive(base, 1, 1.0, stateless=True, queued=False, api=True, tokens=tokens[:1]))  # warm-up
+            cpu_before = server_cpu_s(pid)
+            latencies, errors, wall = asyncio.run(
+                drive(base, sessions, seconds, stateless=True, queued=False, api=True, tokens=tokens)
+            )
+            cpu = server_cpu_s(pid) - cpu_before
+        ordered = sorted(latencies)
+
+        def pct(p: float, ordered: list[float] = ordered) -> float:
+            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else float("nan")
+
+        rows.append((label, len(latencies), len(errors), len(latencies) / wall, pct(0.5), pct(0.95), pct(0.99), cpu))
+        for message in sorted(set(errors))[:5]:
+            print(f"error ({label}): {message}")
+    print(
+        f"Load benchmark, auth cost: {sessions} concurrent sessions for {seconds:.0f} s each, POST /api/ask, "
+        f"extractive, {os.cpu_count()} CPU cores\n"
+    )
+    print("| server | requests | errors | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | server CPU per request (ms) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, n, errs, rps, p50, p95, p99, cpu in rows:
+        print(
+            f"| {label} | {n} | {errs} | {rps:.1f} | {p50:.0f} | {p95:.0f} | {p99:.0f} | {cpu / max(n, 1) * 1000:.1f} |"
+        )
+    (_, _, _, _, open_p50, _, _, open_cpu), (_, n_auth, errs_auth, _, auth_p50, auth_p95, _, auth_cpu) = rows
+    n_open = rows[0][1]
+    print(
+        f"\nauth cost: p50 {auth_p50 - open_p50:+.0f} ms; server CPU per request "
+        f"{(auth_cpu / max(n_auth, 1) - open_cpu / max(n_open, 1)) * 1000:+.2f} ms"
+    )
+    verdict = "met" if not errs_auth and auth_p95 < 1000 else "MISSED"
+    print(f"target with auth on: 0 errors and p95 < 1000 ms: {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50)
@@ -168,10 +249,16 @@ def main() -> None:
     parser.add_argument(
         "--stateless", action="store_true", help="send no session hash: every request is a new Gradio session"
     )
+    parser.add_argument(
+        "--auth", action="store_true", help="POST /api/ask on an open server and on one with tokens; compare"
+    )
     args = parser.parse_args()
+    if args.auth:
+        measure_auth(args.sessions, args.seconds)
+        return
 
     with contextlib.ExitStack() as stack:
-        base, pid = (args.url.rstrip("/"), None) if args.url else stack.enter_context(local_server())
+        base, pid = (args.url.rstrip("/"), None) if args.url else stack.enter_context(local_server())[:2]
         wait_until_up(base)
         asyncio.run(warm_up(base))
         cpu_before = server_cpu_s(pid) if pid else 0.0

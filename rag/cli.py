@@ -1,4 +1,4 @@
-"""The ``rag`` command: ``rag index``, ``rag ask``, ``rag chat``, ``rag eval`` and ``rag serve``.
+"""The ``rag`` command: ``rag index``, ``rag ask``, ``rag chat``, ``rag eval``, ``rag serve`` and ``rag users``.
 
 Flags override ``RAG_*`` environment variables, which override the defaults in ``rag.config``. Logs and
 progress bars go to stderr, so ``rag ask --json`` prints exactly one JSON object on stdout. Exit codes:
@@ -101,13 +101,54 @@ def build_parser() -> argparse.ArgumentParser:
         dest="chat_concurrency",
         help="questions answered at once; more wait in the queue (env RAG_CHAT_CONCURRENCY; default 16)",
     )
+    _users_file(serve)
+    serve.add_argument(
+        "--no-auth", action="store_true", help="serve without accounts even if a users file exists, on any host"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        dest="chat_rate_limit",
+        help="questions per minute per user, 0 for none (env RAG_CHAT_RATE_LIMIT; default 30)",
+    )
+    _users_parser(commands)
     return parser
+
+
+def _users_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--users", type=Path, dest="users_file", metavar="FILE", help="accounts file (env RAG_USERS_FILE; users.json)"
+    )
+
+
+def _users_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rag users add|list|remove|passwd|token|revoke-token``: accounts for ``rag serve``."""
+    users = commands.add_parser("users", help="manage the accounts of the web chat and API")
+    actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add a user (the password is prompted for)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["reader", "editor", "admin"], help="what the user may do")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
+    passwd = actions.add_parser("passwd", help="change a user's password (signs them out everywhere)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
+    for action, text in [
+        ("remove", "remove a user (signs them out, revokes their token)"),
+        ("token", "print a new API token for a user (replaces the old one)"),
+        ("revoke-token", "revoke a user's API token"),
+    ]:
+        actions.add_parser(action, help=text).add_argument("name")
+    actions.add_parser("list", help="list users, roles and who has a token")
+    for parser in actions.choices.values():
+        _users_file(parser)
+        parser.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
-        docs_dir=args.docs,
-        index_dir=args.index,
+        docs_dir=getattr(args, "docs", None),
+        index_dir=getattr(args, "index", None),
         top_k=getattr(args, "top_k", None),
         answerer=getattr(args, "answerer", None),
         model=getattr(args, "model", None),
@@ -115,6 +156,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         index_type=getattr(args, "index_type", None),
         vector_storage=getattr(args, "vector_storage", None),
         chat_concurrency=getattr(args, "chat_concurrency", None),
+        users_file=getattr(args, "users_file", None),
+        chat_rate_limit=getattr(args, "chat_rate_limit", None),
     )
 
 
@@ -196,12 +239,20 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_chat(rag.load(settings=settings, progress=progress))
     if args.command == "serve":
+        # Refuse an exposed start before anything heavy loads (server.exposure imports nothing big).
+        from server.exposure import check_exposure
+
+        check_exposure(args.host, settings.users_file, no_auth=args.no_auth)
         try:
-            from ui.app import serve
+            from server.app import serve
         except ImportError as exc:
             raise ConfigError(f"the web chat needs gradio ({exc}); run: pip install 'rag[ui]'") from None
-        serve(settings, host=args.host, port=args.port)
+        serve(settings, host=args.host, port=args.port, no_auth=args.no_auth)
         return 0
+    if args.command == "users":
+        from server.users_cli import run_users_command
+
+        return run_users_command(args, settings.users_file)
     raise ConfigError(f"unknown command {args.command}")
 
 

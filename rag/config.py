@@ -58,6 +58,8 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_LLM_TIMEOUT": "llm_timeout_s",
     "RAG_LLM_BASE_URL": "llm_base_url",
     "RAG_CHAT_CONCURRENCY": "chat_concurrency",
+    "RAG_USERS_FILE": "users_file",
+    "RAG_CHAT_RATE_LIMIT": "chat_rate_limit",
 }
 
 
@@ -100,6 +102,10 @@ class Settings:
         device: Torch device for the embedding model.
         batch_size: Texts per embedding batch when indexing.
         chat_concurrency: Questions the web chat answers at once; more wait their turn in Gradio's queue.
+        users_file: The accounts file of ``rag users`` and ``rag serve``. Whenever it exists, the server
+            requires sign-in (chat) or an API token (REST).
+        chat_rate_limit: Questions per minute each user may ask through the chat or ``POST /api/ask``
+            (0: no limit). More get HTTP 429 with ``Retry-After``.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -136,12 +142,15 @@ class Settings:
     # runs each), 4 / 16 / 40 slots served 66.0 & 56.3 / 71.4 & 63.0 / 70.1 & 68.7 questions/s: fewer slots
     # leave Gradio's queue polling for a free one (15.9-17.8 ms of server CPU per question, 14.7-16.9 at 16).
     chat_concurrency: int = 16
+    users_file: Path = Path("users.json")
+    chat_rate_limit: int = 30
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
         object.__setattr__(self, "docs_dir", Path(self.docs_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
+        object.__setattr__(self, "users_file", Path(self.users_file).expanduser())
         if self.chunk_size < 100:
             raise ConfigError(f"chunk_size must be at least 100 characters, got {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size // 2:
@@ -181,6 +190,8 @@ class Settings:
             raise ConfigError(
                 f"chat_concurrency must be between 1 and {MAX_CHAT_CONCURRENCY}, got {self.chat_concurrency}"
             )
+        if self.chat_rate_limit < 0:
+            raise ConfigError(f"chat_rate_limit must be 0 (no limit) or more, got {self.chat_rate_limit}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

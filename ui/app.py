@@ -34,6 +34,10 @@ from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
+from ui.access import ChatAccess
+from ui.admin import add_admin_panel, users_table_html
+from ui.auth_views import account_bar, account_bar_html
+from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
 from ui.render import answer_html, answer_key, error_html, evidence_html
 
 __all__ = ["build_app", "serve"]
@@ -47,6 +51,8 @@ EXAMPLES = [
     "Which companies were invited to the Microsoft CEO summit?",
 ]
 UPLOADS = "uploads"  # sub-folder of the docs folder where uploaded files are kept
+MAX_UPLOAD_FILES = 20  # files per upload; each is also capped at MAX_DOCUMENT_BYTES by Gradio and the loader
+MAX_UPLOAD_TOTAL_BYTES = 50 * 1024 * 1024  # all files of one upload together
 
 CSS = """
 /* Gradio's HTML block sets overflow: visible on the same element; without !important the panel's last
@@ -103,8 +109,12 @@ document.addEventListener("click", (event) => {
 """
 
 
-def build_app(bot: Bot) -> gr.Blocks:
-    """Build the chat page over ``bot`` (not launched)."""
+def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
+    """Build the chat page over ``bot`` (not launched).
+
+    With ``access`` (given by the server) the page shows the signed-in user with sign-out, a sidebar of
+    saved conversations, applies the user's rate limit, and offers uploads only to roles that may upload.
+    """
     answerers: dict[tuple[str, str], Answerer] = {(bot.answerer.name, bot.settings.model or ""): bot.answerer}
     answerers_lock = threading.Lock()
 
@@ -118,12 +128,26 @@ def build_app(bot: Bot) -> gr.Blocks:
             return answerers[key]
 
     def respond(
-        message: str, history: list[dict[str, Any]], top_k: int, hybrid: bool, backend: str, model: str
-    ) -> Iterator[tuple[str, list[dict[str, Any]], str]]:
+        message: str,
+        history: list[dict[str, Any]],
+        top_k: int,
+        hybrid: bool,
+        backend: str,
+        model: str,
+        conversation_id: str | None,
+        request: gr.Request,
+    ) -> Iterator[tuple[str, list[dict[str, Any]], str, str | None]]:
         history = list(history or [])
         if not (message or "").strip():
             gr.Info("Type a question about the documents first.")
-            yield "", history, gr.skip()
+            yield "", history, gr.skip(), conversation_id
+            return
+        viewer = access.viewer(request) if access else None
+        refusal = access.admit_question(viewer) if access and viewer else None
+        if access and (viewer is None or refusal):
+            history.append({"role": "user", "content": message})
+            history.append({"role": "assistant", "content": error_html(refusal or "Sign in again to ask.")})
+            yield "", history, gr.skip(), conversation_id
             return
         earlier = [{"role": t["role"], "content": _plain(t["content"])} for t in history]
         history.append({"role": "user", "content": message})
@@ -132,7 +156,7 @@ def build_app(bot: Bot) -> gr.Blocks:
             answerer = choose_answerer(backend, model)
         except rag.ConfigError as exc:
             history.append({"role": "assistant", "content": error_html(f"Cannot use {backend}: {exc}")})
-            yield "", history, gr.skip()
+            yield "", history, gr.skip(), conversation_id
             return
         try:
             stream = bot.stream(message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer)
@@ -142,20 +166,41 @@ def build_app(bot: Bot) -> gr.Blocks:
                 if isinstance(piece, Answer):
                     key = answer_key()
                     history[-1] = {"role": "assistant", "content": answer_html(piece, key)}
-                    yield "", history, evidence_html(piece, key)
+                    if access and viewer:
+                        conversation_id = access.save_turn(
+                            viewer, conversation_id, message, history[-1]["content"], piece.to_dict()
+                        )
+                    yield "", history, evidence_html(piece, key), conversation_id
                 else:
                     text += piece
                     history[-1] = {"role": "assistant", "content": text}
-                    yield "", history, gr.skip()
+                    yield "", history, gr.skip(), conversation_id
         except rag.QuestionError as exc:
             if history and history[-1]["role"] == "assistant":
                 history.pop()
             history.append({"role": "assistant", "content": error_html(str(exc))})
-            yield "", history, gr.skip()
+            yield "", history, gr.skip(), conversation_id
 
-    def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, None]:  # noqa: B008
+    def upload(
+        files: list[str] | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, None]:
         if not files:
             return "", None
+        viewer = access.viewer(request) if access else None
+        if access and (viewer is None or not viewer.can_upload):
+            # The page hides the control from readers; this refuses a crafted request all the same.
+            if viewer is not None:
+                access.record_upload(viewer, [Path(f).name for f in files], False, request)
+            role = viewer.role if viewer else "signed-out"
+            return f"**Nothing was added.** Adding documents needs the editor role; you are {role}.", None
+        if len(files) > MAX_UPLOAD_FILES:
+            return f"**Nothing was added.** {len(files)} files at once; the limit is {MAX_UPLOAD_FILES}.", None
+        total = sum(Path(f).stat().st_size for f in files)
+        if total > MAX_UPLOAD_TOTAL_BYTES:
+            limit_mb = MAX_UPLOAD_TOTAL_BYTES // 2**20
+            return f"**Nothing was added.** {total / 2**20:.1f} MB at once; the limit is {limit_mb} MB.", None
         documents = []
         problems = []
         for path in map(Path, files):
@@ -175,10 +220,15 @@ def build_app(bot: Bot) -> gr.Blocks:
         except rag.RagError as exc:
             return f"**Nothing was added.** {exc}", None
         progress(1.0)
+        if access and viewer:
+            access.record_upload(viewer, [d.source for d in documents], True, request)
         names = ", ".join(d.source for d in documents)
         return f"Added {names}: {report.embedded_chunks} passage(s) indexed. Ask about {names} now.", None
 
     with gr.Blocks(title="rag: cited answers", analytics_enabled=False) as demo:
+        sidebar = add_sidebar() if access else None
+        conversation = sidebar.conversation if sidebar else gr.State(None)
+        bar = account_bar() if access else None
         gr.Markdown(
             "## Ask the documents\nAnswers quote the documents and cite each passage as [n]; "
             "click a number to see the passage. "
@@ -213,25 +263,55 @@ def build_app(bot: Bot) -> gr.Blocks:
                     hybrid = gr.Checkbox(
                         value=bot.settings.retrieval == "hybrid", label="Hybrid retrieval (BM25 + embeddings)"
                     )
-                with gr.Accordion("Add documents", open=False):
+                # Hidden until the page knows the user may upload (the server refuses readers anyway).
+                with gr.Accordion("Add documents", open=False, visible=access is None) as add_documents:
                     files = gr.File(
                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
-        question.submit(
+                admin = add_admin_panel(access) if access else None
+        asked = question.submit(
             respond,
-            [question, chatbot, top_k, hybrid, backend, model],
-            [question, chatbot, evidence],
+            [question, chatbot, top_k, hybrid, backend, model, conversation],
+            [question, chatbot, evidence, conversation],
             api_visibility="private",
         )
-        clear.click(lambda: ([], evidence_html(None)), None, [chatbot, evidence], api_visibility="private")
+        clear.click(
+            lambda: ([], evidence_html(None), None), None, [chatbot, evidence, conversation], api_visibility="private"
+        )
+        if access and sidebar and bar and admin:
+            wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
+            asked.then(*after_answer(access, sidebar), api_visibility="private")
+
+            def on_load(request: gr.Request) -> tuple[Any, ...]:
+                viewer = access.viewer(request)
+                can_upload = bool(viewer and viewer.can_upload)
+                is_admin = bool(viewer and viewer.signed_in and viewer.role == "admin")
+                return (
+                    account_bar_html(viewer),
+                    gr.update(visible=can_upload),
+                    choices_update(access, viewer, None),
+                    gr.update(visible=is_admin),
+                    users_table_html(access.list_users(viewer)) if is_admin else "",
+                )
+
+            demo.load(
+                on_load,
+                None,
+                [bar, add_documents, sidebar.choices, admin.accordion, admin.table],
+                api_visibility="private",
+            )
         # Clear the previous upload's result first, so it never shows under the new one's progress.
         files.upload(lambda: "", None, upload_status, queue=False, api_visibility="private").then(
             upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private"
         )
 
-        def ask(question: str) -> dict[str, Any]:
+        def ask(question: str, request: gr.Request) -> dict[str, Any]:
             """Answer a question; returns the same JSON object as ``rag ask --json``."""
+            viewer = access.viewer(request) if access else None
+            refusal = access.admit_question(viewer) if access and viewer else None
+            if access and (viewer is None or refusal):
+                raise gr.Error(refusal or "sign in first")
             try:
                 return bot.ask(question).to_dict()
             except rag.QuestionError as exc:

@@ -1,0 +1,113 @@
+"""The server's side of the chat page (``ui.access.ChatAccess``): users, rate limits, saved conversations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from rag.errors import ConfigError
+from server.api import ServerState
+from server.auth import ANONYMOUS
+from server.users import User, UserStore
+from ui.access import ConversationSummary, Viewer
+
+__all__ = ["ServerChatAccess"]
+
+
+class ServerChatAccess:
+    """Answers the chat page's questions about the user from the server's state."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def _user(self, viewer: Viewer) -> User:
+        return User(viewer.name, viewer.role)  # type: ignore[arg-type]
+
+    def _owner(self, viewer: Viewer) -> str:
+        return viewer.name if self.state.auth.enabled else ""
+
+    def viewer(self, request: gr.Request) -> Viewer | None:
+        """The signed-in user of a Gradio request (Gradio passes on the server's ``auth_dependency``)."""
+        auth = self.state.auth
+        if not auth.enabled:
+            return Viewer(ANONYMOUS.name, ANONYMOUS.role, signed_in=False, can_upload=True)
+        name = getattr(request, "username", None)
+        user = auth.users.get(name) if auth.users and name else None
+        if user is None:
+            return None
+        return Viewer(user.name, user.role, signed_in=True, can_upload=user.can("editor"))
+
+    def admit_question(self, viewer: Viewer) -> str | None:
+        """None, or the rate-limit message with the wait."""
+        wait = self.state.admit_question(self._user(viewer))
+        if not wait:
+            return None
+        return f"Too many questions: the limit is {self.state.questions.limit} a minute. Try again in {wait} s."
+
+    def record_upload(self, viewer: Viewer, names: list[str], added: bool, request: gr.Request) -> None:
+        """Audit an upload, or a refused one."""
+        event = "upload" if added else "upload_refused"
+        self.state.auth.audit.record(event, user=viewer.name, source=_address(request), role=viewer.role, files=names)
+
+    def save_turn(
+        self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]
+    ) -> str:
+        """Save a question and answer into the viewer's conversation (a new one when needed)."""
+        return self.state.conversations.append(self._owner(viewer), conversation_id, question, answer_html, answer)
+
+    def conversations(self, viewer: Viewer) -> list[ConversationSummary]:
+        """The viewer's saved conversations."""
+        return [
+            ConversationSummary(c.id, c.title, c.updated) for c in self.state.conversations.list(self._owner(viewer))
+        ]
+
+    def open_conversation(self, viewer: Viewer, conversation_id: str) -> list[tuple[str, str]] | None:
+        """The turns of one of the viewer's conversations, or None."""
+        conversation = self.state.conversations.get(self._owner(viewer), conversation_id)
+        if conversation is None:
+            return None
+        return [(t.question, t.answer_html) for t in conversation.turns]
+
+    def _admin(self, viewer: Viewer | None) -> UserStore | None:
+        users = self.state.auth.users
+        return users if users is not None and viewer is not None and viewer.role == "admin" else None
+
+    def list_users(self, viewer: Viewer | None) -> list[tuple[str, str, bool]]:
+        """Every account, for an admin."""
+        users = self._admin(viewer)
+        return [(u.name, u.role, token) for u, token in users.users()] if users else []
+
+    def add_user(self, viewer: Viewer | None, name: str, role: str, password: str, request: gr.Request) -> str:
+        """Create an account (admins only), audited."""
+        users = self._admin(viewer)
+        if users is None or viewer is None:
+            return "Only admins manage users."
+        try:
+            added = users.add(name, role, password)
+        except ConfigError as exc:
+            return f"Not added: {exc}"
+        self.state.auth.audit.record(
+            "user_added", user=viewer.name, source=_address(request), target=added.name, role=added.role
+        )
+        return f"Added {added.name} ({added.role})."
+
+    def remove_user(self, viewer: Viewer | None, name: str, request: gr.Request) -> str:
+        """Remove an account (admins only, never one's own), audited; ends its sessions."""
+        users = self._admin(viewer)
+        if users is None or viewer is None:
+            return "Only admins manage users."
+        if name == viewer.name:
+            return "You cannot remove your own account; ask another admin."
+        try:
+            users.remove(name)
+        except ConfigError as exc:
+            return f"Not removed: {exc}"
+        self.state.auth.sessions.end_all(name)
+        self.state.auth.audit.record("user_removed", user=viewer.name, source=_address(request), target=name)
+        return f"Removed {name}."
+
+
+def _address(request: gr.Request) -> str | None:
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None)

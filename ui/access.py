@@ -1,0 +1,68 @@
+"""What the chat page needs from the server that hosts it: who is asking, what they may do, their history.
+
+The chat (``ui.app.build_app``) takes an optional ``ChatAccess``. Without one it is the open, single-user
+page it always was. The server (``server.chat_access``) supplies one that knows the signed-in user, their
+role, their question rate limit and their saved conversations. The UI only hides what a role cannot do;
+the server refuses it anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gradio as gr
+
+__all__ = ["ChatAccess", "ConversationSummary", "Viewer"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The person using the page: name, role and what that role lets them do."""
+
+    name: str
+    role: str
+    signed_in: bool  # False when auth is off (everyone is an anonymous admin)
+    can_upload: bool
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A saved conversation as the sidebar lists it."""
+
+    id: str
+    title: str
+    updated: float
+
+
+class ChatAccess(Protocol):
+    """The server's side of the chat page."""
+
+    def viewer(self, request: gr.Request) -> Viewer | None:
+        """Who sent this request (None: nobody signed in)."""
+
+    def admit_question(self, viewer: Viewer) -> str | None:
+        """None if ``viewer`` may ask now, else a sentence saying why not (a rate limit, with the wait)."""
+
+    def record_upload(self, viewer: Viewer, names: list[str], added: bool, request: gr.Request) -> None:
+        """Note an upload (or a refused one) in the audit log."""
+
+    def save_turn(
+        self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]
+    ) -> str:
+        """Save a question and its answer; returns the id of the conversation they went into."""
+
+    def conversations(self, viewer: Viewer) -> list[ConversationSummary]:
+        """``viewer``'s saved conversations, most recent first."""
+
+    def open_conversation(self, viewer: Viewer, conversation_id: str) -> list[tuple[str, str]] | None:
+        """The (question, answer HTML) turns of one of ``viewer``'s conversations, or None if not theirs."""
+
+    def list_users(self, viewer: Viewer | None) -> list[tuple[str, str, bool]]:
+        """(name, role, has an API token) of every account, for admins; empty for anyone else."""
+
+    def add_user(self, viewer: Viewer | None, name: str, role: str, password: str, request: gr.Request) -> str:
+        """Create an account if ``viewer`` is an admin; returns a sentence saying what happened."""
+
+    def remove_user(self, viewer: Viewer | None, name: str, request: gr.Request) -> str:
+        """Remove an account if ``viewer`` is an admin; returns a sentence saying what happened."""
