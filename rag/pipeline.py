@@ -25,9 +25,9 @@ from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
-from rag.indexing import IndexReport, sync_index
+from rag.indexing import IndexReport
 from rag.retrieval import Passages, Retriever
-from rag.store import ChunkStore
+from rag.stores import Store, sync_store
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
 
@@ -61,7 +61,7 @@ def validate_question(question: object, max_chars: int = 4000) -> str:
 class _Snapshot:
     """The index as readers see it; replaced whole, never changed in place."""
 
-    store: ChunkStore
+    store: Store
     retriever: Retriever
 
 
@@ -76,7 +76,7 @@ class Bot:
         '000_9e8dd42f31235db3.txt'
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, answerer: Answerer) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store, answerer: Answerer) -> None:
         self.settings = settings
         self.embedder = embedder
         self.answerer = answerer
@@ -99,7 +99,7 @@ class Bot:
         return sorted(self._snapshot.store.manifest.files)
 
     @property
-    def store(self) -> ChunkStore:
+    def store(self) -> Store:
         """The current index (read-only use)."""
         return self._snapshot.store
 
@@ -261,11 +261,11 @@ class Bot:
     def refresh(self, *, rebuild: bool = False) -> IndexReport:
         """Bring the index up to date with the docs folder (re-embedding only what changed)."""
         with self._write_lock:
-            store, report = sync_index(self.settings, self.embedder, rebuild=rebuild, current=self.store)
+            store, report = sync_store(self.settings, self.embedder, rebuild=rebuild, current=self.store)
             self._snapshot = self._next_snapshot(store)
         return report
 
-    def _next_snapshot(self, store: ChunkStore) -> _Snapshot:
+    def _next_snapshot(self, store: Store) -> _Snapshot:
         """The snapshot of a refreshed ``store``; its BM25 is derived from the current one's, in the background."""
         if store is self._snapshot.store:
             return self._snapshot
@@ -314,7 +314,7 @@ class Bot:
                 temporary = target.with_name(f".{target.name}.tmp")
                 temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
-            store, report = sync_index(self.settings, self.embedder, current=self.store)
+            store, report = sync_store(self.settings, self.embedder, current=self.store)
             self._snapshot = self._next_snapshot(store)
         return report
 
@@ -389,7 +389,7 @@ def load(
 
 def open_index(
     settings: Settings, *, rebuild: bool = False, progress: bool = True
-) -> tuple[Embedder, ChunkStore, IndexReport]:
+) -> tuple[Embedder, Store, IndexReport]:
     """Load the embedding model, bring the index up to date, and return both with what was done.
 
     When the model runs on sentence-transformers only because no ONNX export exists yet (backend
@@ -406,7 +406,7 @@ def open_index(
         cache_dir=settings.cache_dir,
         query_precision=settings.query_precision,
     )
-    store, report = sync_index(settings, embedder, rebuild=rebuild, progress=progress)
+    store, report = sync_store(settings, embedder, rebuild=rebuild, progress=progress)
     if settings.embedding_backend == "auto" and embedder.backend == "torch":
         export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
     return embedder, store, report
