@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "float32", "int8"],
         help="float32, or int8 codes: a quarter of the size (env RAG_VECTOR_STORAGE; default auto: as the index has)",
     )
+    index.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="embed on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS (ray://host:10001 or auto)",
+    )
+    index.add_argument("--ray-actors", type=int, metavar="N", help="embedding actors on Ray (default: its CPUs)")
 
     ask = commands.add_parser("ask", help="answer a question from the documents")
     _common(ask)
@@ -148,6 +156,14 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
             print(answer)
+        return 0
+    if args.command == "index" and args.ray is not None:
+        from rag.ray_embedding import index_with_ray
+
+        _, report = index_with_ray(
+            settings, args.ray or None, rebuild=args.rebuild, progress=progress, actors=args.ray_actors
+        )
+        print(report.summary())
         return 0
     if args.command == "index":
         from rag.pipeline import open_index
