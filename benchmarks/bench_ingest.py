@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import numpy as np  # noqa: E402
-
 from corpus import build_corpus  # noqa: E402
+
 from rag.chunking import chunk_document  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.documents import load_documents  # noqa: E402
