@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="chat_concurrency",
         help="questions answered at once; more wait in the queue (env RAG_CHAT_CONCURRENCY; default 16)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N chat processes behind HAProxy on --host/--port (share one index: RAG_VECTOR_BACKEND=postgres)",
+    )
     return parser
 
 
@@ -191,6 +197,8 @@ def _run(args: argparse.Namespace) -> int:
         for line in failed:
             print(f"rag: below threshold: {line}", file=sys.stderr)
         return 1 if failed else 0
+    if args.command == "serve" and args.workers:
+        return _serve_workers(args)
     if args.command == "serve":
         try:
             from ui.app import serve
@@ -199,6 +207,23 @@ def _run(args: argparse.Namespace) -> int:
         serve(settings, host=args.host, port=args.port)
         return 0
     raise ConfigError(f"unknown command {args.command}")
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    """``rag serve --workers N``: N processes of ``rag serve`` with the same flags, behind HAProxy."""
+    try:
+        from server.workers import WorkersError, serve_workers
+    except ImportError as exc:
+        raise ConfigError(f"rag serve --workers needs the server package ({exc})") from None
+    flags = {"--docs": args.docs, "--index": args.index, "-k": args.top_k, "--answerer": args.answerer}
+    flags |= {"--model": args.model, "--retrieval": args.retrieval, "--concurrency": args.chat_concurrency}
+    serve_args = [str(part) for flag, value in flags.items() if value is not None for part in (flag, value)]
+    serve_args += ["-q"] if args.quiet else ["-v"] if args.verbose else []
+    try:
+        serve_workers(args.workers, args.host, args.port, serve_args=serve_args)
+    except WorkersError as exc:
+        raise ConfigError(str(exc)) from None
+    return 0
 
 
 def _parse_thresholds(specs: Sequence[str]) -> dict[str, float]:

@@ -153,7 +153,7 @@ class RayEmbedder(Embedder):
                 "cache_dir": self.cache_dir,
             },
             batch_size=BATCH_SIZE,
-            concurrency=self.actors,
+            compute=ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=1,
             batch_format="numpy",
         )
