@@ -27,13 +27,16 @@ from rag.followups import History, heuristic_rewrite, looks_like_follow_up, norm
 from rag.grounding import check_grounding
 from rag.indexing import IndexReport
 from rag.retrieval import Passages, Retriever
-from rag.stores import Store, sync_store
+from rag.stores import SharedStore, Store, sync_store
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
 
 logger = logging.getLogger(__name__)
 
 _HAS_WORD = re.compile(r"\w", re.UNICODE)
+# A shared index (Postgres) may be changed by another process: a bot looks for a newer version this often,
+# before a question, and loads it (one cheap query per interval; a reload reads the chunk list).
+SHARED_INDEX_CHECK_S = 2.0
 
 
 def validate_question(question: object, max_chars: int = 4000) -> str:
@@ -85,6 +88,7 @@ class Bot:
         self._snapshot = _Snapshot(store, Retriever(store))
         self._snapshot.retriever.warm_up()
         self._write_lock = threading.Lock()
+        self._checked_at = time.monotonic()
 
     def __repr__(self) -> str:
         store = self._snapshot.store
@@ -126,7 +130,7 @@ class Bot:
     def _retrieve(
         self, text: str, k: int, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
     ) -> Passages:
-        snapshot = snapshot or self._snapshot
+        snapshot = snapshot or self._latest_snapshot()
         vector = self.embedder.encode_one(text)
         return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval)
 
@@ -214,7 +218,7 @@ class Bot:
         if turns and looks_like_follow_up(text):
             standalone, notice = self._standalone(text, turns, answerer)
             notices += [notice] if notice else []
-        snapshot = self._snapshot
+        snapshot = self._latest_snapshot()
         passages = self._retrieve(standalone, k, retrieval, snapshot)
         retrieved = time.perf_counter()
         answer: Answer | None = None
@@ -264,6 +268,21 @@ class Bot:
             store, report = sync_store(self.settings, self.embedder, rebuild=rebuild, current=self.store)
             self._snapshot = self._next_snapshot(store)
         return report
+
+    def _latest_snapshot(self) -> _Snapshot:
+        """The current snapshot; for a shared index another process changed, a new one of its latest version."""
+        snapshot = self._snapshot
+        now = time.monotonic()
+        if not isinstance(snapshot.store, SharedStore) or now - self._checked_at < SHARED_INDEX_CHECK_S:
+            return snapshot
+        self._checked_at = now
+        if snapshot.store.is_current():
+            return snapshot
+        with self._write_lock:
+            if self._snapshot is snapshot:
+                logger.info("the shared index changed in another process; loading its latest version")
+                self._snapshot = self._next_snapshot(snapshot.store.latest())
+            return self._snapshot
 
     def _next_snapshot(self, store: Store) -> _Snapshot:
         """The snapshot of a refreshed ``store``; its BM25 is derived from the current one's, in the background."""

@@ -233,3 +233,19 @@ def test_rag_index_and_ask_on_postgres_from_the_command_line(
     assert not (tmp_path / "unused").exists(), "the postgres backend writes nothing under --index"
     assert main(["ask", "-q", "--docs", str(docs), "When will KT share the details?"]) == 0
     assert "September" in capsys.readouterr().out
+
+
+def test_a_bot_sees_documents_another_process_added_to_the_shared_index(
+    pg_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import pipeline
+
+    monkeypatch.setattr(pipeline, "SHARED_INDEX_CHECK_S", 0.0)
+    answerer = rag.answerers.build_answerer(pg_settings)
+    first = rag.Bot(pg_settings, embedder, sync_postgres(pg_settings, embedder, progress=False)[0], answerer)
+    second = rag.Bot(pg_settings, embedder, PostgresStore.load(pg_settings), answerer)
+    assert second.ask("Who leads the Zorblat project?").refused
+    first.add_documents([Document.from_text("notes.md", "Ada Berg leads the Zorblat project at KT.")])
+    answer = second.ask("Who leads the Zorblat project?")
+    assert not answer.refused and answer.citations[0].source == "notes.md"
+    assert "notes.md" in second.documents

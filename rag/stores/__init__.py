@@ -17,9 +17,9 @@ from rag.documents import Document
 from rag.embeddings import Embedder
 from rag.indexing import IndexReport, sync_index
 from rag.store import ChunkStore
-from rag.stores.base import KeywordIndex, KeywordSearch, Store
+from rag.stores.base import KeywordIndex, KeywordSearch, SharedStore, Store
 
-__all__ = ["KeywordIndex", "KeywordSearch", "Store", "sync_store"]
+__all__ = ["KeywordIndex", "KeywordSearch", "SharedStore", "Store", "sync_store"]
 
 
 def sync_store(

@@ -20,7 +20,7 @@ from rag.chunking import Chunk
 from rag.embeddings import Vectors
 from rag.store import Manifest
 
-__all__ = ["KeywordIndex", "KeywordSearch", "Store"]
+__all__ = ["KeywordIndex", "KeywordSearch", "SharedStore", "Store"]
 
 
 class Store(Protocol):
@@ -78,4 +78,17 @@ class KeywordSearch(Protocol):
 
     def keyword_index(self) -> KeywordIndex:
         """The store's keyword ranking, as of this snapshot of the index."""
+        ...
+
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """A store other processes may change (Postgres): a ``Bot`` checks it now and then and loads the latest."""
+
+    def is_current(self) -> bool:
+        """Whether this snapshot is still the index's latest version."""
+        ...
+
+    def latest(self) -> Store:
+        """A snapshot of the index's latest version."""
         ...

@@ -436,6 +436,10 @@ class PostgresStore:
             row = conn.execute(_sql("SELECT value FROM {s}.rag_meta WHERE key = 'generation'", self.schema)).fetchone()
         return row is not None and int(row[0]) == self.generation
 
+    def latest(self) -> PostgresStore:
+        """A snapshot of the index as the database holds it now."""
+        return PostgresStore.load(self.settings)
+
     def _rows_of(self, ids: Sequence[int]) -> list[int]:
         """Rows of database ids; ids this snapshot lacks (removed meanwhile) come back as -1."""
         found = np.searchsorted(self._ids, np.asarray(ids, dtype=np.int64))
