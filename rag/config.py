@@ -200,7 +200,7 @@ class Settings:
             raise ConfigError(f"vector_backend must be one of {get_args(VectorBackend)}, got {self.vector_backend!r}")
         if self.vector_backend == "postgres" and not self.pg_dsn:
             raise ConfigError("the postgres vector backend needs a connection string: set RAG_PG_DSN=postgresql://...")
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.pg_schema):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,57}", self.pg_schema):  # 63 with the suffix of a rebuild
             raise ConfigError(f"pg_schema must be a lower-case SQL name (letters, digits, _), got {self.pg_schema!r}")
 
     @classmethod

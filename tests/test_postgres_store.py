@@ -249,3 +249,17 @@ def test_a_bot_sees_documents_another_process_added_to_the_shared_index(
     answer = second.ask("Who leads the Zorblat project?")
     assert not answer.refused and answer.citations[0].source == "notes.md"
     assert "notes.md" in second.documents
+
+
+def test_a_rebuild_replaces_the_index_at_once_and_old_snapshots_never_see_new_rows(
+    pg_settings: Settings, embedder: Embedder
+) -> None:
+    reader, _ = sync_postgres(pg_settings, embedder, progress=False)
+    rebuilt, report = sync_postgres(pg_settings.replace(chunk_size=500), embedder, progress=False)
+    assert report.action == "built" and "chunk_size 800 -> 500" in report.reason
+    assert not reader.is_current() and rebuilt.generation > reader.generation
+    assert reader.search(embedder.encode_one("Who signed the agreement?"), 4) == []  # no row mistaken for its own
+    assert reader.latest().manifest.chunk_size == 500
+    with psycopg.connect(str(pg_settings.pg_dsn)) as conn:
+        staging = conn.execute("SELECT to_regnamespace(%s)", (pg_settings.pg_schema + "_next",)).fetchone()
+    assert staging == (None,), "the staging schema is gone once its tables moved in"

@@ -65,6 +65,7 @@ MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 # 384-d vectors takes tens of milliseconds; HNSW under a filter that selective returns too few rows).
 EXACT_SCOPE_ROWS = 50_000
 LOCK_TIMEOUT_S = 600.0
+STAGING_SUFFIX = "_next"  # a rebuild writes into <schema>_next, then moves its tables into <schema>
 LOCK_POLL_S = 0.2
 VECTOR_CACHE_ROWS = 4096  # chunks whose vectors a store keeps after a look-up
 MAX_LEXEME_CHARS = 500  # a longer "word" (a hash, base64) cannot go into a tsvector and is not a keyword
@@ -207,6 +208,7 @@ CREATE TABLE {s}.chunks (
 CREATE INDEX chunks_source ON {s}.chunks (source);
 CREATE INDEX chunks_terms ON {s}.chunks USING gin (terms);
 """
+_OUR_TABLES = ("chunks", "files", "rag_meta")  # in the order they can be dropped
 _CHUNK_COLUMNS = (
     "source, chunk_id, start_offset, end_offset, text, sentences, page, page_label, section, meta, "
     "embedding, sentence_vectors, lexemes, freqs, n_terms"
@@ -277,16 +279,45 @@ def _manifest(state: _State) -> Manifest:
     )
 
 
-def _create(conn: Any, schema: str, settings: dict[str, Any]) -> None:
-    """Replace the schema's tables with empty ones for ``settings`` (one transaction)."""
+def _create(conn: Any, schema: str, settings: dict[str, Any], generation: int, first_id: int) -> None:
+    """Replace our tables in ``schema`` with empty ones for ``settings`` (one transaction).
+
+    Chunk ids start at ``first_id`` and the generation at ``generation``: both carry on from the index
+    this one replaces, so a reader still holding a snapshot of that one never mistakes new rows for its own.
+    """
     with conn.transaction():
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        for table in ("chunks", "files", "rag_meta"):
+        for table in _OUR_TABLES:
             conn.execute(_sql(f"DROP TABLE IF EXISTS {{s}}.{table} CASCADE", schema))
         for statement in _TABLES.replace("{dimension}", str(int(settings["dimension"]))).split(";"):
             if statement.strip():
                 conn.execute(_sql(statement, schema))
-        _write_meta(conn, schema, {"format_version": FORMAT_VERSION, "settings": settings, "generation": 0})
+        conn.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)", (f"{schema}.chunks", first_id))
+        _write_meta(conn, schema, {"format_version": FORMAT_VERSION, "settings": settings, "generation": generation})
+
+
+def _previous_marks(conn: Any, schema: str) -> tuple[int, int]:
+    """The generation of the index in ``schema`` and the id after its last chunk; (0, 1) when there is none."""
+    import psycopg
+
+    if conn.execute("SELECT to_regclass(%s)", (f"{schema}.rag_meta",)).fetchone()[0] is None:
+        return 0, 1
+    try:
+        row = conn.execute(_sql("SELECT value FROM {s}.rag_meta WHERE key = 'generation'", schema)).fetchone()
+        last = conn.execute(_sql("SELECT coalesce(max(id), 0) FROM {s}.chunks", schema)).fetchone()
+    except psycopg.Error:  # tables of an unusable older layout: nothing to carry on from
+        return 0, 1
+    return (int(row[0]) if row is not None else 0), int(last[0]) + 1
+
+
+def _swap_in(conn: Any, staging: str, schema: str) -> None:
+    """Move our freshly built tables from ``staging`` into ``schema``, replacing the old ones (one transaction)."""
+    with conn.transaction():
+        for table in _OUR_TABLES:
+            conn.execute(_sql(f"DROP TABLE IF EXISTS {{s}}.{table} CASCADE", schema))
+        for table in reversed(_OUR_TABLES):
+            conn.execute(f"ALTER TABLE {staging}.{table} SET SCHEMA {schema}")  # its indexes and sequence follow
+        conn.execute(f"DROP SCHEMA {staging}")
 
 
 def _write_meta(conn: Any, schema: str, values: dict[str, Any]) -> None:
@@ -847,9 +878,14 @@ def _apply(conn: Any, settings: Settings, embedder: Embedder, plan: _Plan, progr
     embedded = _embed(settings, embedder, [corpus.document(s) for s in todo], progress)
     report.embedded_chunks = sum(len(item.chunks) for item in embedded)
     generation = 0 if state is None else state.generation
+    target = schema  # where the rows go: a build of a schema that holds an index goes to a staging schema
     try:
         if state is None:
-            _create(conn, schema, {**wanted, "index_type": "flat"})
+            generation, first_id = _previous_marks(conn, schema)
+            if first_id > 1 or generation > 0:
+                # Readers keep using the old index until the new one is complete, then switch at once.
+                target = f"{schema}{STAGING_SUFFIX}"
+            _create(conn, target, {**wanted, "index_type": "flat"}, generation, first_id)
         if report.removed and state is not None:
             with conn.transaction():
                 conn.execute(_sql("DELETE FROM {s}.files WHERE source = ANY(%s)", schema), (report.removed,))
@@ -865,12 +901,14 @@ def _apply(conn: Any, settings: Settings, embedder: Embedder, plan: _Plan, progr
         for item in embedded:
             size, mtime_ns = corpus.stamps.get(item.source, (-1, -1))
             entry = FileEntry(corpus.hashes[item.source], len(item.chunks), item.sentence_count, "", size, mtime_ns)
-            _write_file(conn, schema, item, entry)
-        total = int(conn.execute(_sql("SELECT count(*) FROM {s}.chunks", schema)).fetchone()[0])
+            _write_file(conn, target, item, entry)
+        total = int(conn.execute(_sql("SELECT count(*) FROM {s}.chunks", target)).fetchone()[0])
         index_type = resolve_index_type(settings, total)
-        _set_hnsw(conn, schema, index_type == "hnsw")
+        _set_hnsw(conn, target, index_type == "hnsw")
         # The settings and a new generation, last: a reader that sees it finds every file written before.
         with conn.transaction():
-            _write_meta(conn, schema, {"settings": {**wanted, "index_type": index_type}, "generation": generation + 1})
+            _write_meta(conn, target, {"settings": {**wanted, "index_type": index_type}, "generation": generation + 1})
+        if target != schema:
+            _swap_in(conn, target, schema)
     except psycopg.Error as exc:
         raise RagError(f"cannot write the index to PostgreSQL schema {schema!r}: {str(exc).strip()}") from exc
