@@ -113,3 +113,46 @@ def test_the_haproxy_configuration_is_valid_for_any_number_of_workers(tmp_path: 
         check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         assert config.read_text().count("cookie w") == len(ports)
+
+
+def test_rag_serve_workers_runs_behind_haproxy_and_stops_everything_on_sigterm(
+    two_workers: tuple[Workers, Settings],
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from server.workers import free_port
+
+    _, settings = two_workers
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAG_VECTOR_BACKEND": "postgres",
+        "RAG_PG_DSN": str(settings.pg_dsn),
+        "RAG_PG_SCHEMA": settings.pg_schema,
+        "RAG_CACHE_DIR": str(Settings().cache_dir),
+    }
+    command = [sys.executable, "-m", "rag.cli", "serve", "-q", "--workers", "1", "--docs", str(settings.docs_dir)]
+    launcher = subprocess.Popen([*command, "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert launcher.poll() is None and time.monotonic() < deadline, "rag serve --workers did not start"
+                time.sleep(0.3)
+        assert response.status_code == 200 and response.headers["x-rag-worker"] == "w1"
+        children = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2, "one rag serve process and HAProxy"
+    finally:
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=60)
+    assert launcher.returncode == 0
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
