@@ -17,10 +17,13 @@ answers (``tests/test_postgres_store.py`` compares every eval metric).
 
 Writers take a PostgreSQL advisory lock (per schema) instead of the file lock, and write one transaction
 per refresh step: removed files in one, each changed or added file in its own, then the settings and the
-generation. Readers never wait: a reader sees each file either as it was or as it is now, and keeps its own
-snapshot of the chunk list (rows) from when it loaded. New chunks always get larger ids than the ones a
-snapshot knows, so a snapshot's searches simply never return them; ``PostgresStore.is_current()`` says when
-a newer generation exists (``Bot.refresh()`` then loads it).
+generation. Embedding comes first, so the database is only touched once the vectors exist. Readers never
+wait: a reader sees each file either as it was or as it is now, and keeps its own snapshot of the chunk
+list (rows) from when it loaded. New chunks always get larger ids than the ones a snapshot knows, so a
+snapshot's searches simply never return them; ``PostgresStore.is_current()`` says when a newer generation
+exists, and a ``Bot`` checks it every few seconds and loads the latest (``rag.stores.SharedStore``). A
+rebuild (another model or chunk size) fills ``<schema>_next`` and moves its tables in within one
+transaction, ids and generation carrying on from the index it replaces.
 
 Filtered search (``sources=``) returns the full ``k``: pgvector 0.6's HNSW collects ``ef_search`` candidates
 first and filters afterwards, so under a selective filter it returns too few rows. A scope of up to
