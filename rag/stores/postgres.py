@@ -208,6 +208,9 @@ CREATE TABLE {s}.chunks (
     n_terms integer NOT NULL,
     terms tsvector GENERATED ALWAYS AS (array_to_tsvector(lexemes)) STORED
 );
+-- Vectors inline in the row, never moved out to TOAST (pgvector's default): an exact scan then reads them in
+-- place; 13.7k chunks: 37.7 -> 12.0 ms.
+ALTER TABLE {s}.chunks ALTER COLUMN embedding SET STORAGE PLAIN;
 CREATE INDEX chunks_source ON {s}.chunks (source);
 CREATE INDEX chunks_terms ON {s}.chunks USING gin (terms);
 """
@@ -633,11 +636,14 @@ class PostgresKeywords:
         idfs = [math.log(1 + (self.size - frequencies[t] + 0.5) / (frequencies[t] + 0.5)) for t in terms]
         store = self.store
         scope = "" if sources is None else " AND c.source = ANY(%(scope)s)"
+        # The GIN index finds the chunks holding a query term; their term lists, unnested once each, give the
+        # counts. (Looking each query term up with array_position instead was slower: p50 14.7 vs 11.7 ms,
+        # p95 107 vs 61 ms, for the eval questions over 10k chunks of real prose.)
         statement = _sql(
-            "SELECT c.id, sum(q.idf * f.freq * %(k1p)s / (f.freq + %(k1)s * (1 - %(b)s + %(b)s * c.n_terms / %(avg)s)))"
+            "SELECT c.id, sum(q.idf * t.freq * %(k1p)s / (t.freq + %(k1)s * (1 - %(b)s + %(b)s * c.n_terms / %(avg)s)))"
             " AS score FROM {s}.chunks c"
-            " CROSS JOIN LATERAL unnest(c.lexemes, c.freqs) AS f(term, freq)"
-            " JOIN unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) ON q.term = f.term"
+            " CROSS JOIN LATERAL unnest(c.lexemes, c.freqs) AS t(term, freq)"
+            " JOIN unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) ON q.term = t.term"
             f" WHERE c.terms @@ %(tsquery)s::tsquery AND c.id <= %(max_id)s{scope}"
             " GROUP BY c.id ORDER BY score DESC, c.id LIMIT %(k)s",
             store.schema,
