@@ -15,12 +15,12 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test setup index lint typecheck pytest evals bench browser clean
+.PHONY: run test setup index lint typecheck pytest evals bench browser haproxy clean
 
 run: setup index
 	$(VENV)/bin/rag serve --host $(HOST) --port $(PORT)
 
-test: setup index browser lint typecheck pytest evals
+test: setup index browser haproxy lint typecheck pytest evals
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,13 @@ browser:
 		echo "installing chromium from Debian for the browser tests"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's HAProxy, the load balancer in front of `rag serve --workers N` (and its tests).
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { \
+		echo "installing haproxy from Debian for rag serve --workers"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy >/dev/null; }
 
 lint: setup
 	$(VENV)/bin/ruff check rag ui server tests benchmarks evals
@@ -72,6 +79,8 @@ evals: setup index
 bench: setup index
 	$(PY) benchmarks/bench_query.py
 	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_load.py --scale-out
+	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_scale.py
 
 clean:

@@ -16,6 +16,15 @@ With ``--url`` it drives a server that is already running (for profiling it) ins
 started the same way, one with no users file (open) and one with a users file of one account per session,
 each session sending its own ``Authorization: Bearer`` token; it prints both rows and the p50 difference.
 Both servers run with a question rate limit too high to trip, so its bookkeeping is in both figures.
+
+``--scale-out`` measures several chat processes over one index instead, in one run: a PostgreSQL +
+pgvector index (pgserver, in a temporary folder), then 1, 2 and 4 ``rag serve`` processes behind HAProxy
+(``server/workers.py``), each driven by 50 and then 200 sessions through Gradio's queue (each session its
+own client with its own cookies, as browser tabs are, so HAProxy keeps it on one process). Reports
+requests/s, p50/p95/p99, errors, and how busy the machine's cores were (the clients, HAProxy, PostgreSQL
+and the workers all share them)::
+
+    python benchmarks/bench_load.py --scale-out [--processes 1,2,4] [--session-counts 50,200] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -252,9 +261,17 @@ def main() -> None:
     parser.add_argument(
         "--auth", action="store_true", help="POST /api/ask on an open server and on one with tokens; compare"
     )
+    parser.add_argument("--scale-out", action="store_true", help="N processes behind HAProxy over one Postgres index")
+    parser.add_argument("--processes", default="1,2,4", help="--scale-out: worker process counts")
+    parser.add_argument("--session-counts", default="50,200", help="--scale-out: concurrent session counts")
     args = parser.parse_args()
     if args.auth:
         measure_auth(args.sessions, args.seconds)
+        return
+    if args.scale_out:
+        scale_out(
+            [int(n) for n in args.processes.split(",")], [int(n) for n in args.session_counts.split(",")], args.seconds
+        )
         return
 
     with contextlib.ExitStack() as stack:
@@ -297,6 +314,80 @@ def main() -> None:
         print(f"error: {message}")
     verdict = "met" if not errors and pct(0.95) < 1000 else "MISSED"
     print(f"\ntarget: 0 errors and p95 < 1000 ms: {verdict}")
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """CPU seconds the whole machine has been busy and idle so far (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tick, idle / tick
+
+
+def scale_out(processes: list[int], session_counts: list[int], seconds: float) -> None:
+    """1, 2, 4 ... ``rag serve`` processes behind HAProxy over one Postgres index, each under each session count."""
+    import pgserver
+
+    sys.path.insert(0, str(ROOT))
+    from server.workers import running_workers
+
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-out-"))
+    shutil.copytree(ROOT / "seeds", work / "docs")
+    database = pgserver.get_server(work / "pgdata", cleanup_mode="stop")
+    env = {
+        **os.environ,
+        "RAG_DOCS": str(work / "docs"),
+        "RAG_INDEX": str(work / "index"),
+        "RAG_VECTOR_BACKEND": "postgres",
+        "RAG_PG_DSN": database.get_uri(),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    rows = []
+    try:
+        subprocess.run([sys.executable, "-m", "rag.cli", "index", "-q"], env=env, check=True)
+        for count in processes:
+            with running_workers(count, serve_args=["-q"], env=env, quiet=True) as workers:
+                for _ in range(2 * count):
+                    asyncio.run(warm_up(workers.url))
+                for sessions in session_counts:
+                    busy_before, idle_before = machine_busy_s()
+                    client_before = time.process_time()
+                    latencies, errors, wall = asyncio.run(
+                        drive(workers.url, sessions, seconds, stateless=False, queued=True)
+                    )
+                    busy_after, idle_after = machine_busy_s()
+                    busy = busy_after - busy_before
+                    share = busy / max(busy + idle_after - idle_before, 1e-9)
+                    rows.append((count, sessions, latencies, errors, wall, share, time.process_time() - client_before))
+                    print(
+                        f"{count} process(es), {sessions} sessions: {len(latencies) / wall:.1f} requests/s", flush=True
+                    )
+    finally:
+        database.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"\nScale-out: rag serve processes behind HAProxy over one Postgres index, {seconds:.0f} s per row, "
+        f"Gradio's queue (/call/ask + stream), extractive, {os.cpu_count()} CPU cores shared by everything\n"
+    )
+    print(
+        "| processes | sessions | requests | errors | requests/s | p50 (ms) | p95 (ms) | p99 (ms) "
+        "| cores busy | client CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for count, sessions, latencies, errors, wall, share, client_cpu in rows:
+        ordered = sorted(latencies)
+
+        def pct(p: float, ordered: list[float] = ordered) -> float:
+            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else float("nan")
+
+        print(
+            f"| {count} | {sessions} | {len(latencies)} | {len(errors)} | {len(latencies) / wall:.1f} "
+            f"| {pct(0.50):.0f} | {pct(0.95):.0f} | {pct(0.99):.0f} | {share:.0%} | {client_cpu / wall:.0%} of a core |"
+        )
+        for message in sorted(set(errors))[:3]:
+            print(f"error ({count} processes, {sessions} sessions): {message}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,12 @@ size runs in its own child process, so peak memory is its own. All figures come 
 - Vector storage: float32 against 8-bit scalar-quantized codes (``vector_storage="int8"``): bytes, exact
   search latency, and recall@10 of int8 search against float32 search.
 - Refresh with an HNSW index: the graph of the previous index grows by the changed file's chunks.
+- ``--backends faiss,postgres`` (the default) also measures the Postgres + pgvector backend on the same
+  documents and vectors, in the same child process: a PostgreSQL 16 + pgvector 0.6.2 from ``pgserver``
+  on this machine's disk (its server processes share the two cores). Build, load, refresh, answer p50/p95,
+  exact and HNSW search, HNSW build, and the size of its tables and indexes.
 
-    python benchmarks/bench_scale.py [--sizes 1000,10000,100000] [--real-limit 1000]
+    python benchmarks/bench_scale.py [--sizes 1000,10000,100000] [--real-limit 1000] [--backends faiss,postgres]
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ def _int8_batch_embedder(settings):  # type: ignore[no-untyped-def]
     return _load_onnx_embedder(settings.embedding_model, folder, "float32")
 
 
-def child(size: int, real: bool, work: Path) -> dict[str, float | str]:
+def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -> dict[str, float | str]:
     from corpus import build_corpus
 
     import rag
@@ -245,7 +249,65 @@ def child(size: int, real: bool, work: Path) -> dict[str, float | str]:
         int8_recalls.append(len(exact & approx) / len(exact))
     result.update(int8_search_p50_ms=statistics.median(int8_ms), int8_recall_at_10=float(np.mean(int8_recalls)))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if "postgres" in backends.split(","):
+        result.update(_postgres(settings, embedder, model, work, files, queries))
     return result
+
+
+def _postgres(settings, embedder, model, work: Path, files: list[Path], queries: np.ndarray) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """The same documents and vectors in PostgreSQL + pgvector (pgserver): build, refresh, answers, search, disk."""
+    import pgserver
+
+    import rag
+    from rag.answerers import build_answerer
+    from rag.stores.postgres import PostgresStore, connect, sync_postgres
+
+    server = pgserver.get_server(work / "pgdata", cleanup_mode="stop")
+    out: dict[str, float] = {}
+    try:
+        pg = settings.replace(vector_backend="postgres", pg_dsn=server.get_uri(), index_type="flat")
+        started = time.perf_counter()
+        store, _ = sync_postgres(pg, embedder, progress=False, rebuild=True)
+        out["pg_build_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        store = PostgresStore.load(pg)
+        out["pg_load_s"] = time.perf_counter() - started
+        changed = files[len(files) // 6]
+        changed.write_text(changed.read_text(encoding="utf-8") + "\n\nA Postgres closing paragraph.", encoding="utf-8")
+        started = time.perf_counter()
+        store, report = sync_postgres(pg, embedder, progress=False, current=store)
+        out["pg_refresh_s"] = time.perf_counter() - started
+        assert report.action == "refreshed"
+        bot = rag.Bot(pg, model, store, build_answerer(pg))
+        started = time.perf_counter()
+        bot.ask(QUESTIONS[0])
+        out["pg_first_query_s"] = time.perf_counter() - started
+        latencies = [bot.ask(q).timings_ms["total"] for _ in range(3) for q in QUESTIONS]
+        out.update(pg_answer_p50_ms=_pct(latencies, 0.5), pg_answer_p95_ms=_pct(latencies, 0.95))
+        exact_ms, exact_hits = [], []
+        for query in queries:
+            t0 = time.perf_counter()
+            exact_hits.append({r for r, _ in store.search(query, 10)})
+            exact_ms.append((time.perf_counter() - t0) * 1000)
+        out["pg_exact_search_p50_ms"] = statistics.median(exact_ms)
+        with connect(str(pg.pg_dsn)) as conn:
+            size = "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'rag' AND c.relkind = 'r'"  # noqa: E501
+            out["pg_disk_mb"] = float(conn.execute(size).fetchone()[0]) / 1e6
+            started = time.perf_counter()
+            hnsw_store, report = sync_postgres(pg.replace(index_type="hnsw"), embedder, progress=False, current=store)
+            out["pg_hnsw_build_s"] = time.perf_counter() - started
+            assert hnsw_store.manifest.index_type == "hnsw" and report.embedded_chunks == 0
+            out["pg_hnsw_disk_mb"] = float(conn.execute(size).fetchone()[0]) / 1e6
+        hnsw_ms, recalls = [], []
+        for query, exact in zip(queries, exact_hits, strict=True):
+            t0 = time.perf_counter()
+            approx = {r for r, _ in hnsw_store.search(query, 10)}
+            hnsw_ms.append((time.perf_counter() - t0) * 1000)
+            recalls.append(len(exact & approx) / max(len(exact), 1))
+        out.update(pg_hnsw_search_p50_ms=statistics.median(hnsw_ms), pg_hnsw_recall_at_10=float(np.mean(recalls)))
+    finally:
+        server.cleanup()
+    return out
 
 
 def _hnsw_recall_on_sentences(store, queries: np.ndarray) -> float:  # type: ignore[no-untyped-def]
@@ -273,9 +335,10 @@ def main() -> None:
     parser.add_argument("--real-limit", type=int, default=1000)
     parser.add_argument("--child", type=int)
     parser.add_argument("--work", type=Path)
+    parser.add_argument("--backends", default="faiss,postgres", help="faiss, or faiss,postgres (default)")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.child <= args.real_limit, args.work)))
+        print(json.dumps(child(args.child, args.child <= args.real_limit, args.work, args.backends)))
         return
     CACHE.mkdir(exist_ok=True)
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -295,6 +358,8 @@ def main() -> None:
                     str(work),
                     "--real-limit",
                     str(args.real_limit),
+                    "--backends",
+                    args.backends,
                 ],
                 capture_output=True,
                 text=True,
@@ -345,6 +410,18 @@ def main() -> None:
         ("int8_search_p50_ms", "exact search over int8 codes p50 (ms)", "{:.2f}"),
         ("int8_recall_at_10", "int8 recall@10 vs float32", "{:.3f}"),
         ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
+        ("pg_build_s", "postgres: index build, embedding included (s)", "{:.1f}"),
+        ("pg_load_s", "postgres: load the chunk list (s)", "{:.2f}"),
+        ("pg_refresh_s", "postgres: refresh after changing one file, index loaded (s)", "{:.2f}"),
+        ("pg_first_query_s", "postgres: first hybrid query (s)", "{:.3f}"),
+        ("pg_answer_p50_ms", "postgres: full extractive answer p50 (ms)", "{:.1f}"),
+        ("pg_answer_p95_ms", "postgres: full extractive answer p95 (ms)", "{:.1f}"),
+        ("pg_exact_search_p50_ms", "postgres: exact search p50 (ms)", "{:.2f}"),
+        ("pg_hnsw_build_s", "postgres: HNSW build (m 16, ef_construction 64) (s)", "{:.1f}"),
+        ("pg_hnsw_search_p50_ms", "postgres: HNSW search p50 (ms)", "{:.2f}"),
+        ("pg_hnsw_recall_at_10", "postgres: HNSW recall@10 vs exact", "{:.3f}"),
+        ("pg_disk_mb", "postgres: tables and indexes, no HNSW (MB)", "{:.1f}"),
+        ("pg_hnsw_disk_mb", "postgres: tables and indexes, with HNSW (MB)", "{:.1f}"),
     ]
     print("| measure | " + " | ".join(f"{r['size']:,}" for r in rows) + " |")
     print("|---|" + "---|" * len(rows))

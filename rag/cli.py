@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "float32", "int8"],
         help="float32, or int8 codes: a quarter of the size (env RAG_VECTOR_STORAGE; default auto: as the index has)",
     )
+    index.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="embed on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS (ray://host:10001 or auto)",
+    )
+    index.add_argument("--ray-actors", type=int, metavar="N", help="embedding actors on Ray (default: its CPUs)")
 
     ask = commands.add_parser("ask", help="answer a question from the documents")
     _common(ask)
@@ -112,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="questions per minute per user, 0 for none (env RAG_CHAT_RATE_LIMIT; default 30)",
     )
     _users_parser(commands)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N chat processes behind HAProxy on --host/--port (share one index: RAG_VECTOR_BACKEND=postgres)",
+    )
     return parser
 
 
@@ -203,6 +217,14 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(answer)
         return 0
+    if args.command == "index" and args.ray is not None:
+        from rag.ray_embedding import index_with_ray
+
+        _, report = index_with_ray(
+            settings, args.ray or None, rebuild=args.rebuild, progress=progress, actors=args.ray_actors
+        )
+        print(report.summary())
+        return 0
     if args.command == "index":
         from rag.indexing import SUMMARY_LOGGER
         from rag.pipeline import open_index
@@ -243,6 +265,8 @@ def _run(args: argparse.Namespace) -> int:
         from server.exposure import check_exposure
 
         check_exposure(args.host, settings.users_file, no_auth=args.no_auth)
+        if args.workers:
+            return _serve_workers(args)
         try:
             from server.app import serve
         except ImportError as exc:
@@ -254,6 +278,25 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_users_command(args, settings.users_file)
     raise ConfigError(f"unknown command {args.command}")
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    """``rag serve --workers N``: N processes of ``rag serve`` with the same flags, behind HAProxy."""
+    try:
+        from server.workers import WorkersError, serve_workers
+    except ImportError as exc:
+        raise ConfigError(f"rag serve --workers needs the server package ({exc})") from None
+    flags = {"--docs": args.docs, "--index": args.index, "-k": args.top_k, "--answerer": args.answerer}
+    flags |= {"--model": args.model, "--retrieval": args.retrieval, "--concurrency": args.chat_concurrency}
+    flags |= {"--users": args.users_file, "--rate-limit": args.chat_rate_limit}
+    serve_args = [str(part) for flag, value in flags.items() if value is not None for part in (flag, value)]
+    serve_args += ["--no-auth"] if args.no_auth else []
+    serve_args += ["-q"] if args.quiet else ["-v"] if args.verbose else []
+    try:
+        serve_workers(args.workers, args.host, args.port, serve_args=serve_args)
+    except WorkersError as exc:
+        raise ConfigError(str(exc)) from None
+    return 0
 
 
 def _parse_thresholds(specs: Sequence[str]) -> dict[str, float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "IndexType",
     "RetrievalMode",
     "Settings",
+    "VectorBackend",
     "VectorStorage",
 ]
 
@@ -33,6 +35,7 @@ EmbeddingBackend = Literal["auto", "torch", "onnx"]
 EmbeddingPrecision = Literal["int8", "float32"]
 IndexType = Literal["auto", "flat", "hnsw"]
 VectorStorage = Literal["auto", "float32", "int8"]
+VectorBackend = Literal["faiss", "postgres"]
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Gradio runs answers in a pool of 40 worker threads; more slots than threads would only queue inside it.
@@ -60,6 +63,9 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_CHAT_CONCURRENCY": "chat_concurrency",
     "RAG_USERS_FILE": "users_file",
     "RAG_CHAT_RATE_LIMIT": "chat_rate_limit",
+    "RAG_VECTOR_BACKEND": "vector_backend",
+    "RAG_PG_DSN": "pg_dsn",
+    "RAG_PG_SCHEMA": "pg_schema",
 }
 
 
@@ -106,6 +112,12 @@ class Settings:
             requires sign-in (chat) or an API token (REST).
         chat_rate_limit: Questions per minute each user may ask through the chat or ``POST /api/ask``
             (0: no limit). More get HTTP 429 with ``Retry-After``.
+        vector_backend: Where the index lives: ``"faiss"`` (files under ``index_dir``, one machine) or
+            ``"postgres"`` (PostgreSQL with pgvector at ``pg_dsn``, shared by every process and machine that
+            connects to it). See ``rag.stores``.
+        pg_dsn: The PostgreSQL connection string (``postgresql://user:password@host:5432/db``) for the
+            postgres backend.
+        pg_schema: The PostgreSQL schema that holds the index's tables: one index per schema.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -144,6 +156,9 @@ class Settings:
     chat_concurrency: int = 16
     users_file: Path = Path("users.json")
     chat_rate_limit: int = 30
+    vector_backend: VectorBackend = "faiss"
+    pg_dsn: str | None = None
+    pg_schema: str = "rag"
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -192,6 +207,12 @@ class Settings:
             )
         if self.chat_rate_limit < 0:
             raise ConfigError(f"chat_rate_limit must be 0 (no limit) or more, got {self.chat_rate_limit}")
+        if self.vector_backend not in get_args(VectorBackend):
+            raise ConfigError(f"vector_backend must be one of {get_args(VectorBackend)}, got {self.vector_backend!r}")
+        if self.vector_backend == "postgres" and not self.pg_dsn:
+            raise ConfigError("the postgres vector backend needs a connection string: set RAG_PG_DSN=postgresql://...")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,57}", self.pg_schema):  # 63 with the suffix of a rebuild
+            raise ConfigError(f"pg_schema must be a lower-case SQL name (letters, digits, _), got {self.pg_schema!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

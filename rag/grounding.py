@@ -18,7 +18,7 @@ import numpy as np
 from rag.answer import Answer
 from rag.embeddings import Embedder
 from rag.retrieval import Passage
-from rag.store import ChunkStore
+from rag.stores.base import Store
 
 __all__ = ["SUPPORT_THRESHOLD", "check_grounding", "split_answer_sentences"]
 
@@ -34,7 +34,7 @@ def split_answer_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip() and _MARKER.sub("", s).strip(" .!?")]
 
 
-def check_grounding(answer: Answer, embedder: Embedder, store: ChunkStore) -> Answer:
+def check_grounding(answer: Answer, embedder: Embedder, store: Store) -> Answer:
     """Fill ``answer.unsupported_sentences`` and point the citations' highlights at supporting sentences."""
     if answer.refused:
         return answer
@@ -73,7 +73,7 @@ def check_grounding(answer: Answer, embedder: Embedder, store: ChunkStore) -> An
     return answer
 
 
-def _best_support(vector: np.ndarray, passage: Passage, store: ChunkStore) -> tuple[float, tuple[int, int]]:
+def _best_support(vector: np.ndarray, passage: Passage, store: Store) -> tuple[float, tuple[int, int]]:
     """Best cosine between ``vector`` and the passage (its sentences, or the whole chunk), and that sentence."""
     if not 0 <= passage.row < len(store.chunks) or store.chunks[passage.row].id != passage.chunk.id:
         return -1.0, (0, 0)  # the index changed since this passage was retrieved

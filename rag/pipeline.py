@@ -25,9 +25,9 @@ from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
-from rag.indexing import IndexReport, sync_index
+from rag.indexing import IndexReport
 from rag.retrieval import Passages, Retriever, tokenize
-from rag.store import ChunkStore
+from rag.stores import SharedStore, Store, sync_store
 from rag.vocabulary import expand_aliases, names_matched_densely, uncovered_script
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
@@ -35,6 +35,9 @@ __all__ = ["Bot", "load", "open_index", "validate_question"]
 logger = logging.getLogger(__name__)
 
 _HAS_WORD = re.compile(r"\w", re.UNICODE)
+# A shared index (Postgres) may be changed by another process: a bot looks for a newer version this often,
+# before a question, and loads it (one cheap query per interval; a reload reads the chunk list).
+SHARED_INDEX_CHECK_S = 2.0
 
 
 def validate_question(question: object, max_chars: int = 4000) -> str:
@@ -62,7 +65,7 @@ def validate_question(question: object, max_chars: int = 4000) -> str:
 class _Snapshot:
     """The index as readers see it; replaced whole, never changed in place."""
 
-    store: ChunkStore
+    store: Store
     retriever: Retriever
 
 
@@ -77,7 +80,7 @@ class Bot:
         '000_9e8dd42f31235db3.txt'
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, answerer: Answerer) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store, answerer: Answerer) -> None:
         self.settings = settings
         self.embedder = embedder
         self.answerer = answerer
@@ -86,6 +89,7 @@ class Bot:
         self._snapshot = _Snapshot(store, Retriever(store))
         self._snapshot.retriever.warm_up()
         self._write_lock = threading.Lock()
+        self._checked_at = time.monotonic()
 
     def __repr__(self) -> str:
         store = self._snapshot.store
@@ -100,7 +104,7 @@ class Bot:
         return sorted(self._snapshot.store.manifest.files)
 
     @property
-    def store(self) -> ChunkStore:
+    def store(self) -> Store:
         """The current index (read-only use)."""
         return self._snapshot.store
 
@@ -127,7 +131,7 @@ class Bot:
     def _retrieve(
         self, text: str, k: int, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
     ) -> Passages:
-        snapshot = snapshot or self._snapshot
+        snapshot = snapshot or self._latest_snapshot()
         # Aliases ("MSFT", "inked") are searched with their usual form; a question in a script the model
         # does not read is searched by its keywords alone.
         searched = expand_aliases(text)
@@ -222,7 +226,7 @@ class Bot:
         answerer = answerer or self.answerer
         turns = normalize_history(history)
         notices: list[str] = []
-        snapshot = self._snapshot
+        snapshot = self._latest_snapshot()
         standalone, passages = text, None
         if turns:
             standalone, passages, notice = self._follow_up(text, turns, answerer, k, retrieval, snapshot)
@@ -328,11 +332,26 @@ class Bot:
     def refresh(self, *, rebuild: bool = False) -> IndexReport:
         """Bring the index up to date with the docs folder (re-embedding only what changed)."""
         with self._write_lock:
-            store, report = sync_index(self.settings, self.embedder, rebuild=rebuild, current=self.store)
+            store, report = sync_store(self.settings, self.embedder, rebuild=rebuild, current=self.store)
             self._snapshot = self._next_snapshot(store)
         return report
 
-    def _next_snapshot(self, store: ChunkStore) -> _Snapshot:
+    def _latest_snapshot(self) -> _Snapshot:
+        """The current snapshot; for a shared index another process changed, a new one of its latest version."""
+        snapshot = self._snapshot
+        now = time.monotonic()
+        if not isinstance(snapshot.store, SharedStore) or now - self._checked_at < SHARED_INDEX_CHECK_S:
+            return snapshot
+        self._checked_at = now
+        if snapshot.store.is_current():
+            return snapshot
+        with self._write_lock:
+            if self._snapshot is snapshot:
+                logger.info("the shared index changed in another process; loading its latest version")
+                self._snapshot = self._next_snapshot(snapshot.store.latest())
+            return self._snapshot
+
+    def _next_snapshot(self, store: Store) -> _Snapshot:
         """The snapshot of a refreshed ``store``; its BM25 is derived from the current one's, in the background."""
         if store is self._snapshot.store:
             return self._snapshot
@@ -381,7 +400,7 @@ class Bot:
                 temporary = target.with_name(f".{target.name}.tmp")
                 temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
-            store, report = sync_index(self.settings, self.embedder, current=self.store)
+            store, report = sync_store(self.settings, self.embedder, current=self.store)
             self._snapshot = self._next_snapshot(store)
         return report
 
@@ -456,7 +475,7 @@ def load(
 
 def open_index(
     settings: Settings, *, rebuild: bool = False, progress: bool = True
-) -> tuple[Embedder, ChunkStore, IndexReport]:
+) -> tuple[Embedder, Store, IndexReport]:
     """Load the embedding model, bring the index up to date, and return both with what was done.
 
     When the model runs on sentence-transformers only because no ONNX export exists yet (backend
@@ -473,7 +492,7 @@ def open_index(
         cache_dir=settings.cache_dir,
         query_precision=settings.query_precision,
     )
-    store, report = sync_index(settings, embedder, rebuild=rebuild, progress=progress)
+    store, report = sync_store(settings, embedder, rebuild=rebuild, progress=progress)
     if settings.embedding_backend == "auto" and embedder.backend == "torch":
         export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
     return embedder, store, report

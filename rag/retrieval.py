@@ -19,7 +19,7 @@ import numpy as np
 from rag.chunking import Chunk
 from rag.config import RetrievalMode
 from rag.embeddings import Vectors
-from rag.store import ChunkStore
+from rag.stores.base import KeywordIndex, KeywordSearch, Store
 from rag.vocabulary import CJK_RUN, alias_of, cjk_bigrams
 
 __all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence", "tokenize"]
@@ -322,14 +322,14 @@ def _term_ids(texts: Sequence[str], vocabulary: dict[str, int]) -> tuple[np.ndar
 class Retriever:
     """Ranks the chunks of a store for a question."""
 
-    def __init__(self, store: ChunkStore, previous: Retriever | None = None) -> None:
+    def __init__(self, store: Store, previous: Retriever | None = None) -> None:
         """Rank the chunks of ``store``.
 
         ``previous``, the retriever of the index before a refresh, lends its BM25 postings, so that only
         the chunks new to ``store`` are tokenized.
         """
         self.store = store
-        self._bm25: BM25 | None = None
+        self._bm25: KeywordIndex | None = None
         self._bm25_lock = threading.Lock()
         self._previous = previous if previous is not None and previous._bm25 is not None else None
         # Row -> (terms of each sentence, terms of the chunk): tokenizing is the slow part of scoring a
@@ -337,7 +337,7 @@ class Retriever:
         self._terms: dict[int, tuple[list[frozenset[str]], frozenset[str]]] = {}
 
     @property
-    def bm25(self) -> BM25:
+    def bm25(self) -> KeywordIndex:
         """The BM25 index of the store's chunks (its idf also weighs term overlap), built on first use."""
         with self._bm25_lock:
             if self._bm25 is None:
@@ -345,10 +345,12 @@ class Retriever:
                 self._previous = None
             return self._bm25
 
-    def _build_bm25(self) -> BM25:
+    def _build_bm25(self) -> KeywordIndex:
+        if isinstance(self.store, KeywordSearch):  # the store ranks by keywords itself (Postgres full text)
+            return self.store.keyword_index()
         chunks = self.store.chunks
         previous = self._previous
-        if previous is None or previous._bm25 is None:
+        if previous is None or not isinstance(previous._bm25, BM25):
             return BM25([c.text for c in chunks])
         old_rows = {chunk.id: row for row, chunk in enumerate(previous.store.chunks)}
         kept = np.array([old_rows.get(chunk.id, -1) for chunk in chunks], dtype=np.int64)

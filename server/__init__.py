@@ -1,1 +1,1 @@
-"""The web server: the FastAPI app with the REST API, accounts and sessions, and the Gradio chat mounted in it."""
+"""The web server: the FastAPI app (REST API, accounts, sessions) with the chat mounted, and running several."""

@@ -15,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import rag
 from rag.config import Settings
 from rag.embeddings import Embedder, get_embedder
+from tests.pg import pg_dsn, pg_settings  # noqa: F401  (a real PostgreSQL for tests that ask for it)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

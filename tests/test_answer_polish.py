@@ -80,6 +80,24 @@ def _record(answerable: bool, refused: bool, sentences: int) -> dict[str, Any]:
     }
 
 
+def test_when_is_answered_only_with_a_sentence_that_names_a_time(seed_bot: rag.Bot, tmp_path: Path) -> None:
+    # "didn't provide further details" shares the most words with the question but says no time.
+    answer = seed_bot.ask("When will KT share the details of the partnership?")
+    assert not answer.refused and "September" in answer.text
+    assert "further details" not in answer.text
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "plan.md").write_text(
+        "The Zorblat plant will open its doors to visitors. The Zorblat plant employs 300 engineers.",
+        encoding="utf-8",
+    )
+    bot = rag.load(docs, tmp_path / "index", progress=False)
+    assert bot.ask("When will the Zorblat plant open?").refused
+    (docs / "plan.md").write_text("The Zorblat plant will open its doors in March 2027.", encoding="utf-8")
+    bot.refresh()
+    assert "March 2027" in bot.ask("When will the Zorblat plant open?").text
+
+
 def test_sentences_per_answer_is_the_mean_over_answered_items() -> None:
     records = [_record(True, False, 1), _record(True, False, 3), _record(True, True, 0), _record(False, True, 0)]
     metrics = compute_metrics(records)

@@ -18,9 +18,10 @@ It refuses when even the best sentence scores under ``min_score`` (the nearest s
 would look like an answer and be wrong); when the question names something no indexed text mentions
 ("Which Japanese company..." of documents that never say "Japanese"), saying so; when a question asks for
 "the X of Y" (the chief executive of SK Telecom) and no sentence puts X next to Y (a near miss names the
-subject, not the relation asked about); and it answers "how many" only with a sentence that holds a number
-and "how much" only with one that holds a figure. Passages found by keywords alone (a question in a script
-the embedding model does not read) are scored by their term overlap alone.
+subject, not the relation asked about); and it answers "how many" only with a sentence that holds a number,
+"how much" only with one that holds a figure, and "when" only with one that names a time. Passages found
+by keywords alone (a question in a script the embedding model does not read) are scored by their term
+overlap alone.
 The weights and threshold were calibrated on ``evals/qa.jsonl`` with ``evals/calibrate.py``; the README
 reports them on ``evals/heldout.jsonl``, a set written independently that never chose them.
 """
@@ -44,6 +45,17 @@ QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
 _FIGURE = r"\d|\b(hundreds?|thousands?|millions?|billions?|trillions?)\b"
 _COUNT = r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|twice)\b"
 QUANTITY = {"many": re.compile(f"{_FIGURE}|{_COUNT}", re.IGNORECASE), "much": re.compile(_FIGURE, re.IGNORECASE)}
+# "When ...?" (or "what year/date/month/day ...?") wants a time: a sentence naming none is at best about the
+# subject ("KT didn't provide further details" for "When will KT share the details?").
+TIME_QUESTION = re.compile(r"\W*(when\b|what\s+(year|date|month|day|time)\b|since\s+when\b)", re.IGNORECASE)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTHS += "|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
+_PERIODS = r"(next|last|this|coming|past|previous|later\s+this|earlier\s+this)\s+(week|month|year|quarter|decade)"
+TIME = re.compile(
+    rf"\b({_MONTHS}|{_DAYS})\b|\b(1[5-9]|20)\d\d\b|\b{_PERIODS}\b|\bQ[1-4]\b|\b\d+\s+(days?|weeks?|months?|years?)\s+ago\b",
+    re.IGNORECASE,
+)
 # "the chief executive of SK Telecom": a relation (one to three lower-case words) of a named subject.
 # The name ends the question ("...of SK Telecom?"): in "the name of KT's model" the subject is the model.
 _RELATION_OF_NAME = re.compile(
@@ -108,6 +120,8 @@ class ExtractiveAnswerer:
             # "How many/much" wants a figure: a sentence without one is at best about the subject.
             wanted = QUANTITY[asks.group(1).lower()]
             ranked = [item for item in ranked if wanted.search(item[2].sentence_text(item[1]))]
+        if TIME_QUESTION.match(question):
+            ranked = [item for item in ranked if TIME.search(item[2].sentence_text(item[1]))]
         min_score = self.keyword_min_score if getattr(passages, "keyword_only", False) else self.min_score
         if not ranked or ranked[0][0] < min_score:
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))

@@ -1,0 +1,48 @@
+"""Where an index lives: the ``Store`` protocol and its backends, chosen by ``Settings.vector_backend``.
+
+- ``"faiss"`` (default): ``rag.store.ChunkStore``, files under ``index/``, for one machine.
+- ``"postgres"``: ``rag.stores.postgres.PostgresStore``, PostgreSQL + pgvector at ``RAG_PG_DSN``, one index
+  shared by every chat server and indexing job that connects to it.
+
+``sync_store`` brings the chosen backend's index up to date with the docs folder, the way
+``rag.indexing.sync_index`` does for FAISS (it is that function for ``"faiss"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rag.config import Settings
+from rag.documents import Document
+from rag.embeddings import Embedder
+from rag.indexing import IndexReport, sync_index
+from rag.store import ChunkStore
+from rag.stores.base import KeywordIndex, KeywordSearch, SharedStore, Store
+
+__all__ = ["KeywordIndex", "KeywordSearch", "SharedStore", "Store", "sync_store"]
+
+
+def sync_store(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    documents: Sequence[Document] | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+    current: Store | None = None,
+) -> tuple[Store, IndexReport]:
+    """Make the index of ``settings.vector_backend`` match the documents, and return it with what was done.
+
+    Raises:
+        DocumentError, IndexVersionError, IndexLockedError, RagError: as ``rag.indexing.sync_index``.
+        ConfigError: The postgres backend's server cannot be reached or lacks pgvector.
+    """
+    if settings.vector_backend == "postgres":
+        from rag.stores.postgres import PostgresStore, sync_postgres
+
+        known = current if isinstance(current, PostgresStore) else None
+        return sync_postgres(settings, embedder, documents=documents, rebuild=rebuild, progress=progress, current=known)
+    faiss_current = current if isinstance(current, ChunkStore) else None
+    return sync_index(
+        settings, embedder, documents=documents, rebuild=rebuild, progress=progress, current=faiss_current
+    )
