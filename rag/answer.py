@@ -32,6 +32,10 @@ class Citation:
         text: The passage, ``document_text[start:end]``.
         score: Cosine similarity of the passage to the question.
         highlights: Offsets (into the document) of the sentences the answer relies on, for highlighting.
+        page: The 1-based physical page of the cited sentence (its first highlight; else the passage's
+            start); None for formats without pages.
+        page_label: That page's printed label ("iv", "12") when the PDF defines labels.
+        section: The heading path of the cited sentence's section ("2. Unified system > 2.4. The glob files").
 
     Example:
         >>> c = bot.ask("Where was the deal signed?").citations[0]
@@ -46,11 +50,26 @@ class Citation:
     text: str
     score: float
     highlights: tuple[tuple[int, int], ...] = ()
+    page: int | None = None
+    page_label: str | None = None
+    section: str | None = None
 
     @classmethod
     def from_passage(cls, n: int, passage: Passage, highlights: tuple[tuple[int, int], ...] = ()) -> Citation:
-        """Cite ``passage`` as number ``n``."""
-        return cls(n, passage.source, passage.start, passage.end, passage.text, passage.score, highlights)
+        """Cite ``passage`` as number ``n``; page and section are those of the first highlighted sentence."""
+        place = passage.chunk.place_at(min(highlights)[0] if highlights else passage.start)
+        return cls(
+            n,
+            passage.source,
+            passage.start,
+            passage.end,
+            passage.text,
+            passage.score,
+            highlights,
+            page=place.page,
+            page_label=place.page_label,
+            section=place.section,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The citation as printed in ``rag ask --json``."""
@@ -61,6 +80,9 @@ class Citation:
             "end": self.end,
             "text": self.text,
             "score": round(self.score, 4),
+            "page": self.page,
+            "page_label": self.page_label,
+            "section": self.section,
         }
 
 

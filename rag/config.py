@@ -58,6 +58,7 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_LLM_TIMEOUT": "llm_timeout_s",
     "RAG_LLM_BASE_URL": "llm_base_url",
     "RAG_CHAT_CONCURRENCY": "chat_concurrency",
+    "RAG_OCR": "ocr",
 }
 
 
@@ -136,6 +137,8 @@ class Settings:
     # runs each), 4 / 16 / 40 slots served 66.0 & 56.3 / 71.4 & 63.0 / 70.1 & 68.7 questions/s: fewer slots
     # leave Gradio's queue polling for a free one (15.9-17.8 ms of server CPU per question, 14.7-16.9 at 16).
     chat_concurrency: int = 16
+    # Scanned PDFs (no text layer): "auto" reads them with Debian's tesseract-ocr when it is installed.
+    ocr: str = "auto"
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -181,6 +184,8 @@ class Settings:
             raise ConfigError(
                 f"chat_concurrency must be between 1 and {MAX_CHAT_CONCURRENCY}, got {self.chat_concurrency}"
             )
+        if self.ocr not in {"auto", "off"}:
+            raise ConfigError(f"ocr must be 'auto' or 'off', got {self.ocr!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

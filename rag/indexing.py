@@ -44,7 +44,7 @@ from rag.errors import (
 )
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
-__all__ = ["IndexReport", "sync_index"]
+__all__ = ["IndexReport", "extracted_text_path", "sync_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     embedded_chunks: int = 0
     total_chunks: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # files not indexed: (name, reason)
 
     def summary(self) -> str:
         """One line for humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``."""
@@ -78,7 +79,12 @@ class IndexReport:
             if v
         ]
         detail = ", ".join(parts) or self.reason
-        return f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
+        line = f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
+        if self.skipped:
+            line += f"\n{len(self.skipped)} file(s) not indexed:" + "".join(
+                f"\n  {name}: {reason}" for name, reason in self.skipped
+            )
+        return line
 
 
 def sync_index(
@@ -108,11 +114,11 @@ def sync_index(
         RagError: The index folder cannot be written.
     """
     store, report = (None, IndexReport("built", "rebuild requested")) if rebuild else _open(settings, embedder, current)
-    corpus = _Corpus.of(documents) if documents is not None else _scan(settings.docs_dir, store)
+    corpus = _Corpus.of(documents) if documents is not None else _scan(settings.docs_dir, store, settings.ocr)
     if store is not None:
         report = _compare(settings, store, corpus)
-        if report is None:
-            return store, IndexReport("reused", "up to date", total_chunks=len(store))
+        if report is None and store.manifest.skipped == corpus.skipped:
+            return store, _reused(store, corpus)
     lock = FileLock(str(_lock_path(settings.index_dir)))
     try:
         with lock.acquire(timeout=LOCK_TIMEOUT_S):
@@ -122,25 +128,72 @@ def sync_index(
                 if store is not None:
                     report = _compare(settings, store, corpus)
                     if report is None:
-                        return store, IndexReport("reused", "up to date", total_chunks=len(store))
+                        if store.manifest.skipped != corpus.skipped:
+                            # The chunks are as they were; only the list of skipped files is recorded, so
+                            # each reason is reported once, when found.
+                            store.manifest.skipped = dict(corpus.skipped)
+                            _save(store, settings.index_dir, base=store)
+                        return store, _reused(store, corpus)
             assert report is not None
             base = store if report.action == "refreshed" else None
             new_store = _update(settings, embedder, corpus, base, report, progress)
-            try:
-                new_store.save(settings.index_dir, base=base)
-            except OSError as exc:
-                raise RagError(
-                    f"cannot write the index to {settings.index_dir}: {exc.strerror or exc}; "
-                    "check that the folder is writable and the disk is not full"
-                ) from exc
+            _save(new_store, settings.index_dir, base=base)
+            save_extracted_texts(settings.index_dir, corpus, new_store.manifest)
     except Timeout:
         raise IndexLockedError(
             f"another process has been writing the index in {settings.index_dir} for over "
             f"{LOCK_TIMEOUT_S:.0f} s (lock file {lock.lock_file})"
         ) from None
     report.total_chunks = len(new_store)
+    report.skipped = sorted(corpus.skipped.items())
     logger.info("%s", report.summary())
     return new_store, report
+
+
+def _reused(store: ChunkStore, corpus: _Corpus) -> IndexReport:
+    return IndexReport("reused", "up to date", total_chunks=len(store), skipped=sorted(corpus.skipped.items()))
+
+
+def _save(store: ChunkStore, folder: Path, base: ChunkStore | None) -> None:
+    try:
+        store.save(folder, base=base)
+    except OSError as exc:
+        raise RagError(
+            f"cannot write the index to {folder}: {exc.strerror or exc}; "
+            "check that the folder is writable and the disk is not full"
+        ) from exc
+
+
+EXTRACTED = "extracted"
+
+
+def extracted_text_path(index_dir: Path, sha256: str) -> Path:
+    """Where the index keeps the text extracted from a file (PDF, Word, HTML) whose bytes hash to ``sha256``."""
+    return Path(index_dir) / EXTRACTED / f"{sha256}.txt"
+
+
+def save_extracted_texts(index_dir: Path, corpus: _Corpus, manifest: Manifest) -> None:
+    """Store the extracted text of every newly read non-text document; drop texts no file refers to any more.
+
+    Offsets of chunks and citations point into this text: ``text[start:end] == citation.text``. Plain text
+    files are their own extracted text, so they are not copied. Files are named by the SHA-256 of the
+    source file's bytes, so an unchanged file's text is written once.
+    """
+    folder = Path(index_dir) / EXTRACTED
+    for doc in corpus.read.values():
+        if doc.kind == "text" or doc.source not in manifest.files:
+            continue
+        path = extracted_text_path(index_dir, doc.sha256)
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            staged = path.with_name(f".{path.name}.tmp")
+            staged.write_text(doc.text, encoding="utf-8", newline="")
+            staged.replace(path)
+    if folder.is_dir():
+        wanted = {f"{entry.sha256}.txt" for entry in manifest.files.values()}
+        for path in folder.iterdir():
+            if path.name not in wanted and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
 
 
 def resolve_index_type(settings: Settings, chunks: int) -> str:
@@ -242,6 +295,8 @@ class _Corpus:
     read: dict[str, Document]
     files: dict[str, DocumentFile] = field(default_factory=dict)
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # files not indexed -> why
+    ocr: str = "auto"
 
     @classmethod
     def of(cls, documents: Sequence[Document]) -> _Corpus:
@@ -252,15 +307,16 @@ class _Corpus:
         """The document ``source``, read now if the scan did not need to."""
         doc = self.read.get(source)
         if doc is None:
-            doc = load_document(self.files[source].path, source)
+            doc = load_document(self.files[source].path, source, ocr=self.ocr)
             if doc.sha256 != self.hashes[source]:
                 raise DocumentError(
                     f"{source} changed while it was being indexed; index again", self.files[source].path
                 )
+            self.read[source] = doc  # kept: its entry in the manifest and its stored text need it again
         return doc
 
 
-def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
+def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto") -> _Corpus:
     """Hash every document of ``folder``, reading only files whose size or time differ from the index's.
 
     A file is trusted unread only when the index recorded its size and modification time, and the time
@@ -273,7 +329,7 @@ def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
     folder = check_docs_folder(folder)
     known = store.manifest.files if store is not None else {}
     scanned_at = time.time_ns()
-    corpus = _Corpus({}, {})
+    corpus = _Corpus({}, {}, ocr=ocr)
     unknown: list[DocumentFile] = []
     for file in list_document_files(folder):
         corpus.files[file.source] = file
@@ -282,7 +338,11 @@ def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
             corpus.hashes[file.source] = entry.sha256
         else:
             unknown.append(file)
-    for doc in read_documents(folder, unknown, also_known=len(corpus.hashes)):
+    known_skipped = store.manifest.skipped if store is not None else {}
+    read = read_documents(
+        folder, unknown, also_known=len(corpus.hashes), skipped=corpus.skipped, known_skipped=known_skipped, ocr=ocr
+    )
+    for doc in read:
         file = corpus.files[doc.source]
         corpus.hashes[doc.source], corpus.read[doc.source] = doc.sha256, doc
         trusted = scanned_at - file.mtime_ns >= RACY_S * 1e9
@@ -366,7 +426,17 @@ def _update(
             )
         elif segment is not None:
             sentences, chunks = fresh[source]
-            files[source] = FileEntry(corpus.hashes[source], len(chunks), len(sentences), segment.name, size, mtime_ns)
+            doc = corpus.document(source)
+            files[source] = FileEntry(
+                corpus.hashes[source],
+                len(chunks),
+                len(sentences),
+                segment.name,
+                size,
+                mtime_ns,
+                kind=doc.kind,
+                pages=len(doc.pages),
+            )
     live = {entry.segment for entry in files.values()}
     segments = [s for s in (previous.segments if previous is not None else []) if s.name in live]
     if segment is not None:
@@ -381,6 +451,7 @@ def _update(
         index_type=resolve_index_type(settings, sum(entry.chunks for entry in files.values())),
         vector_storage=codec.storage,
         vector_ranges=list(codec.ranges),
+        skipped=dict(corpus.skipped),
     )
     store = ChunkStore.assemble(manifest, segments, base=previous)
     wanted_storage = resolve_vector_storage(settings, store)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -278,7 +279,7 @@ class Bot:
 
         Args:
             items: ``Document`` objects (e.g. ``Document.from_text("notes.md", text)``), or paths of
-                ``.txt``/``.md`` files or of folders holding them.
+                documents (``.txt``, ``.md``, ``.rst``, ``.pdf``, ``.docx``, ``.html``) or of folders holding them.
             overwrite: Replace a document of the same name whose content differs.
 
         Returns:
@@ -312,7 +313,10 @@ class Bot:
                 target = docs_dir / doc.source
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temporary = target.with_name(f".{target.name}.tmp")
-                temporary.write_text(doc.text, encoding="utf-8")
+                if doc.kind != "text" and doc.location:
+                    shutil.copyfile(doc.location, temporary)  # a PDF is added as itself, not as its text
+                else:
+                    temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
             store, report = sync_index(self.settings, self.embedder, current=self.store)
             self._snapshot = self._next_snapshot(store)

@@ -194,7 +194,9 @@ def build_app(bot: Bot) -> gr.Blocks:
                     )
                 with gr.Accordion("Add documents", open=False):
                     files = gr.File(
-                        file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
+                        file_count="multiple",
+                        file_types=list(SUPPORTED_SUFFIXES),
+                        label="PDF, Word, HTML, .txt, .md or .rst",
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
         question.submit(
