@@ -147,19 +147,19 @@ def _soft_breaks(text: str, lines: list[tuple[int, int]]) -> set[int]:
     Only text that looks hard-wrapped is reflowed: its lines' width (the 90th percentile of their lengths)
     is at most ``_MAX_WRAP_WIDTH`` characters. Then a break is soft when the next line directly follows (no
     blank line), does not start a block (list item, heading, table row, code), and the line before it fills
-    at least ``_SOFT_LINE_SHARE`` of the width (a short line ends its paragraph, or is a title).
+    at least ``_SOFT_LINE_SHARE`` of the width around it (the longest of the two lines before and after it,
+    so a narrow column is measured against its own width): a short line ends its paragraph, or is a title.
     """
-    lengths = sorted(len(text[s:e].rstrip()) for s, e in lines if text[s:e].strip())
-    if len(lengths) < 2:
-        return set()
-    width = lengths[min(len(lengths) - 1, int(len(lengths) * 0.9))]
-    if width > _MAX_WRAP_WIDTH:
+    lengths = [len(text[s:e].rstrip()) for s, e in lines]
+    filled = sorted(n for n in lengths if n)
+    if len(filled) < 2 or filled[min(len(filled) - 1, int(len(filled) * 0.9))] > _MAX_WRAP_WIDTH:
         return set()
     soft = set()
     for i in range(len(lines) - 1):
         (start, end), (next_start, next_end) = lines[i], lines[i + 1]
         if next_start != end + 1 or not text[next_start:next_end].strip():
             continue
+        width = max(lengths[max(0, i - 2) : i + 3])
         line = text[start:end].rstrip()
         if len(line) < _SOFT_LINE_SHARE * width or _BLOCK_START.match(text, next_start) or line.lstrip()[:1] in "#|":
             continue

@@ -171,7 +171,12 @@ def _run(args: argparse.Namespace) -> int:
         if args.report:
             for path in write_report(result, args.report, f"rag evaluation: {args.qa.name}, {bot.answerer.name}"):
                 logger.info("wrote %s", path)
-        failed = [f"{m} = {result.metrics[m]:.3f} < {v}" for m, v in thresholds.items() if result.metrics[m] < v]
+        # A metric the run could not measure (page_accuracy with no "pages" in the Q&A file) fails its threshold.
+        failed = [
+            f"{m} = {result.metrics.get(m, float('nan')):.3f} < {v}"
+            for m, v in thresholds.items()
+            if not result.metrics.get(m, float("-inf")) >= v
+        ]
         for line in failed:
             print(f"rag: below threshold: {line}", file=sys.stderr)
         return 1 if failed else 0
