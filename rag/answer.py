@@ -56,7 +56,10 @@ class Citation:
 
     @classmethod
     def from_passage(cls, n: int, passage: Passage, highlights: tuple[tuple[int, int], ...] = ()) -> Citation:
-        """Cite ``passage`` as number ``n``; page and section are those of the first highlighted sentence."""
+        """Cite ``passage`` as number ``n``; page and section are those of its first highlighted sentence.
+
+        (The passage's start when nothing is highlighted; ``Chunk.place_at`` gives any other sentence's.)
+        """
         place = passage.chunk.place_at(min(highlights)[0] if highlights else passage.start)
         return cls(
             n,

@@ -96,7 +96,7 @@ _ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof sr jr st vs inc ltd co corp no fig e.g i.e u.s u.k jan feb mar apr jun jul aug sep
     sept oct nov dec""".split()
 )
-_BULLET = re.compile(r"[-*•–]\s+")
+_BULLET = re.compile(r"[-*•–]\s+|#{1,6}\s+")  # list markers, and Markdown's heading markers
 _MIN_SENTENCE_CHARS = 2
 
 

@@ -44,7 +44,7 @@ from rag.errors import (
 )
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
-__all__ = ["IndexReport", "extracted_text_path", "sync_index"]
+__all__ = ["IndexReport", "extracted_text_path", "stored_text", "sync_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,11 @@ class IndexReport:
     total_chunks: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # files not indexed: (name, reason)
 
-    def summary(self) -> str:
-        """One line for humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``."""
+    def summary(self, *, with_skipped: bool = True) -> str:
+        """For humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``.
+
+        With ``with_skipped``, one more line per file not indexed, with its reason.
+        """
         parts = [
             f"{len(v)} {k}"
             for k, v in (("changed", self.changed), ("added", self.added), ("removed", self.removed))
@@ -80,7 +83,7 @@ class IndexReport:
         ]
         detail = ", ".join(parts) or self.reason
         line = f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
-        if self.skipped:
+        if self.skipped and with_skipped:
             line += f"\n{len(self.skipped)} file(s) not indexed:" + "".join(
                 f"\n  {name}: {reason}" for name, reason in self.skipped
             )
@@ -146,7 +149,7 @@ def sync_index(
         ) from None
     report.total_chunks = len(new_store)
     report.skipped = sorted(corpus.skipped.items())
-    logger.info("%s", report.summary())
+    logger.info("%s", report.summary(with_skipped=False))  # skipped files were logged when found
     return new_store, report
 
 
@@ -170,6 +173,25 @@ EXTRACTED = "extracted"
 def extracted_text_path(index_dir: Path, sha256: str) -> Path:
     """Where the index keeps the text extracted from a file (PDF, Word, HTML) whose bytes hash to ``sha256``."""
     return Path(index_dir) / EXTRACTED / f"{sha256}.txt"
+
+
+def stored_text(settings: Settings, manifest: Manifest, source: str) -> str:
+    """The extracted text of the indexed document ``source``: stored with the index, or the text file itself.
+
+    Raises:
+        DocumentError: ``source`` is not indexed, or its text cannot be read.
+    """
+    entry = manifest.files.get(source)
+    if entry is None:
+        raise DocumentError(f"{source} is not indexed", source)
+    path = extracted_text_path(settings.index_dir, entry.sha256)
+    try:
+        if entry.kind not in {"", "text"}:
+            with open(path, encoding="utf-8", newline="") as file:  # line ends as written: offsets count them
+                return file.read()
+        return load_document(settings.docs_dir / source, source).text
+    except OSError as exc:
+        raise DocumentError(f"cannot read the text of {source}: {exc.strerror or exc}", path) from exc
 
 
 def save_extracted_texts(index_dir: Path, corpus: _Corpus, manifest: Manifest) -> None:

@@ -26,7 +26,7 @@ from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
-from rag.indexing import IndexReport, sync_index
+from rag.indexing import IndexReport, stored_text, sync_index
 from rag.retrieval import Passages, Retriever
 from rag.store import ChunkStore
 
@@ -103,6 +103,19 @@ class Bot:
     def store(self) -> ChunkStore:
         """The current index (read-only use)."""
         return self._snapshot.store
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Files of the docs folder that are not indexed, with the reason for each."""
+        return dict(self._snapshot.store.manifest.skipped)
+
+    def document_text(self, source: str) -> str:
+        """The text of an indexed document as extracted: ``document_text(c.source)[c.start:c.end] == c.text``.
+
+        Raises:
+            DocumentError: ``source`` is not indexed, or its text cannot be read.
+        """
+        return stored_text(self.settings, self._snapshot.store.manifest, source)
 
     # ------------------------------------------------------------------------------------ asking
 
