@@ -145,9 +145,12 @@ class Answer:
             lines += ["", f"*{self.notice}*"]
         if self.citations:
             lines.append("")
+        from rag.cli_format import format_place  # imported here: that module prints answers, so imports this one
+
         for c in self.citations:
             snippet = " ".join(c.text.split())
-            lines.append(f"[{c.n}] {c.source} [{c.start}:{c.end}] (score {c.score:.2f}): {snippet}")
+            where = format_place(c.source, c.page, c.page_label, c.section)
+            lines.append(f"[{c.n}] {where} [{c.start}:{c.end}] (score {c.score:.2f}): {snippet}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -163,11 +166,15 @@ class Answer:
         parts = [f'<div class="rag-answer"><p style="{style}">{body}</p>']
         if self.notice:
             parts.append(f'<p style="color:#8a4b00;font-style:italic">{html.escape(self.notice)}</p>')
+        from rag.cli_format import format_place
+
         for c in self.citations:
+            where = format_place("", c.page, c.page_label, c.section).strip()
             parts.append(
                 f'<div id="{anchor}-{c.n}" style="border-left:3px solid #999;margin:6px 0;padding:2px 8px">'
                 f"<b>[{c.n}]</b> <code>{html.escape(c.source)}</code> "
-                f"<small>chars {c.start}–{c.end} · score {c.score:.2f}</small>"
+                + (f'<span class="rag-place">{html.escape(where)}</span> ' if where else "")
+                + f"<small>chars {c.start}–{c.end} · score {c.score:.2f}</small>"
                 f"<div>{highlight_html(c.text, c.start, c.highlights)}</div></div>"
             )
         parts.append("</div>")

@@ -147,7 +147,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            print(answer)
+            from rag.cli_format import format_answer
+
+            print(format_answer(answer, verbose=args.verbose))
         return 0
     if args.command == "index":
         from rag.pipeline import open_index

@@ -13,6 +13,7 @@ import pytest
 
 import rag
 from rag.chunking import reflow
+from rag.cli_format import format_answer, format_place
 from rag.store import MANIFEST
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
@@ -178,3 +179,20 @@ def test_cli_ask_json_and_index_summary(bot: rag.Bot) -> None:
         "2 Configuration > 2.2 Queue files",
     )
     assert "locked.pdf" not in asked.stderr  # reported when found, not on every question
+
+
+def test_human_output_names_file_page_section_and_the_cited_sentence(bot: rag.Bot) -> None:
+    answer = bot.ask("Which port does the relay listen on by default?")
+    text = format_answer(answer)
+    assert "lantern-manual.pdf p. 3 (printed 2) §2.1 Ports  chars " in text
+    assert "    “The relay listens on port 7431 by default.”" in text
+    assert "(score" not in text  # the whole passage only with -v
+    assert "p. 3 (printed 2) §2.1 Ports" in answer._repr_html_()  # the notebook's rendering too
+    verbose = format_answer(answer, verbose=True)
+    assert "The admin console listens on port 7432" in verbose and "(score" in verbose
+    assert (
+        format_place("spec.pdf", 7, "7", "2. Unified system > 2.4. The glob files")
+        == "spec.pdf p. 7 §2.4 The glob files"
+    )
+    assert format_place("guide.docx", None, None, "Guide > Charging") == "guide.docx § Charging"
+    assert format_place("notes.txt", None, None, None) == "notes.txt"
