@@ -15,6 +15,7 @@ other instead of corrupting it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -42,9 +43,10 @@ from rag.errors import (
     IndexVersionError,
     RagError,
 )
+from rag.readers import PageSpan
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
-__all__ = ["IndexReport", "extracted_text_path", "stored_text", "sync_index"]
+__all__ = ["IndexReport", "extracted_text_path", "stored_pages", "stored_text", "sync_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +196,25 @@ def stored_text(settings: Settings, manifest: Manifest, source: str) -> str:
         raise DocumentError(f"cannot read the text of {source}: {exc.strerror or exc}", path) from exc
 
 
+def stored_pages(settings: Settings, manifest: Manifest, source: str) -> tuple[PageSpan, ...]:
+    """The page spans over the extracted text of ``source`` (empty for formats without pages)."""
+    entry = manifest.files.get(source)
+    if entry is None or not entry.pages:
+        return ()
+    path = extracted_text_path(settings.index_dir, entry.sha256).with_suffix(".pages.json")
+    try:
+        return tuple(PageSpan(int(s), int(e), int(n), label) for s, e, n, label in json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise DocumentError(f"cannot read the pages of {source}: {exc}", path) from exc
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    staged = path.with_name(f".{path.name}.tmp")
+    with open(staged, "w", encoding="utf-8", newline="") as file:
+        file.write(text)
+    staged.replace(path)
+
+
 def save_extracted_texts(index_dir: Path, corpus: _Corpus, manifest: Manifest) -> None:
     """Store the extracted text of every newly read non-text document; drop texts no file refers to any more.
 
@@ -208,11 +229,12 @@ def save_extracted_texts(index_dir: Path, corpus: _Corpus, manifest: Manifest) -
         path = extracted_text_path(index_dir, doc.sha256)
         if not path.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            staged = path.with_name(f".{path.name}.tmp")
-            staged.write_text(doc.text, encoding="utf-8", newline="")
-            staged.replace(path)
+            if doc.pages:  # written first: a text file present means its pages are too
+                pages = [[p.start, p.end, p.number, p.label] for p in doc.pages]
+                _write_atomically(path.with_suffix(".pages.json"), json.dumps(pages))
+            _write_atomically(path, doc.text)
     if folder.is_dir():
-        wanted = {f"{entry.sha256}.txt" for entry in manifest.files.values()}
+        wanted = {f"{entry.sha256}{suffix}" for entry in manifest.files.values() for suffix in (".txt", ".pages.json")}
         for path in folder.iterdir():
             if path.name not in wanted and not path.name.startswith("."):
                 path.unlink(missing_ok=True)

@@ -34,6 +34,7 @@ from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
+from ui.pages import page_viewer
 from ui.render import answer_html, error_html, evidence_html
 
 __all__ = ["build_app", "serve"]
@@ -64,6 +65,9 @@ CSS = """
 .rag-error { color: var(--error-text-color); }
 .rag-unsupported { color: #92400e; font-size: 0.9em; }
 a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+.rag-page-number, .rag-section { font-weight: 600; color: var(--body-text-color); }
+.rag-page summary { cursor: pointer; font-size: 0.85em; margin-top: 4px; }
+.rag-page-image { max-width: 100%; border: 1px solid var(--border-color-primary); margin-top: 4px; }
 """
 
 # A click on a [n] marker scrolls its passage into view in the evidence panel and flashes it.
@@ -87,6 +91,8 @@ def build_app(bot: Bot) -> gr.Blocks:
     """Build the chat page over ``bot`` (not launched)."""
     answerers: dict[tuple[str, str], Answerer] = {(bot.answerer.name, bot.settings.model or ""): bot.answerer}
     answerers_lock = threading.Lock()
+
+    show_page = page_viewer(bot)  # a PDF citation's page, rendered with the cited text highlighted
 
     def choose_answerer(name: str, model: str) -> Answerer:
         """Build (once) the answerer picked in the settings; raises ConfigError when it cannot be built."""
@@ -121,7 +127,7 @@ def build_app(bot: Bot) -> gr.Blocks:
             for piece in stream:
                 if isinstance(piece, Answer):
                     history[-1] = {"role": "assistant", "content": answer_html(piece)}
-                    yield "", history, evidence_html(piece)
+                    yield "", history, evidence_html(piece, show_page)
                 else:
                     text += piece
                     history[-1] = {"role": "assistant", "content": text}

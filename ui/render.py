@@ -7,9 +7,11 @@ Everything that comes from a document or a model is escaped here, so a document 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from rag import Answer
-from rag.answer import highlight_html
+from rag.answer import Citation, highlight_html
+from rag.cli_format import format_place
 
 __all__ = ["answer_html", "error_html", "evidence_html", "passage_anchor"]
 
@@ -52,13 +54,29 @@ def answer_html(answer: Answer) -> str:
     return "".join(parts)
 
 
+def _place_html(citation: Citation) -> str:
+    """The page and section of a citation, as spans ("" for a document with neither)."""
+    parts = []
+    if citation.page is not None:
+        page = format_place("", citation.page, citation.page_label, None).strip()
+        parts.append(f'<span class="rag-page-number">{_escape(page)}</span> ')
+    if citation.section:
+        section = format_place("", None, None, citation.section).strip()
+        parts.append(f'<span class="rag-section" title="{_escape(citation.section)}">{_escape(section)}</span> ')
+    return "".join(parts)
+
+
 def error_html(message: str) -> str:
     """A problem with the question itself, shown in the chat as such (not as an answer)."""
     return f'<div class="rag-error">{_escape(message)}</div>'
 
 
-def evidence_html(answer: Answer | None) -> str:
-    """The evidence panel: each cited passage with source, position, score and the cited sentences marked."""
+def evidence_html(answer: Answer | None, page_view: Callable[[Citation], str] | None = None) -> str:
+    """The evidence panel: each cited passage with its place, score and the cited sentences marked.
+
+    The place is the source, page and section, and character offsets. For a PDF citation, ``page_view``
+    (see ``ui.pages.page_viewer``) adds its page as an image with the cited sentences highlighted.
+    """
     if answer is None:
         return '<div class="rag-evidence-empty">Cited passages appear here.</div>'
     parts: list[str] = []
@@ -77,9 +95,11 @@ def evidence_html(answer: Answer | None) -> str:
             f'<div class="rag-passage" id="{passage_anchor(c.n)}">'
             f'<div class="rag-passage-head"><span class="rag-n">[{c.n}]</span> '
             f'<span class="rag-source">{_escape(c.source)}</span> '
+            f"{_place_html(c)}"
             f'<span class="rag-pos">chars {c.start}–{c.end}</span> '
             f'<span class="rag-score" title="cosine similarity to the question">score {c.score:.2f}</span></div>'
-            f'<div class="rag-passage-text">{highlight_html(c.text, c.start, c.highlights)}</div></div>'
+            f'<div class="rag-passage-text">{highlight_html(c.text, c.start, c.highlights)}</div>'
+            f"{page_view(c) if page_view is not None else ''}</div>"
         )
     if answer.refused:
         for p in answer.passages[:3]:

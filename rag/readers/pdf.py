@@ -157,7 +157,7 @@ def char_boxes(
             count = textpage.count_chars()
             boxes = []
             for index in range(max(start, 0), min(end, count)):
-                left, bottom, right, top = textpage.get_charbox(index)
+                left, bottom, right, top = textpage.get_charbox(index, loose=True)  # the line's height
                 if right > left and top > bottom:
                     boxes.append((float(left), float(bottom), float(right), float(top)))
         finally:
