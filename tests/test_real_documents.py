@@ -196,3 +196,16 @@ def test_human_output_names_file_page_section_and_the_cited_sentence(bot: rag.Bo
     )
     assert format_place("guide.docx", None, None, "Guide > Charging") == "guide.docx § Charging"
     assert format_place("notes.txt", None, None, None) == "notes.txt"
+
+
+def test_adding_a_pdf_copies_the_file_itself_and_cites_its_page(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "note.md").write_text("# Note\n\nThe office plant is called Gerald.\n", encoding="utf-8")
+    bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False)
+    manual = make_docs.write_pdf(tmp_path / "lantern-manual.pdf")
+    report = bot.add_documents([manual])
+    assert report.added == ["lantern-manual.pdf"]
+    assert (tmp_path / "docs" / "lantern-manual.pdf").read_bytes() == manual.read_bytes()  # the PDF, not its text
+    answer = bot.ask("Under which license is Lantern Relay released?")
+    assert "Mozilla Public License 2.0" in answer.text
+    assert (answer.citations[0].source, answer.citations[0].page) == ("lantern-manual.pdf", 5)
