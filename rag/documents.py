@@ -121,6 +121,11 @@ def load_document(
         extracted = reader.read(data, ReadOptions(ocr=ocr))
     except UnreadableFile as exc:
         raise SkippedFile(name, str(exc), path) from None
+    except Exception as exc:  # a parser's own failure on a malformed file must not stop the whole folder
+        logger.debug("the %s reader failed on %s", reader.kind, path, exc_info=True)
+        raise SkippedFile(
+            name, f"corrupt or unreadable {reader.kind} file ({type(exc).__name__}: {exc})", path
+        ) from None
     if not extracted.text.strip():
         raise SkippedFile(name, "empty", path)
     return Document(

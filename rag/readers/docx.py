@@ -7,7 +7,6 @@ row reads as one sentence. Headings are the paragraphs styled "Title" or "Headin
 from __future__ import annotations
 
 import io
-import zipfile
 from typing import Any
 
 from rag.readers import Extracted, ReadOptions, UnreadableFile, section_spans
@@ -29,9 +28,7 @@ class DocxReader:
 
         try:
             document = docx.Document(io.BytesIO(data))
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise UnreadableFile(f"corrupt or truncated Word file ({type(exc).__name__}: {exc})") from None
-        except Exception as exc:  # python-docx raises its own PackageNotFoundError and lxml errors
+        except Exception as exc:  # zipfile.BadZipFile, python-docx's PackageNotFoundError, KeyError, lxml errors
             raise UnreadableFile(f"corrupt or truncated Word file ({type(exc).__name__}: {exc})") from None
         blocks: list[str] = []
         headings: list[tuple[int, int, str]] = []
