@@ -119,7 +119,10 @@ def sync_index(
         RagError: The index folder cannot be written.
     """
     store, report = (None, IndexReport("built", "rebuild requested")) if rebuild else _open(settings, embedder, current)
-    corpus = _Corpus.of(documents) if documents is not None else _scan(settings.docs_dir, store, settings.ocr)
+    if documents is not None:
+        corpus = _Corpus.of(documents)
+    else:
+        corpus = _scan(settings.docs_dir, store, settings.ocr, settings.index_dir)
     if store is not None:
         report = _compare(settings, store, corpus)
         if report is None and store.manifest.skipped == corpus.skipped:
@@ -360,7 +363,7 @@ class _Corpus:
         return doc
 
 
-def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto") -> _Corpus:
+def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto", index_dir: Path | None = None) -> _Corpus:
     """Hash every document of ``folder``, reading only files whose size or time differ from the index's.
 
     A file is trusted unread only when the index recorded its size and modification time, and the time
@@ -375,7 +378,11 @@ def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto") -> _Corpus:
     scanned_at = time.time_ns()
     corpus = _Corpus({}, {}, ocr=ocr)
     unknown: list[DocumentFile] = []
+    # An index kept inside the docs folder is not a document (its files would all be "unsupported").
+    index_prefix = _relative_prefix(index_dir, folder) if index_dir is not None else None
     for file in list_document_files(folder):
+        if index_prefix is not None and file.source.startswith(index_prefix):
+            continue
         corpus.files[file.source] = file
         entry = known.get(file.source)
         if entry is not None and entry.mtime_ns >= 0 and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns):
@@ -393,6 +400,15 @@ def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto") -> _Corpus:
         corpus.stamps[doc.source] = (file.size, file.mtime_ns) if trusted else (-1, -1)
     logger.debug("%d document(s) in %s, %d read", len(corpus.hashes), folder, len(corpus.read))
     return corpus
+
+
+def _relative_prefix(inner: Path, folder: Path) -> str | None:
+    """``inner``'s path relative to ``folder`` as a source-name prefix ("index/"); None when it lies outside."""
+    try:
+        relative = inner.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return f"{relative.as_posix()}/" if relative.parts else None
 
 
 def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:

@@ -209,3 +209,12 @@ def test_adding_a_pdf_copies_the_file_itself_and_cites_its_page(tmp_path: Path) 
     answer = bot.ask("Under which license is Lantern Relay released?")
     assert "Mozilla Public License 2.0" in answer.text
     assert (answer.citations[0].source, answer.citations[0].page) == ("lantern-manual.pdf", 5)
+
+
+def test_an_index_inside_the_docs_folder_is_not_a_document(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "note.md").write_text("The office plant is called Gerald.\n", encoding="utf-8")
+    bot = rag.load(docs, docs / "index", progress=False)
+    report = bot.refresh()
+    assert bot.documents == ["note.md"] and report.skipped == []
