@@ -16,7 +16,6 @@ decode as UTF-8 (``rag.readers.text``).
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Protocol
@@ -135,8 +134,3 @@ def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[Sect
         if end > offset:
             spans.append(SectionSpan(offset, end, " > ".join(t for _, t in path)))
     return tuple(spans)
-
-
-def span_at(starts: list[int], offset: int) -> int:
-    """Index of the span (by sorted ``starts``) holding ``offset``; -1 when it lies before the first."""
-    return bisect.bisect_right(starts, offset) - 1
