@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +219,30 @@ def test_an_index_inside_the_docs_folder_is_not_a_document(tmp_path: Path) -> No
     bot = rag.load(docs, docs / "index", progress=False)
     report = bot.refresh()
     assert bot.documents == ["note.md"] and report.skipped == []
+
+
+MIME_SPEC = Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")
+TASN1 = Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf")
+
+
+@pytest.mark.skipif(not MIME_SPEC.is_file(), reason="Debian's shared-mime-info PDF is not installed")
+def test_a_real_pdf_is_cited_down_to_page_and_section(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    shutil.copy(MIME_SPEC, tmp_path / "docs")
+    bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False)
+    answer = bot.ask("What does the globs2 file contain?")
+    assert "globs2" in answer.text
+    first = answer.citations[0]
+    assert (first.page, first.section) == (7, "2. Unified system > 2.4. The glob files")
+    assert "shared-mime-info-spec.pdf p. 7 §2.4 The glob files" in format_answer(answer)
+    for citation in answer.citations:
+        assert bot.document_text(citation.source)[citation.start : citation.end] == citation.text
+
+
+@pytest.mark.skipif(not TASN1.is_file(), reason="Debian's libtasn1-doc PDF is not installed")
+def test_a_real_pdf_with_printed_page_labels() -> None:
+    from rag.documents import load_document
+
+    doc = load_document(TASN1)
+    labels = [page.label for page in doc.pages]
+    assert labels[:4] == ["T-1", "T-2", "i", "1"]  # printed "page 1" is physical page 4
