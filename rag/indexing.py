@@ -40,6 +40,7 @@ from rag.errors import (
     DocumentError,
     IndexLockedError,
     IndexNotFoundError,
+    IndexOutdatedError,
     IndexVersionError,
     RagError,
 )
@@ -273,6 +274,9 @@ def _open(
         return None, IndexReport("built", f"no index in {settings.index_dir} yet")
     except IndexVersionError:
         raise  # written by a newer rag: never overwrite it
+    except IndexOutdatedError as exc:
+        logger.info("rebuilding the index: %s", exc)  # an upgrade, not a fault
+        return None, IndexReport("built", f"the previous index was unusable: {exc}")
     except CorruptIndexError as exc:
         logger.warning("the index is unusable (%s); rebuilding it", exc)
         return None, IndexReport("built", f"the previous index was unusable: {exc}")

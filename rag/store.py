@@ -55,14 +55,15 @@ import numpy as np
 
 from rag.chunking import Chunk, Place, Sentence
 from rag.embeddings import Vectors
-from rag.errors import CorruptIndexError, IndexNotFoundError, IndexVersionError
+from rag.errors import CorruptIndexError, IndexNotFoundError, IndexOutdatedError, IndexVersionError
 
 __all__ = ["FORMAT_VERSION", "SENTENCE_VECTORS", "ChunkStore", "FileEntry", "Manifest", "Segment", "VectorCodec"]
 
 logger = logging.getLogger(__name__)
 
-# 3: chunks carry page, page label and section; the manifest lists skipped files and each file's kind.
 FORMAT_VERSION = 3
+# What each format brought, for the log line that says why an older index is rebuilt.
+FORMAT_CHANGES = {3: "chunks carry their page, page label and section; the manifest lists skipped files"}
 MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
 CHUNKS = "chunks.jsonl"
@@ -600,9 +601,9 @@ class ChunkStore:
                 f"this version reads up to {FORMAT_VERSION}); upgrade rag, or rebuild with 'rag index --rebuild'"
             )
         if raw_version != FORMAT_VERSION:
-            raise CorruptIndexError(
+            raise IndexOutdatedError(
                 f"{folder} is in index format {raw_version!r}, from an older version of rag (this one writes "
-                f"format {FORMAT_VERSION})"
+                f"format {FORMAT_VERSION}: {FORMAT_CHANGES.get(FORMAT_VERSION, 'a new layout')})"
             )
         try:
             text = manifest_path.read_text(encoding="utf-8")
