@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test setup index lint typecheck pytest evals bench browser haproxy clean
+.PHONY: run test setup index lint typecheck pytest evals bench browser haproxy pdftools ocr clean
 
 run: setup index
 	$(VENV)/bin/rag serve --host $(HOST) --port $(PORT)
@@ -52,6 +52,20 @@ haproxy:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq haproxy >/dev/null; }
 
+# Debian's pdftotext (poppler-utils): the baseline of benchmarks/bench_extract.py.
+pdftools:
+	@command -v pdftotext >/dev/null 2>&1 || { \
+		echo "installing poppler-utils from Debian for the extraction benchmark"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq poppler-utils >/dev/null; }
+
+# Optional: Debian's tesseract-ocr reads scanned PDFs (setting ocr = auto); without it they are skipped, by name.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 || { \
+		echo "installing tesseract-ocr from Debian to read scanned PDFs"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tesseract-ocr >/dev/null; }
+
 lint: setup
 	$(VENV)/bin/ruff check rag ui server tests benchmarks evals
 	$(VENV)/bin/ruff format --check rag ui server tests benchmarks evals
@@ -75,8 +89,13 @@ evals: setup index
 	$(VENV)/bin/rag eval -q --qa evals/heldout.jsonl \
 		--min hit@5=0.95 --min answer_correct=0.80 --min refusal_recall=0.40 --min citation_precision=0.85 \
 		--max sentences_per_answer=1.5
+	@echo "== documents set (evals/docs_qa.jsonl: PDF, Word, HTML and wrapped text written for it, with pages)"
+	$(VENV)/bin/rag eval -q --docs evals/docs --index index-docs --qa evals/docs_qa.jsonl \
+		--min hit@5=0.95 --min mrr=0.90 --min answer_correct=0.85 --min refusal_precision=0.55 \
+		--min refusal_recall=0.55 --min citation_precision=0.80 --min citation_recall=0.95 --min page_accuracy=0.95
 
-bench: setup index
+bench: setup index pdftools
+	$(PY) benchmarks/bench_extract.py
 	$(PY) benchmarks/bench_query.py
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_load.py --scale-out
@@ -84,4 +103,4 @@ bench: setup index
 	$(PY) benchmarks/bench_scale.py
 
 clean:
-	rm -rf $(VENV) index .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) index index-docs .mypy_cache .ruff_cache .pytest_cache

@@ -32,6 +32,10 @@ class Citation:
         text: The passage, ``document_text[start:end]``.
         score: Cosine similarity of the passage to the question.
         highlights: Offsets (into the document) of the sentences the answer relies on, for highlighting.
+        page: The 1-based physical page of the cited sentence (its first highlight; else the passage's
+            start); None for formats without pages.
+        page_label: That page's printed label ("iv", "12") when the PDF defines labels.
+        section: The heading path of the cited sentence's section ("2. Unified system > 2.4. The glob files").
 
     Example:
         >>> c = bot.ask("Where was the deal signed?").citations[0]
@@ -46,11 +50,29 @@ class Citation:
     text: str
     score: float
     highlights: tuple[tuple[int, int], ...] = ()
+    page: int | None = None
+    page_label: str | None = None
+    section: str | None = None
 
     @classmethod
     def from_passage(cls, n: int, passage: Passage, highlights: tuple[tuple[int, int], ...] = ()) -> Citation:
-        """Cite ``passage`` as number ``n``."""
-        return cls(n, passage.source, passage.start, passage.end, passage.text, passage.score, highlights)
+        """Cite ``passage`` as number ``n``; page and section are those of its first highlighted sentence.
+
+        (The passage's start when nothing is highlighted; ``Chunk.place_at`` gives any other sentence's.)
+        """
+        place = passage.chunk.place_at(min(highlights)[0] if highlights else passage.start)
+        return cls(
+            n,
+            passage.source,
+            passage.start,
+            passage.end,
+            passage.text,
+            passage.score,
+            highlights,
+            page=place.page,
+            page_label=place.page_label,
+            section=place.section,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The citation as printed in ``rag ask --json``."""
@@ -61,6 +83,9 @@ class Citation:
             "end": self.end,
             "text": self.text,
             "score": round(self.score, 4),
+            "page": self.page,
+            "page_label": self.page_label,
+            "section": self.section,
         }
 
 
@@ -120,9 +145,12 @@ class Answer:
             lines += ["", f"*{self.notice}*"]
         if self.citations:
             lines.append("")
+        from rag.cli_format import format_place  # imported here: that module prints answers, so imports this one
+
         for c in self.citations:
             snippet = " ".join(c.text.split())
-            lines.append(f"[{c.n}] {c.source} [{c.start}:{c.end}] (score {c.score:.2f}): {snippet}")
+            where = format_place(c.source, c.page, c.page_label, c.section)
+            lines.append(f"[{c.n}] {where} [{c.start}:{c.end}] (score {c.score:.2f}): {snippet}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -138,11 +166,15 @@ class Answer:
         parts = [f'<div class="rag-answer"><p style="{style}">{body}</p>']
         if self.notice:
             parts.append(f'<p style="color:#8a4b00;font-style:italic">{html.escape(self.notice)}</p>')
+        from rag.cli_format import format_place
+
         for c in self.citations:
+            where = format_place("", c.page, c.page_label, c.section).strip()
             parts.append(
                 f'<div id="{anchor}-{c.n}" style="border-left:3px solid #999;margin:6px 0;padding:2px 8px">'
                 f"<b>[{c.n}]</b> <code>{html.escape(c.source)}</code> "
-                f"<small>chars {c.start}–{c.end} · score {c.score:.2f}</small>"
+                + (f'<span class="rag-place">{html.escape(where)}</span> ' if where else "")
+                + f"<small>chars {c.start}–{c.end} · score {c.score:.2f}</small>"
                 f"<div>{highlight_html(c.text, c.start, c.highlights)}</div></div>"
             )
         parts.append("</div>")

@@ -215,7 +215,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            print(answer)
+            from rag.cli_format import format_answer
+
+            print(format_answer(answer, verbose=args.verbose))
         return 0
     if args.command == "index" and args.ray is not None:
         from rag.ray_embedding import index_with_ray

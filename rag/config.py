@@ -66,6 +66,7 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_VECTOR_BACKEND": "vector_backend",
     "RAG_PG_DSN": "pg_dsn",
     "RAG_PG_SCHEMA": "pg_schema",
+    "RAG_OCR": "ocr",
 }
 
 
@@ -159,6 +160,8 @@ class Settings:
     vector_backend: VectorBackend = "faiss"
     pg_dsn: str | None = None
     pg_schema: str = "rag"
+    # Scanned PDFs (no text layer): "auto" reads them with Debian's tesseract-ocr when it is installed.
+    ocr: str = "auto"
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -213,6 +216,8 @@ class Settings:
             raise ConfigError("the postgres vector backend needs a connection string: set RAG_PG_DSN=postgresql://...")
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,57}", self.pg_schema):  # 63 with the suffix of a rebuild
             raise ConfigError(f"pg_schema must be a lower-case SQL name (letters, digits, _), got {self.pg_schema!r}")
+        if self.ocr not in {"auto", "off"}:
+            raise ConfigError(f"ocr must be 'auto' or 'off', got {self.ocr!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,7 +1,12 @@
-"""Reading source documents: which files count, how they are decoded, and what is skipped (and why).
+"""Reading source documents: which files count, how they are read, and what is skipped (and why).
 
-A ``Document`` is the exact text of one file plus its SHA-256, so chunk offsets always point into the
-original bytes' decoding and the index can tell when a file changed.
+A ``Document`` is the text extracted from one file (by its format's reader in ``rag.readers``) plus the
+SHA-256 of the file's bytes, so chunk offsets always point into that text and the index can tell when a
+file changed. For plain text the extracted text is the file's own decoding; for PDF, Word and HTML it is
+the reader's output, stored with the index. Page and section spans say where each stretch of text came from.
+
+Every file of a docs folder that is not indexed gets a reason (``SkippedFile``): an unsupported type, an
+encrypted or truncated PDF, no text layer, too large, not UTF-8. Nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from pathlib import Path
 from stat import S_ISREG
 
 from rag.errors import DocumentError
+from rag.readers import PageSpan, ReadOptions, SectionSpan, UnreadableFile, reader_for, supported_suffixes
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "SUPPORTED_SUFFIXES",
     "Document",
     "DocumentFile",
+    "SkippedFile",
     "check_docs_folder",
     "check_supported",
     "list_document_files",
@@ -31,8 +38,19 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = supported_suffixes()
+# PDFs and Word files carry images and fonts besides their text: they may be larger than a text file.
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+MAX_BINARY_DOCUMENT_BYTES = 100 * 1024 * 1024
+
+
+class SkippedFile(DocumentError):
+    """A file that is not indexed: ``source`` (its name) and ``reason`` (why, without the name)."""
+
+    def __init__(self, source: str, reason: str, path: Path | str | None = None) -> None:
+        super().__init__(f"{source}: {reason}", path)
+        self.source = source
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -41,13 +59,22 @@ class Document:
 
     Attributes:
         source: File name relative to the docs folder (``"000_9e8dd42f31235db3.txt"``); the citation key.
-        text: Decoded text, exactly as in the file (no normalisation, so offsets stay true).
+        text: The extracted text: for plain text exactly the file's decoding (no normalisation, so offsets
+            stay true); for other formats its reader's output.
         sha256: Hex digest of the file's bytes.
+        kind: The format (``"text"``, ``"pdf"``, ``"docx"``, ``"html"``).
+        pages: Page spans over ``text`` (PDF only).
+        sections: Section spans over ``text`` (from headings or bookmarks).
+        location: The path it was read from ("" when made in memory): what is copied when it is added.
     """
 
     source: str
     text: str
     sha256: str
+    kind: str = "text"
+    pages: tuple[PageSpan, ...] = ()
+    sections: tuple[SectionSpan, ...] = ()
+    location: str = ""
 
     @classmethod
     def from_text(cls, source: str, text: str) -> Document:
@@ -58,38 +85,58 @@ class Document:
         return cls(source=source, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def load_document(path: Path, source: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document:
-    """Read one UTF-8 text file.
+def load_document(
+    path: Path, source: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES, *, ocr: str = "auto"
+) -> Document:
+    """Read one document with the reader for its type.
 
     Args:
         path: File to read.
         source: Name to cite it by; the file name when None.
-        max_bytes: Files larger than this are refused.
+        max_bytes: Text files larger than this are refused (PDF and Word files may be 10 times larger).
+        ocr: ``"auto"`` reads scanned PDFs with tesseract when it is installed; ``"off"`` never does.
 
     Raises:
-        DocumentError: The file cannot be read, is too large, is binary, is not UTF-8, or is empty.
+        SkippedFile: The file is of an unsupported type, cannot be read, is too large, encrypted, corrupt,
+            has no text, is binary, is not UTF-8 or is empty; ``reason`` says which.
+        DocumentError: The file cannot be opened at all.
     """
+    name = source or path.name
+    reader = reader_for(path)
+    if reader is None:
+        raise SkippedFile(name, f"unsupported file type {path.suffix.lower()!r}", path)
+    limit = max_bytes if reader.kind in {"text", "html"} else max(max_bytes, MAX_BINARY_DOCUMENT_BYTES)
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            raise DocumentError(
-                f"{path.name} is {size / 1e6:.1f} MB; documents over {max_bytes / 1e6:.0f} MB are not indexed",
+        if size > limit:
+            raise SkippedFile(
+                name,
+                f"too large: {size / 1e6:.1f} MB; {reader.kind} files over {limit / 1e6:.0f} MB are not indexed",
                 path,
             )
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"cannot read {path}: {exc.strerror or exc}", path) from exc
-    if b"\x00" in data[:8192]:
-        raise DocumentError(f"{path.name} looks binary (it contains NUL bytes), not text", path)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(f"{path.name} is not UTF-8 text (bad byte at offset {exc.start})", path) from None
-    # A BOM is an encoding marker, not content; dropping it keeps offsets relative to the visible text.
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise DocumentError(f"{path.name} is empty", path)
-    return Document(source=source or path.name, text=text, sha256=hashlib.sha256(data).hexdigest())
+        extracted = reader.read(data, ReadOptions(ocr=ocr))
+    except UnreadableFile as exc:
+        raise SkippedFile(name, str(exc), path) from None
+    except Exception as exc:  # a parser's own failure on a malformed file must not stop the whole folder
+        logger.debug("the %s reader failed on %s", reader.kind, path, exc_info=True)
+        raise SkippedFile(
+            name, f"corrupt or unreadable {reader.kind} file ({type(exc).__name__}: {exc})", path
+        ) from None
+    if not extracted.text.strip():
+        raise SkippedFile(name, "empty", path)
+    return Document(
+        source=name,
+        text=extracted.text,
+        sha256=hashlib.sha256(data).hexdigest(),
+        kind=extracted.kind,
+        pages=extracted.pages,
+        sections=extracted.sections,
+        location=str(path),
+    )
 
 
 @dataclass(frozen=True)
@@ -123,13 +170,20 @@ def check_docs_folder(folder: Path | str) -> Path:
 
 
 def check_supported(path: Path) -> None:
-    """Raise ``DocumentError`` unless ``path`` is of a type that can be indexed (``SUPPORTED_SUFFIXES``)."""
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise DocumentError(f"{path.name}: only {' and '.join(SUPPORTED_SUFFIXES)} files can be added", path)
+    """Raise ``SkippedFile`` unless ``path`` is of a type that can be indexed (``SUPPORTED_SUFFIXES``)."""
+    if reader_for(path) is None:
+        raise SkippedFile(
+            path.name,
+            f"unsupported file type {path.suffix.lower()!r}; supported: {', '.join(SUPPORTED_SUFFIXES)} "
+            "and text files without an extension",
+            path,
+        )
 
 
 def list_document_files(folder: Path) -> list[DocumentFile]:
-    """Every supported file under ``folder`` (hidden files and folders aside), sorted by name, with its stat.
+    """Every file under ``folder`` (hidden files and folders aside), sorted by name, with its stat.
+
+    Files of unsupported types are listed too: reading them says why they are skipped.
 
     Symbolic links to files outside ``folder`` are skipped with a warning: a docs folder should not be a way
     to read arbitrary files. Linked folders are not followed. Only links are resolved, so listing a folder of
@@ -147,8 +201,6 @@ def list_document_files(folder: Path) -> list[DocumentFile]:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, f"{prefix}{entry.name}/"))
                     continue
-                if not entry.name.lower().endswith(SUPPORTED_SUFFIXES):
-                    continue
                 if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(root):
                     logger.warning("skipping %s: it links outside the docs folder %s", entry.path, folder)
                     continue
@@ -162,7 +214,7 @@ def list_document_files(folder: Path) -> list[DocumentFile]:
 
 
 def load_documents(folder: Path | str) -> list[Document]:
-    """Read every ``.txt`` and ``.md`` file under ``folder``, skipping unreadable ones with a warning.
+    """Read every document under ``folder``, skipping unreadable ones with a warning that says why.
 
     Raises:
         DocumentError: The folder does not exist, or holds no readable document.
@@ -171,27 +223,42 @@ def load_documents(folder: Path | str) -> list[Document]:
     return read_documents(folder, list_document_files(folder))
 
 
-def read_documents(folder: Path, files: Iterable[DocumentFile], *, also_known: int = 0) -> list[Document]:
-    """Read ``files`` (found in ``folder``), skipping unreadable ones with a warning.
+def read_documents(
+    folder: Path,
+    files: Iterable[DocumentFile],
+    *,
+    also_known: int = 0,
+    skipped: dict[str, str] | None = None,
+    known_skipped: dict[str, str] | None = None,
+    ocr: str = "auto",
+) -> list[Document]:
+    """Read ``files`` (found in ``folder``), skipping unreadable ones with a warning that says why.
 
     Args:
         folder: The docs folder, for messages.
         files: The files to read.
         also_known: Documents of the folder known without being read (their hash is on record).
+        skipped: Filled with each skipped file's name and reason.
+        known_skipped: Files already reported as skipped, with their reasons: skipped again for the same
+            reason, they are logged at debug level only, so a reason is reported once, when found.
+        ocr: Passed to the PDF reader (``"auto"`` or ``"off"``).
 
     Raises:
         DocumentError: No file could be read, and no document is known otherwise.
     """
     documents: list[Document] = []
-    skipped: list[str] = []
+    skipped = {} if skipped is None else skipped
+    known_skipped = known_skipped or {}
     for file in files:
         try:
-            documents.append(load_document(file.path, file.source))
+            documents.append(load_document(file.path, file.source, ocr=ocr))
         except DocumentError as exc:
-            logger.warning("skipping %s", exc)
-            skipped.append(file.source)
+            reason = exc.reason if isinstance(exc, SkippedFile) else str(exc)
+            level = logging.DEBUG if known_skipped.get(file.source) == reason else logging.WARNING
+            logger.log(level, "skipped %s: %s", file.source, reason)
+            skipped[file.source] = reason
     if not documents and not also_known:
         detail = f" ({len(skipped)} unreadable file(s) skipped: {', '.join(skipped)})" if skipped else ""
-        raise DocumentError(f"no readable {' or '.join(SUPPORTED_SUFFIXES)} documents in {folder}{detail}", folder)
+        raise DocumentError(f"no readable documents in {folder}{detail}", folder)
     logger.debug("read %d document(s) from %s", len(documents), folder)
     return documents

@@ -6,7 +6,8 @@
     ├── DocumentError                   a document or docs folder cannot be used (carries .path)
     ├── IndexNotFoundError              no index where one was expected
     ├── CorruptIndexError               an index exists but cannot be read back
-    │   └── IndexVersionError           it was written by a newer rag (never overwritten)
+    │   ├── IndexVersionError           it was written by a newer rag (never overwritten)
+    │   └── IndexOutdatedError          it was written by an older rag (rebuilt)
     ├── IndexLockedError                another process is writing the same index
     └── AnswererUnavailable             an LLM backend cannot answer right now (network, auth, missing package)
 
@@ -25,6 +26,7 @@ __all__ = [
     "DocumentError",
     "IndexLockedError",
     "IndexNotFoundError",
+    "IndexOutdatedError",
     "IndexVersionError",
     "QuestionError",
     "RagError",
@@ -61,6 +63,10 @@ class CorruptIndexError(RagError):
 
 class IndexVersionError(CorruptIndexError):
     """An index written by a newer version of rag: unreadable here, and left as it is."""
+
+
+class IndexOutdatedError(CorruptIndexError):
+    """An index written by an older version of rag, in a format this one no longer reads: it is rebuilt."""
 
 
 class IndexLockedError(RagError):

@@ -20,6 +20,9 @@ Metrics (each from 0 to 1 unless stated; "relevant passage" means a passage from
 - ``grounding``: share of answer sentences (on answered items) that are backed by a cited passage: the
   sentence's text appears in one, or it was flagged supported by the answerer.
 - ``latency_p50_ms`` / ``latency_p95_ms``: total time of ``bot.ask``.
+- ``page_accuracy``: share of answered, answerable items that list ``"pages"`` (physical, 1-based) with at
+  least one citation on one of those pages (of one of the item's ``sources``, when it names any). Reported
+  only when some item lists pages.
 - ``sentences_per_answer``: mean number of sentences in an answer (on answered items): lower is tighter,
   so long as ``answer_correct`` holds.
 
@@ -41,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from rag.answer import Answer
+from rag.chunking import reflow
 from rag.errors import ConfigError
 from rag.grounding import split_answer_sentences
 from rag.retrieval import Passage
@@ -61,6 +65,7 @@ METRIC_NAMES = (
     "latency_p50_ms",
     "latency_p95_ms",
     "sentences_per_answer",
+    "page_accuracy",
 )
 LOWER_IS_BETTER = frozenset({"latency_p50_ms", "latency_p95_ms", "sentences_per_answer"})
 
@@ -82,6 +87,7 @@ class QAItem:
     answers_all: tuple[tuple[str, ...], ...]
     sources: tuple[str, ...]
     answerable: bool
+    pages: tuple[int, ...] = ()  # the physical pages (1-based) an answer is printed on, for page_accuracy
 
 
 def load_qa(path: Path | str) -> list[QAItem]:
@@ -139,17 +145,22 @@ def _parse_item(line: str, number: int) -> QAItem:
     sources = raw.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise ValueError("'sources' must be a list of file names")
+    pages = raw.get("pages", [])
+    if not isinstance(pages, list) or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1 for p in pages):
+        raise ValueError("'pages' must be a list of page numbers (1-based)")
     return QAItem(
         id=str(raw.get("id", f"line{number}")),
         question=question,
         answers_all=tuple(tuple(g) for g in groups),
         sources=tuple(sources),
         answerable=answerable,
+        pages=tuple(pages),
     )
 
 
 def _fold(text: str) -> str:
-    return " ".join(text.lower().split())
+    # Reflowed first, so that a word hyphenated at a PDF's line end matches as the word.
+    return " ".join(reflow(text).lower().split())
 
 
 def answer_is_correct(text: str, answers_all: Sequence[Sequence[str]]) -> bool:
@@ -224,6 +235,11 @@ def _grounded_sentences(answer: Answer) -> tuple[int, int]:
     return supported, len(sentences)
 
 
+def _cites_a_page(answer: Answer, item: QAItem) -> bool:
+    """True when a citation is on one of ``item.pages`` (and from one of its sources, when it names any)."""
+    return any(c.page in item.pages and (not item.sources or c.source in item.sources) for c in answer.citations)
+
+
 def _first_relevant_rank(passages: Iterable[Passage], item: QAItem) -> int | None:
     for passage in passages:
         if is_relevant(passage.source, passage.text, item):
@@ -286,6 +302,8 @@ def evaluate(
                 supported_sentences=supported,
                 answer_sentences=sentences,
             )
+            if item.pages:
+                record.update(pages=list(item.pages), page_hit=_cites_a_page(answer, item))
             records.append(record)
             if sink is not None:
                 sink.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -312,7 +330,7 @@ def compute_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
     def share(part: float, whole: float) -> float:
         return float(part / whole) if whole else math.nan
 
-    return {
+    metrics = {
         "hit@1": share(sum(1 for x in ranks if x is not None and x <= 1), len(ranks)),
         "hit@3": share(sum(1 for x in ranks if x is not None and x <= 3), len(ranks)),
         "hit@5": share(sum(1 for x in ranks if x is not None and x <= 5), len(ranks)),
@@ -327,12 +345,25 @@ def compute_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
         "latency_p95_ms": float(np.percentile(totals, 95)) if len(totals) else 0.0,
         "sentences_per_answer": share(sentences, len(answered)),
     }
+    paged = [r for r in answerable if "pages" in r and not r["refused"]]
+    if any("pages" in r for r in records):
+        metrics["page_accuracy"] = share(sum(1 for r in paged if r["page_hit"]), len(paged))
+    return metrics
 
 
 def threshold_failures(
     metrics: dict[str, float], minimums: dict[str, float], maximums: dict[str, float] | None = None
 ) -> list[str]:
-    """One line per metric under its minimum or over its maximum; a metric that is n/a (NaN) never fails."""
-    failed = [f"{m} = {metrics[m]:.3f} < {v}" for m, v in minimums.items() if metrics[m] < v]
-    failed += [f"{m} = {metrics[m]:.3f} > {v}" for m, v in (maximums or {}).items() if metrics[m] > v]
-    return failed
+    """One line per metric under its minimum or over its maximum.
+
+    A metric that is n/a (NaN) never fails; one the run did not measure at all (``page_accuracy`` when no
+    item lists pages) does, since a threshold on it means the Q&A file was expected to have what it lacks.
+    """
+    missing = [
+        f"{m} was not measured (no item of the Q&A file has what it needs)"
+        for m in {**minimums, **(maximums or {})}
+        if m not in metrics
+    ]
+    failed = [f"{m} = {metrics[m]:.3f} < {v}" for m, v in minimums.items() if m in metrics and metrics[m] < v]
+    failed += [f"{m} = {metrics[m]:.3f} > {v}" for m, v in (maximums or {}).items() if m in metrics and metrics[m] > v]
+    return missing + failed

@@ -15,6 +15,7 @@ other instead of corrupting it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -39,12 +40,14 @@ from rag.errors import (
     DocumentError,
     IndexLockedError,
     IndexNotFoundError,
+    IndexOutdatedError,
     IndexVersionError,
     RagError,
 )
+from rag.readers import PageSpan
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
-__all__ = ["IndexReport", "sync_index"]
+__all__ = ["IndexReport", "extracted_text_path", "stored_pages", "stored_text", "sync_index"]
 
 logger = logging.getLogger(__name__)
 # The summary of what indexing did has a logger of its own, so that ``rag index``, which prints the summary
@@ -72,16 +75,25 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     embedded_chunks: int = 0
     total_chunks: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # files not indexed: (name, reason)
 
-    def summary(self) -> str:
-        """One line for humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``."""
+    def summary(self, *, with_skipped: bool = True) -> str:
+        """For humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``.
+
+        With ``with_skipped``, one more line per file not indexed, with its reason.
+        """
         parts = [
             f"{len(v)} {k}"
             for k, v in (("changed", self.changed), ("added", self.added), ("removed", self.removed))
             if v
         ]
         detail = ", ".join(parts) or self.reason
-        return f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
+        line = f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
+        if self.skipped and with_skipped:
+            line += f"\n{len(self.skipped)} file(s) not indexed:" + "".join(
+                f"\n  {name}: {reason}" for name, reason in self.skipped
+            )
+        return line
 
 
 def sync_index(
@@ -111,11 +123,14 @@ def sync_index(
         RagError: The index folder cannot be written.
     """
     store, report = (None, IndexReport("built", "rebuild requested")) if rebuild else _open(settings, embedder, current)
-    corpus = _Corpus.of(documents) if documents is not None else _scan(settings.docs_dir, store)
+    if documents is not None:
+        corpus = _Corpus.of(documents)
+    else:
+        corpus = _scan(settings.docs_dir, store, settings.ocr, settings.index_dir)
     if store is not None:
         report = _compare(settings, store, corpus)
-        if report is None:
-            return store, IndexReport("reused", "up to date", total_chunks=len(store))
+        if report is None and store.manifest.skipped == corpus.skipped:
+            return store, _reused(store, corpus)
     lock = FileLock(str(_lock_path(settings.index_dir)))
     try:
         with lock.acquire(timeout=LOCK_TIMEOUT_S):
@@ -126,25 +141,112 @@ def sync_index(
                 if store is not None:
                     report = _compare(settings, store, corpus)
                     if report is None:
-                        return store, IndexReport("reused", "up to date", total_chunks=len(store))
+                        if store.manifest.skipped != corpus.skipped:
+                            # The chunks are as they were; only the list of skipped files is recorded, so
+                            # each reason is reported once, when found.
+                            store.manifest.skipped = dict(corpus.skipped)
+                            _save(store, settings.index_dir, base=store)
+                        return store, _reused(store, corpus)
             assert report is not None
             base = store if report.action == "refreshed" else None
             new_store = _update(settings, embedder, corpus, base, report, progress)
-            try:
-                new_store.save(settings.index_dir, base=base)
-            except OSError as exc:
-                raise RagError(
-                    f"cannot write the index to {settings.index_dir}: {exc.strerror or exc}; "
-                    "check that the folder is writable and the disk is not full"
-                ) from exc
+            _save(new_store, settings.index_dir, base=base)
+            save_extracted_texts(settings.index_dir, corpus, new_store.manifest)
     except Timeout:
         raise IndexLockedError(
             f"another process has been writing the index in {settings.index_dir} for over "
             f"{LOCK_TIMEOUT_S:.0f} s (lock file {lock.lock_file})"
         ) from None
     report.total_chunks = len(new_store)
-    logging.getLogger(SUMMARY_LOGGER).info("%s", report.summary())
+    report.skipped = sorted(corpus.skipped.items())
+    # Skipped files were logged when found; this logger is muted by `rag index`, which prints the summary.
+    logging.getLogger(SUMMARY_LOGGER).info("%s", report.summary(with_skipped=False))
     return new_store, report
+
+
+def _reused(store: ChunkStore, corpus: _Corpus) -> IndexReport:
+    return IndexReport("reused", "up to date", total_chunks=len(store), skipped=sorted(corpus.skipped.items()))
+
+
+def _save(store: ChunkStore, folder: Path, base: ChunkStore | None) -> None:
+    try:
+        store.save(folder, base=base)
+    except OSError as exc:
+        raise RagError(
+            f"cannot write the index to {folder}: {exc.strerror or exc}; "
+            "check that the folder is writable and the disk is not full"
+        ) from exc
+
+
+EXTRACTED = "extracted"
+
+
+def extracted_text_path(index_dir: Path, sha256: str) -> Path:
+    """Where the index keeps the text extracted from a file (PDF, Word, HTML) whose bytes hash to ``sha256``."""
+    return Path(index_dir) / EXTRACTED / f"{sha256}.txt"
+
+
+def stored_text(settings: Settings, manifest: Manifest, source: str) -> str:
+    """The extracted text of the indexed document ``source``: stored with the index, or the text file itself.
+
+    Raises:
+        DocumentError: ``source`` is not indexed, or its text cannot be read.
+    """
+    entry = manifest.files.get(source)
+    if entry is None:
+        raise DocumentError(f"{source} is not indexed", source)
+    path = extracted_text_path(settings.index_dir, entry.sha256)
+    try:
+        if entry.kind not in {"", "text"}:
+            with open(path, encoding="utf-8", newline="") as file:  # line ends as written: offsets count them
+                return file.read()
+        return load_document(settings.docs_dir / source, source).text
+    except OSError as exc:
+        raise DocumentError(f"cannot read the text of {source}: {exc.strerror or exc}", path) from exc
+
+
+def stored_pages(settings: Settings, manifest: Manifest, source: str) -> tuple[PageSpan, ...]:
+    """The page spans over the extracted text of ``source`` (empty for formats without pages)."""
+    entry = manifest.files.get(source)
+    if entry is None or not entry.pages:
+        return ()
+    path = extracted_text_path(settings.index_dir, entry.sha256).with_suffix(".pages.json")
+    try:
+        return tuple(PageSpan(int(s), int(e), int(n), label) for s, e, n, label in json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise DocumentError(f"cannot read the pages of {source}: {exc}", path) from exc
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    staged = path.with_name(f".{path.name}.tmp")
+    with open(staged, "w", encoding="utf-8", newline="") as file:
+        file.write(text)
+    staged.replace(path)
+
+
+def save_extracted_texts(index_dir: Path, corpus: _Corpus, manifest: Manifest) -> None:
+    """Store the extracted text of every newly read non-text document; drop texts no file refers to any more.
+
+    Offsets of chunks and citations point into this text: ``text[start:end] == citation.text``. Plain text
+    files are their own extracted text, so they are not copied. Files are named by the SHA-256 of the
+    source file's bytes, so an unchanged file's text is written once.
+    """
+    folder = Path(index_dir) / EXTRACTED
+    for doc in corpus.read.values():
+        if doc.kind == "text" or doc.source not in manifest.files:
+            continue
+        path = extracted_text_path(index_dir, doc.sha256)
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            if doc.pages:  # written first: a text file present means its pages are too
+                pages = [[p.start, p.end, p.number, p.label] for p in doc.pages]
+                _write_atomically(path.with_suffix(".pages.json"), json.dumps(pages))
+            _write_atomically(path, doc.text)
+    if folder.is_dir():
+        wanted = {f"{entry.sha256}{suffix}" for entry in manifest.files.values() for suffix in (".txt", ".pages.json")}
+        for path in folder.iterdir():
+            if path.name not in wanted and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
 
 
 def resolve_index_type(settings: Settings, chunks: int) -> str:
@@ -177,6 +279,9 @@ def _open(
         return None, IndexReport("built", f"no index in {settings.index_dir} yet")
     except IndexVersionError:
         raise  # written by a newer rag: never overwrite it
+    except IndexOutdatedError as exc:
+        logger.info("rebuilding the index: %s", exc)  # an upgrade, not a fault
+        return None, IndexReport("built", f"the previous index was unusable: {exc}")
     except CorruptIndexError as exc:
         if log:
             logger.warning("the index is unusable (%s); rebuilding it", exc)
@@ -248,6 +353,8 @@ class _Corpus:
     read: dict[str, Document]
     files: dict[str, DocumentFile] = field(default_factory=dict)
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # files not indexed -> why
+    ocr: str = "auto"
 
     @classmethod
     def of(cls, documents: Sequence[Document]) -> _Corpus:
@@ -258,15 +365,16 @@ class _Corpus:
         """The document ``source``, read now if the scan did not need to."""
         doc = self.read.get(source)
         if doc is None:
-            doc = load_document(self.files[source].path, source)
+            doc = load_document(self.files[source].path, source, ocr=self.ocr)
             if doc.sha256 != self.hashes[source]:
                 raise DocumentError(
                     f"{source} changed while it was being indexed; index again", self.files[source].path
                 )
+            self.read[source] = doc  # kept: its entry in the manifest and its stored text need it again
         return doc
 
 
-def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
+def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto", index_dir: Path | None = None) -> _Corpus:
     """Hash every document of ``folder``, reading only files whose size or time differ from the index's.
 
     A file is trusted unread only when the index recorded its size and modification time, and the time
@@ -279,22 +387,39 @@ def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
     folder = check_docs_folder(folder)
     known = store.manifest.files if store is not None else {}
     scanned_at = time.time_ns()
-    corpus = _Corpus({}, {})
+    corpus = _Corpus({}, {}, ocr=ocr)
     unknown: list[DocumentFile] = []
+    # An index kept inside the docs folder is not a document (its files would all be "unsupported").
+    index_prefix = _relative_prefix(index_dir, folder) if index_dir is not None else None
     for file in list_document_files(folder):
+        if index_prefix is not None and file.source.startswith(index_prefix):
+            continue
         corpus.files[file.source] = file
         entry = known.get(file.source)
         if entry is not None and entry.mtime_ns >= 0 and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns):
             corpus.hashes[file.source] = entry.sha256
         else:
             unknown.append(file)
-    for doc in read_documents(folder, unknown, also_known=len(corpus.hashes)):
+    known_skipped = store.manifest.skipped if store is not None else {}
+    read = read_documents(
+        folder, unknown, also_known=len(corpus.hashes), skipped=corpus.skipped, known_skipped=known_skipped, ocr=ocr
+    )
+    for doc in read:
         file = corpus.files[doc.source]
         corpus.hashes[doc.source], corpus.read[doc.source] = doc.sha256, doc
         trusted = scanned_at - file.mtime_ns >= RACY_S * 1e9
         corpus.stamps[doc.source] = (file.size, file.mtime_ns) if trusted else (-1, -1)
     logger.debug("%d document(s) in %s, %d read", len(corpus.hashes), folder, len(corpus.read))
     return corpus
+
+
+def _relative_prefix(inner: Path, folder: Path) -> str | None:
+    """``inner``'s path relative to ``folder`` as a source-name prefix ("index/"); None when it lies outside."""
+    try:
+        relative = inner.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return f"{relative.as_posix()}/" if relative.parts else None
 
 
 def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:
@@ -372,7 +497,17 @@ def _update(
             )
         elif segment is not None:
             sentences, chunks = fresh[source]
-            files[source] = FileEntry(corpus.hashes[source], len(chunks), len(sentences), segment.name, size, mtime_ns)
+            doc = corpus.document(source)
+            files[source] = FileEntry(
+                corpus.hashes[source],
+                len(chunks),
+                len(sentences),
+                segment.name,
+                size,
+                mtime_ns,
+                kind=doc.kind,
+                pages=len(doc.pages),
+            )
     live = {entry.segment for entry in files.values()}
     segments = [s for s in (previous.segments if previous is not None else []) if s.name in live]
     if segment is not None:
@@ -387,6 +522,7 @@ def _update(
         index_type=resolve_index_type(settings, sum(entry.chunks for entry in files.values())),
         vector_storage=codec.storage,
         vector_ranges=list(codec.ranges),
+        skipped=dict(corpus.skipped),
     )
     store = ChunkStore.assemble(manifest, segments, base=previous)
     wanted_storage = resolve_vector_storage(settings, store)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
-from rag.indexing import IndexReport
+from rag.indexing import IndexReport, stored_text
 from rag.retrieval import Passages, Retriever, tokenize
 from rag.stores import SharedStore, Store, sync_store
 from rag.vocabulary import expand_aliases, names_matched_densely, uncovered_script
@@ -107,6 +108,19 @@ class Bot:
     def store(self) -> Store:
         """The current index (read-only use)."""
         return self._snapshot.store
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Files of the docs folder that are not indexed, with the reason for each."""
+        return dict(self._snapshot.store.manifest.skipped)
+
+    def document_text(self, source: str) -> str:
+        """The text of an indexed document as extracted: ``document_text(c.source)[c.start:c.end] == c.text``.
+
+        Raises:
+            DocumentError: ``source`` is not indexed, or its text cannot be read.
+        """
+        return stored_text(self.settings, self._snapshot.store.manifest, source)
 
     # ------------------------------------------------------------------------------------ asking
 
@@ -364,7 +378,7 @@ class Bot:
 
         Args:
             items: ``Document`` objects (e.g. ``Document.from_text("notes.md", text)``), or paths of
-                ``.txt``/``.md`` files or of folders holding them.
+                documents (``.txt``, ``.md``, ``.rst``, ``.pdf``, ``.docx``, ``.html``) or of folders holding them.
             overwrite: Replace a document of the same name whose content differs.
 
         Returns:
@@ -398,7 +412,10 @@ class Bot:
                 target = docs_dir / doc.source
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temporary = target.with_name(f".{target.name}.tmp")
-                temporary.write_text(doc.text, encoding="utf-8")
+                if doc.kind != "text" and doc.location:
+                    shutil.copyfile(doc.location, temporary)  # a PDF is added as itself, not as its text
+                else:
+                    temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
             store, report = sync_store(self.settings, self.embedder, current=self.store)
             self._snapshot = self._next_snapshot(store)

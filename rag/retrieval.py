@@ -92,6 +92,21 @@ class Passage:
         """The passage's text."""
         return self.chunk.text
 
+    @property
+    def page(self) -> int | None:
+        """The 1-based page the passage starts on (None for formats without pages)."""
+        return self.chunk.page
+
+    @property
+    def page_label(self) -> str | None:
+        """The printed label of that page, when the PDF defines one."""
+        return self.chunk.page_label
+
+    @property
+    def section(self) -> str | None:
+        """The heading path of the section the passage starts in, when its document has headings."""
+        return self.chunk.section
+
     def sentence_text(self, sentence: ScoredSentence) -> str:
         """Text of one of this passage's sentences."""
         return self.chunk.text[sentence.start - self.chunk.start : sentence.end - self.chunk.start]

@@ -53,15 +53,17 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rag.chunking import Chunk, Sentence
+from rag.chunking import Chunk, Place, Sentence
 from rag.embeddings import Vectors
-from rag.errors import CorruptIndexError, IndexNotFoundError, IndexVersionError
+from rag.errors import CorruptIndexError, IndexNotFoundError, IndexOutdatedError, IndexVersionError
 
 __all__ = ["FORMAT_VERSION", "SENTENCE_VECTORS", "ChunkStore", "FileEntry", "Manifest", "Segment", "VectorCodec"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# What each format brought, for the log line that says why an older index is rebuilt.
+FORMAT_CHANGES = {3: "chunks carry their page, page label and section; the manifest lists skipped files"}
 MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
 CHUNKS = "chunks.jsonl"
@@ -185,6 +187,8 @@ class FileEntry:
     segment: str = ""
     size: int = -1
     mtime_ns: int = -1
+    kind: str = ""  # the format its reader saw: "text", "pdf", "docx", "html"
+    pages: int = 0  # for PDFs: how many pages
 
 
 @dataclass
@@ -206,6 +210,7 @@ class Manifest:
     # The graph's vectors, in order: [segment name, how many chunks of it], its segments as they were added.
     graph_layout: list[list[Any]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # files of the docs folder not indexed -> why
 
     def to_json(self) -> str:
         """The manifest as JSON."""
@@ -596,9 +601,9 @@ class ChunkStore:
                 f"this version reads up to {FORMAT_VERSION}); upgrade rag, or rebuild with 'rag index --rebuild'"
             )
         if raw_version != FORMAT_VERSION:
-            raise CorruptIndexError(
+            raise IndexOutdatedError(
                 f"{folder} is in index format {raw_version!r}, from an older version of rag (this one writes "
-                f"format {FORMAT_VERSION})"
+                f"format {FORMAT_VERSION}: {FORMAT_CHANGES.get(FORMAT_VERSION, 'a new layout')})"
             )
         try:
             text = manifest_path.read_text(encoding="utf-8")
@@ -695,6 +700,11 @@ def _chunk_to_dict(chunk: Chunk, rows: tuple[int, ...]) -> dict[str, Any]:
         "end": chunk.end,
         "text": chunk.text,
         "sentences": [[s.start, s.end, row] for s, row in zip(chunk.sentences, rows, strict=True)],
+        # Where the text comes from; left out when unknown, so plain-text chunks cost nothing more.
+        **({"page": chunk.page} if chunk.page is not None else {}),
+        **({"page_label": chunk.page_label} if chunk.page_label is not None else {}),
+        **({"section": chunk.section} if chunk.section is not None else {}),
+        **({"places": [list(place) for place in chunk.places]} if chunk.places else {}),
     }
 
 
@@ -713,6 +723,10 @@ def _read_chunks(path: Path) -> tuple[list[Chunk], list[tuple[int, ...]]]:
                     end=int(raw["end"]),
                     text=str(raw["text"]),
                     sentences=tuple(Sentence(int(s), int(e)) for s, e, _ in spans),
+                    page=raw.get("page"),
+                    page_label=raw.get("page_label"),
+                    section=raw.get("section"),
+                    places=tuple(Place(*place) for place in raw.get("places", ())),
                 )
             )
             rows.append(tuple(int(r) for _, _, r in spans))

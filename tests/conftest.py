@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,13 @@ def seed_bot(tmp_path_factory: pytest.TempPathFactory) -> rag.Bot:
     root = tmp_path_factory.mktemp("seed-bot")
     shutil.copytree(SEEDS, root / "docs")
     return rag.load(root / "docs", root / "index", progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_rag_log_level() -> Iterator[None]:
+    """``rag.cli.main`` run in-process sets the "rag" logger's level (``-q``: errors only); later tests
+    that check warnings must not inherit it."""
+    logger = logging.getLogger("rag")
+    level = logger.level
+    yield
+    logger.setLevel(level)

@@ -32,7 +32,8 @@ def test_ask_json_prints_exactly_one_object_with_the_schema(env: dict[str, str])
     assert data["refused"] is False and data["backend"] == "extractive" and data["notice"] is None
     assert "Nadella" in data["answer"] and "[1]" in data["answer"]
     citation = data["citations"][0]
-    assert set(citation) == {"n", "source", "start", "end", "text", "score"}
+    assert set(citation) == {"n", "source", "start", "end", "text", "score", "page", "page_label", "section"}
+    assert citation["page"] is None and citation["section"] is None  # a .txt article has neither
     assert citation["source"] == SIGNING
     original = (Path(env["RAG_DOCS"]) / SIGNING).read_text(encoding="utf-8")
     assert original[citation["start"] : citation["end"]] == citation["text"]

@@ -88,7 +88,8 @@ def test_unusable_documents_in_the_folder_are_skipped_by_name(
     ("item", "message"),
     [
         (lambda tmp: tmp / "photo.txt", "binary"),
-        (lambda tmp: tmp / "report.pdf", "only .txt and .md"),
+        (lambda tmp: tmp / "report.pdf", "corrupt or truncated PDF"),
+        (lambda tmp: tmp / "sheet.xlsx", "unsupported file type '.xlsx'"),
         (lambda tmp: tmp / "missing.md", "cannot read"),
         (lambda tmp: rag.Document.from_text(SIGNING, "A different text under a taken name."), "already indexed"),
     ],
@@ -98,6 +99,7 @@ def test_bad_additions_are_refused_whole_and_change_nothing(
 ) -> None:
     (tmp_path / "photo.txt").write_bytes(b"\x00\x01binary")
     (tmp_path / "report.pdf").write_bytes(b"%PDF-1.7")
+    (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04")
     good = rag.Document.from_text("good.md", "A perfectly good note about Zorblat.")
     before = index_state(bot.settings.index_dir)
     with pytest.raises(rag.DocumentError, match=message):

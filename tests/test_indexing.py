@@ -54,7 +54,7 @@ def test_manifest_records_model_settings_and_file_hashes(settings: Settings, emb
     )
     assert set(manifest["files"]) == {SIGNING, ANALYSIS}
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
 
 
 def test_changed_added_and_removed_files_refresh_only_what_changed(settings: Settings, embedder: Embedder) -> None:

@@ -38,6 +38,7 @@ from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.auth_views import account_bar, account_bar_html
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
+from ui.pages import page_viewer
 from ui.render import answer_html, answer_key, error_html, evidence_html
 
 __all__ = ["build_app", "serve"]
@@ -75,6 +76,9 @@ CSS = """
 .rag-error { color: var(--error-text-color); }
 .rag-unsupported { color: #92400e; font-size: 0.9em; }
 a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+.rag-page-number, .rag-section { font-weight: 600; color: var(--body-text-color); }
+.rag-page summary { cursor: pointer; font-size: 0.85em; margin-top: 4px; }
+.rag-page-image { max-width: 100%; border: 1px solid var(--border-color-primary); margin-top: 4px; }
 """
 
 # A click on a [n] marker scrolls its passage into view and flashes it: in the evidence panel when the panel
@@ -117,6 +121,8 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
     """
     answerers: dict[tuple[str, str], Answerer] = {(bot.answerer.name, bot.settings.model or ""): bot.answerer}
     answerers_lock = threading.Lock()
+
+    show_page = page_viewer(bot)  # a PDF citation's page, rendered with the cited text highlighted
 
     def choose_answerer(name: str, model: str) -> Answerer:
         """Build (once) the answerer picked in the settings; raises ConfigError when it cannot be built."""
@@ -170,7 +176,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                         conversation_id = access.save_turn(
                             viewer, conversation_id, message, history[-1]["content"], piece.to_dict()
                         )
-                    yield "", history, evidence_html(piece, key), conversation_id
+                    yield "", history, evidence_html(piece, key, show_page), conversation_id
                 else:
                     text += piece
                     history[-1] = {"role": "assistant", "content": text}
@@ -266,7 +272,9 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                 # Hidden until the page knows the user may upload (the server refuses readers anyway).
                 with gr.Accordion("Add documents", open=False, visible=access is None) as add_documents:
                     files = gr.File(
-                        file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
+                        file_count="multiple",
+                        file_types=list(SUPPORTED_SUFFIXES),
+                        label="PDF, Word, HTML, .txt, .md or .rst",
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
                 admin = add_admin_panel(access) if access else None

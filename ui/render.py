@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 
 from rag import Answer
 from rag.answer import Citation, highlight_html
+from rag.cli_format import format_place
 
 __all__ = ["answer_html", "answer_key", "error_html", "evidence_html", "passage_anchor"]
 
@@ -74,16 +76,32 @@ def answer_html(answer: Answer, key: str = "") -> str:
     return f'<div class="rag-message {key}">{"".join(parts)}</div>' if key else "".join(parts)
 
 
-def _passage_html(c: Citation, extra_class: str = "", anchor: str = "") -> str:
+def _passage_html(
+    c: Citation, extra_class: str = "", anchor: str = "", page_view: Callable[[Citation], str] | None = None
+) -> str:
     attribute = f' id="{anchor}"' if anchor else ""
     return (
         f'<div class="rag-passage {extra_class}"{attribute}>'
         f'<div class="rag-passage-head"><span class="rag-n">[{c.n}]</span> '
         f'<span class="rag-source">{_escape(c.source)}</span> '
+        f"{_place_html(c)}"
         f'<span class="rag-pos">chars {c.start}–{c.end}</span> '
         f'<span class="rag-score" title="cosine similarity to the question">score {c.score:.2f}</span></div>'
-        f'<div class="rag-passage-text">{highlight_html(c.text, c.start, c.highlights)}</div></div>'
+        f'<div class="rag-passage-text">{highlight_html(c.text, c.start, c.highlights)}</div>'
+        f"{page_view(c) if page_view is not None else ''}</div>"
     )
+
+
+def _place_html(citation: Citation) -> str:
+    """The page and section of a citation, as spans ("" for a document with neither)."""
+    parts = []
+    if citation.page is not None:
+        page = format_place("", citation.page, citation.page_label, None).strip()
+        parts.append(f'<span class="rag-page-number">{_escape(page)}</span> ')
+    if citation.section:
+        section = format_place("", None, None, citation.section).strip()
+        parts.append(f'<span class="rag-section" title="{_escape(citation.section)}">{_escape(section)}</span> ')
+    return "".join(parts)
 
 
 def error_html(message: str) -> str:
@@ -91,9 +109,11 @@ def error_html(message: str) -> str:
     return f'<div class="rag-error">{_escape(message)}</div>'
 
 
-def evidence_html(answer: Answer | None, key: str = "") -> str:
-    """The evidence panel: each cited passage with source, position, score and the cited sentences marked.
+def evidence_html(answer: Answer | None, key: str = "", page_view: Callable[[Citation], str] | None = None) -> str:
+    """The evidence panel: each cited passage with its place, score and the cited sentences marked.
 
+    The place is the source, page and section, and character offsets. For a PDF citation, ``page_view``
+    (see ``ui.pages.page_viewer``) adds its page as an image with the cited sentences highlighted.
     ``key`` is the one given to ``answer_html`` for the same answer.
     """
     if answer is None:
@@ -110,7 +130,7 @@ def evidence_html(answer: Answer | None, key: str = "") -> str:
         items = "".join(f"<li>{_escape(s)}</li>" for s in answer.unsupported_sentences)
         parts.append(f'<div class="rag-unsupported">Not supported by the cited passages:<ul>{items}</ul></div>')
     for c in answer.citations:
-        parts.append(_passage_html(c, anchor=passage_anchor(c.n)))
+        parts.append(_passage_html(c, anchor=passage_anchor(c.n), page_view=page_view))
     if answer.refused:
         for p in answer.passages[:3]:
             parts.append(

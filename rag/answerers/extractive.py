@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer import REFUSAL_TEXT, Answer, Citation
+from rag.chunking import reflow
 from rag.retrieval import Passage, ScoredSentence, tokenize
 from rag.vocabulary import CJK_RUN, expand_aliases
 
@@ -132,7 +133,7 @@ class ExtractiveAnswerer:
         for sentence, passage in chosen:
             n = numbers.setdefault(passage.rank, len(numbers) + 1)
             highlights.setdefault(passage.rank, []).append((sentence.start, sentence.end))
-            pieces.append(f"{passage.sentence_text(sentence)} [{n}]")
+            pieces.append(f"{reflow(passage.sentence_text(sentence))} [{n}]")  # wrapped lines read as one
         by_rank = {p.rank: p for p in passages}
         citations = [
             Citation.from_passage(n, by_rank[rank], tuple(sorted(highlights[rank]))) for rank, n in numbers.items()

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import Chunk, Sentence, chunk_document
+from rag.chunking import Chunk, Place, Sentence, chunk_document
 from rag.config import Settings
 from rag.documents import Document
 from rag.embeddings import Embedder, Vectors
@@ -443,16 +443,14 @@ class PostgresStore:
             rows = conn.execute(
                 _sql(
                     "SELECT id, chunk_id, source, start_offset, end_offset, text, sentences, page, page_label, "
-                    "section FROM {s}.chunks ORDER BY id",
+                    "section, meta FROM {s}.chunks ORDER BY id",
                     settings.pg_schema,
                 )
             ).fetchall()
             average = conn.execute(_sql("SELECT coalesce(avg(n_terms), 0) FROM {s}.chunks", settings.pg_schema))
             average_terms = float(average.fetchone()[0])
-        optional = {f.name for f in dataclasses.fields(Chunk)} & {"page", "page_label", "section"}
         chunks = []
-        for _, chunk_id, source, start, end, text, spans, page, page_label, section in rows:
-            extra = {"page": page, "page_label": page_label, "section": section}
+        for _, chunk_id, source, start, end, text, spans, page, page_label, section, meta in rows:
             chunks.append(
                 Chunk(
                     chunk_id,
@@ -461,7 +459,10 @@ class PostgresStore:
                     end,
                     text,
                     tuple(Sentence(spans[i], spans[i + 1]) for i in range(0, len(spans), 2)),
-                    **{k: v for k, v in extra.items() if k in optional},
+                    page,
+                    page_label,
+                    section,
+                    tuple(Place(*place) for place in (meta or {}).get("places", ())),
                 )
             )
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
@@ -762,10 +763,11 @@ def _write_file(conn: Any, schema: str, item: _Embedded, entry: FileEntry) -> No
                         chunk.end,
                         chunk.text,
                         [offset for sentence in chunk.sentences for offset in sentence],
-                        getattr(chunk, "page", None),
-                        getattr(chunk, "page_label", None),
-                        getattr(chunk, "section", None),
-                        Jsonb({}),
+                        chunk.page,
+                        chunk.page_label,
+                        chunk.section,
+                        # Where the page or section changes inside the chunk (Chunk.places), for place_at.
+                        Jsonb({"places": [list(place) for place in chunk.places]} if chunk.places else {}),
                         np.ascontiguousarray(vector, dtype=np.float32),
                         sentence_vectors.tobytes(),
                         lexemes,

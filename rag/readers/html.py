@@ -1,0 +1,67 @@
+"""Web pages (``.html``, ``.htm``): the main content only, with trafilatura; headings as sections.
+
+trafilatura drops navigation, scripts, styles, cookie banners and footers, and writes the article as
+Markdown, whose ``#`` headings become sections. A page it finds no article in (a short page, a list) falls
+back to the visible text of ``<body>`` without ``nav``, ``header``, ``footer``, ``script`` and ``style``.
+"""
+
+from __future__ import annotations
+
+from rag.readers import Extracted, ReadOptions, UnreadableFile, section_spans
+from rag.readers.text import headings
+
+__all__ = ["READER", "HtmlReader"]
+
+
+class HtmlReader:
+    """HTML via trafilatura (main content), selectolax as the fallback."""
+
+    kind = "html"
+    suffixes: tuple[str, ...] = (".html", ".htm", ".xhtml")
+
+    def read(self, data: bytes, options: ReadOptions) -> Extracted:
+        """Extract the main content of an HTML page from its bytes."""
+        import trafilatura
+
+        markup = _decode(data)
+        text = trafilatura.extract(
+            markup,
+            output_format="markdown",
+            include_tables=True,
+            include_comments=False,
+            include_images=False,
+            include_links=False,
+            favor_recall=True,
+        )
+        if not text or not text.strip():
+            text = _visible_text(markup)
+        if not text.strip():
+            raise UnreadableFile("the web page holds no text")
+        return Extracted(text, self.kind, sections=section_spans(text, headings(text)))
+
+
+def _decode(data: bytes) -> str:
+    # UTF-8 first (nearly every page today), then Windows-1252 (what browsers assume for old pages), then
+    # Latin-1, which decodes any bytes.
+    for encoding in ("utf-8", "windows-1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _visible_text(markup: str) -> str:
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(markup)
+    for node in tree.css("script, style, nav, header, footer, noscript, template, aside"):
+        node.decompose()
+    body = tree.body
+    if body is None:
+        return ""
+    lines = [" ".join(line.split()) for line in body.text(separator="\n").splitlines()]
+    return "\n\n".join(line for line in lines if line)
+
+
+READER = HtmlReader()
