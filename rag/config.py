@@ -58,6 +58,9 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_LLM_TIMEOUT": "llm_timeout_s",
     "RAG_LLM_BASE_URL": "llm_base_url",
     "RAG_CHAT_CONCURRENCY": "chat_concurrency",
+    "RAG_INDEX_STEP_CHUNKS": "index_step_chunks",
+    "RAG_WATCH": "watch_docs",
+    "RAG_EXAMPLES": "examples",
 }
 
 
@@ -100,6 +103,11 @@ class Settings:
         device: Torch device for the embedding model.
         batch_size: Texts per embedding batch when indexing.
         chat_concurrency: Questions the web chat answers at once; more wait their turn in Gradio's queue.
+        index_step_chunks: Indexing commits its work after each file, or after a batch of small files once
+            they reach this many chunks: a killed run loses at most one step.
+        watch_docs: ``rag serve`` follows its docs folder, indexing files as they are added, changed or removed.
+        examples: The chat's example questions: questions separated by ``|``, or the path of a file with one
+            question a line. Empty: the seed examples for the seed corpus, none for any other.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -136,6 +144,10 @@ class Settings:
     # runs each), 4 / 16 / 40 slots served 66.0 & 56.3 / 71.4 & 63.0 / 70.1 & 68.7 questions/s: fewer slots
     # leave Gradio's queue polling for a free one (15.9-17.8 ms of server CPU per question, 14.7-16.9 at 16).
     chat_concurrency: int = 16
+    # About 3 s of embedding on two cores (20 chunks/s): what a killed run can lose, at one commit per step.
+    index_step_chunks: int = 64
+    watch_docs: bool = True
+    examples: str = ""
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -177,6 +189,8 @@ class Settings:
             raise ConfigError(f"llm_timeout_s must be positive, got {self.llm_timeout_s}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.index_step_chunks < 1:
+            raise ConfigError(f"index_step_chunks must be at least 1, got {self.index_step_chunks}")
         if not 1 <= self.chat_concurrency <= MAX_CHAT_CONCURRENCY:
             raise ConfigError(
                 f"chat_concurrency must be between 1 and {MAX_CHAT_CONCURRENCY}, got {self.chat_concurrency}"
