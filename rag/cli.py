@@ -1,4 +1,4 @@
-"""The ``rag`` command: ``rag index``, ``rag ask``, ``rag eval`` and ``rag serve``.
+"""The ``rag`` command: ``rag index``, ``rag ask``, ``rag eval``, ``rag serve`` and ``rag docs``.
 
 Flags override ``RAG_*`` environment variables, which override the defaults in ``rag.config``. Logs and
 progress bars go to stderr, so ``rag ask --json`` prints exactly one JSON object on stdout. Exit codes:
@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     _answering(ask)
     ask.add_argument("question", help="the question, in quotes")
     ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    ask.add_argument(
+        "--source",
+        action="append",
+        dest="sources",
+        metavar="NAME",
+        help="answer only from this document (name or glob pattern such as 'reports/*.md'); repeatable",
+    )
 
     evaluate = commands.add_parser("eval", help="run the Q&A suite and print its metrics")
     _common(evaluate)
@@ -90,7 +97,33 @@ def build_parser() -> argparse.ArgumentParser:
         dest="chat_concurrency",
         help="questions answered at once; more wait in the queue (env RAG_CHAT_CONCURRENCY; default 16)",
     )
+    serve.add_argument(
+        "--no-watch",
+        action="store_false",
+        dest="watch_docs",
+        default=None,
+        help="do not follow the docs folder for added, changed or removed files (env RAG_WATCH=0)",
+    )
+    _docs_parser(commands)
     return parser
+
+
+def _docs_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    docs = commands.add_parser("docs", help="list, show, remove or re-index the documents")
+    actions = docs.add_subparsers(dest="docs_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="each document's type, size, pages, chunks, when indexed, status")
+    _common(listing)
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    show = actions.add_parser("show", help="a document's metadata and extracted text")
+    _common(show)
+    show.add_argument("name", help="the document's name, as 'rag docs list' shows it")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    remove = actions.add_parser("remove", help="delete documents from the docs folder and the index")
+    _common(remove)
+    remove.add_argument("names", nargs="+", metavar="NAME")
+    reindex = actions.add_parser("reindex", help="read and embed documents again")
+    _common(reindex)
+    reindex.add_argument("names", nargs="+", metavar="NAME")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -104,6 +137,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         index_type=getattr(args, "index_type", None),
         vector_storage=getattr(args, "vector_storage", None),
         chat_concurrency=getattr(args, "chat_concurrency", None),
+        watch_docs=getattr(args, "watch_docs", None),
     )
 
 
@@ -128,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rag: error: {exc}", file=sys.stderr)
         return EXIT_INDEX_ERROR
     except KeyboardInterrupt:
-        print("rag: interrupted", file=sys.stderr)
+        kept = " (the files indexed so far are kept: run it again to continue)" if args.command == "index" else ""
+        print(f"rag: interrupted{kept}", file=sys.stderr)
         return 130
 
 
@@ -143,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
 
         validate_question(args.question, settings.max_question_chars)
         bot = rag.load(settings=settings, progress=progress)
-        answer = bot.ask(args.question)
+        answer = bot.ask(args.question, sources=args.sources)
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
@@ -175,6 +210,10 @@ def _run(args: argparse.Namespace) -> int:
         for line in failed:
             print(f"rag: below threshold: {line}", file=sys.stderr)
         return 1 if failed else 0
+    if args.command == "docs":
+        from rag.cli_docs import run_docs
+
+        return run_docs(args, settings, progress)
     if args.command == "serve":
         try:
             from ui.app import serve

@@ -19,6 +19,7 @@ from typing import Any
 
 from rag.answer import Answer
 from rag.answerers import ANSWERERS, Answerer, build_answerer
+from rag.catalog import DocumentInfo, check_document_name, list_documents, resolve_sources
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, check_supported, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
@@ -26,6 +27,7 @@ from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
 from rag.indexing import IndexReport, sync_index
+from rag.progress import ProgressCallback
 from rag.retrieval import Passages, Retriever
 from rag.store import ChunkStore
 
@@ -105,8 +107,17 @@ class Bot:
 
     # ------------------------------------------------------------------------------------ asking
 
-    def retrieve(self, question: str, k: int | None = None, *, retrieval: RetrievalMode | None = None) -> Passages:
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        retrieval: RetrievalMode | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> Passages:
         """Return the ``k`` passages most relevant to ``question`` (``settings.top_k`` when None), best first.
+
+        ``sources`` limits the search to those documents: names or glob patterns (``"reports/*.md"``).
 
         Example:
             >>> bot.retrieve("Mi:dm training data", k=2).to_frame()[["source", "score"]]  # doctest: +SKIP
@@ -115,7 +126,7 @@ class Bot:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
         text = validate_question(question, self.settings.max_question_chars)
-        return self._retrieve(text, self._resolve_k(k), retrieval)
+        return self._retrieve(text, self._resolve_k(k), retrieval, sources=sources)
 
     def _resolve_k(self, k: int | None) -> int:
         k = self.settings.top_k if k is None else k
@@ -124,11 +135,19 @@ class Bot:
         return k
 
     def _retrieve(
-        self, text: str, k: int, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
+        self,
+        text: str,
+        k: int,
+        retrieval: RetrievalMode | None,
+        snapshot: _Snapshot | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Passages:
         snapshot = snapshot or self._snapshot
+        scope = None
+        if sources is not None:
+            scope = resolve_sources(sources, sorted(snapshot.store.manifest.files))
         vector = self.embedder.encode_one(text)
-        return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval)
+        return snapshot.retriever.retrieve(text, vector, k, retrieval or self.settings.retrieval, scope)
 
     def ask(
         self,
@@ -138,6 +157,7 @@ class Bot:
         retrieval: RetrievalMode | None = None,
         history: History | None = None,
         answerer: Answerer | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Answer:
         """Answer ``question`` from the documents, citing the passages used as ``[n]``.
 
@@ -148,13 +168,15 @@ class Bot:
             history: Earlier turns (``[{"role": "user", "content": ...}, ...]``); a follow-up question is
                 rewritten into a standalone one before retrieval.
             answerer: Use this answerer instead of the bot's own for this question.
+            sources: Answer only from these documents: names or glob patterns (``"*.md"``); all when None.
 
         Returns:
             An ``Answer``; ``answer.refused`` is True when the documents do not say. When an LLM backend
             fails, the extractive answer comes back instead, with ``backend="extractive"`` and a ``notice``.
 
         Raises:
-            QuestionError: The question is empty, too long, or has nothing to search for.
+            QuestionError: The question is empty, too long, or has nothing to search for, or a source
+                matches no indexed document.
 
         Example:
             >>> answer = bot.ask("How many tokens was Mi:dm trained on?")
@@ -162,7 +184,7 @@ class Bot:
             False
         """
         final: Answer | None = None
-        for item in self._answer(question, k, retrieval, history, answerer, streaming=False):
+        for item in self._answer(question, k, retrieval, history, answerer, streaming=False, sources=sources):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
@@ -176,6 +198,7 @@ class Bot:
         retrieval: RetrievalMode | None = None,
         history: History | None = None,
         answerer: Answerer | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text in pieces as it is written, then the complete ``Answer`` as the last item.
 
@@ -192,7 +215,7 @@ class Bot:
         Raises:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
-        yield from self._answer(question, k, retrieval, history, answerer, streaming=True)
+        yield from self._answer(question, k, retrieval, history, answerer, streaming=True, sources=sources)
 
     def _answer(
         self,
@@ -203,6 +226,7 @@ class Bot:
         answerer: Answerer | None,
         *,
         streaming: bool,
+        sources: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         started = time.perf_counter()
         text = validate_question(question, self.settings.max_question_chars)
@@ -215,7 +239,7 @@ class Bot:
             standalone, notice = self._standalone(text, turns, answerer)
             notices += [notice] if notice else []
         snapshot = self._snapshot
-        passages = self._retrieve(standalone, k, retrieval, snapshot)
+        passages = self._retrieve(standalone, k, retrieval, snapshot, sources)
         retrieved = time.perf_counter()
         answer: Answer | None = None
         try:
@@ -258,10 +282,71 @@ class Bot:
 
     # ---------------------------------------------------------------------------------- indexing
 
-    def refresh(self, *, rebuild: bool = False) -> IndexReport:
-        """Bring the index up to date with the docs folder (re-embedding only what changed)."""
+    def refresh(self, *, rebuild: bool = False, progress: bool | ProgressCallback = False) -> IndexReport:
+        """Bring the index up to date with the docs folder (re-embedding only what changed).
+
+        Questions asked meanwhile are answered from the previous index; the new one is swapped in whole.
+        ``progress`` is a callback for ``IndexProgress`` events (or True for a bar on stderr).
+        """
         with self._write_lock:
-            store, report = sync_index(self.settings, self.embedder, rebuild=rebuild, current=self.store)
+            store, report = sync_index(
+                self.settings, self.embedder, rebuild=rebuild, current=self.store, progress=progress
+            )
+            self._snapshot = self._next_snapshot(store)
+        return report
+
+    # --------------------------------------------------------------------------------- documents
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every document of the docs folder and the index: type, size, pages, chunks, when indexed, status.
+
+        Example:
+            >>> [(d.name, d.status) for d in bot.list_documents()]  # doctest: +SKIP
+            [('000_9e8dd42f31235db3.txt', 'indexed'), ('001_a4f8977f78a39ff4.txt', 'indexed')]
+        """
+        return list_documents(self.settings.docs_dir, self.store.manifest)
+
+    def remove_documents(self, names: Sequence[str], *, progress: bool | ProgressCallback = False) -> IndexReport:
+        """Delete documents from the docs folder and their chunks from the index, in one step.
+
+        Once this returns, no answer cites them: dense search, BM25 and every cache work on the new index.
+
+        Raises:
+            DocumentError: A name is not a document of the corpus (nothing is removed then), or a file
+                cannot be deleted.
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        known = {d.name for d in self.list_documents()}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise DocumentError(f"no document named {', '.join(map(repr, unknown))}; nothing was removed", unknown[0])
+        with self._write_lock:
+            for name in names:
+                path = check_document_name(self.settings.docs_dir, name)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise DocumentError(f"cannot delete {path}: {exc.strerror or exc}", path) from exc
+                logger.info("removed %s from %s", name, self.settings.docs_dir)
+            store, report = sync_index(self.settings, self.embedder, current=self.store, progress=progress)
+            self._snapshot = self._next_snapshot(store)
+        return report
+
+    def reindex_documents(self, names: Sequence[str], *, progress: bool | ProgressCallback = False) -> IndexReport:
+        """Read, chunk and embed these documents again, even if unchanged (and bring the rest up to date).
+
+        Raises:
+            DocumentError: A name is not a document of the docs folder.
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        known = {d.name for d in self.list_documents() if d.size >= 0}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise DocumentError(f"no document named {', '.join(map(repr, unknown))} in the docs folder", unknown[0])
+        with self._write_lock:
+            store, report = sync_index(
+                self.settings, self.embedder, current=self.store, reindex=names, progress=progress
+            )
             self._snapshot = self._next_snapshot(store)
         return report
 
@@ -273,13 +358,20 @@ class Bot:
         retriever.warm_up()
         return _Snapshot(store, retriever)
 
-    def add_documents(self, items: Sequence[Document | Path | str], *, overwrite: bool = False) -> IndexReport:
+    def add_documents(
+        self,
+        items: Sequence[Document | Path | str],
+        *,
+        overwrite: bool = False,
+        progress: bool | ProgressCallback = False,
+    ) -> IndexReport:
         """Copy documents into the docs folder and index them.
 
         Args:
             items: ``Document`` objects (e.g. ``Document.from_text("notes.md", text)``), or paths of
                 ``.txt``/``.md`` files or of folders holding them.
             overwrite: Replace a document of the same name whose content differs.
+            progress: A callback for ``IndexProgress`` events while embedding (or True for a bar on stderr).
 
         Returns:
             What was embedded.
@@ -314,7 +406,7 @@ class Bot:
                 temporary = target.with_name(f".{target.name}.tmp")
                 temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
-            store, report = sync_index(self.settings, self.embedder, current=self.store)
+            store, report = sync_index(self.settings, self.embedder, current=self.store, progress=progress)
             self._snapshot = self._next_snapshot(store)
         return report
 
@@ -388,7 +480,7 @@ def load(
 
 
 def open_index(
-    settings: Settings, *, rebuild: bool = False, progress: bool = True
+    settings: Settings, *, rebuild: bool = False, progress: bool | ProgressCallback = True
 ) -> tuple[Embedder, ChunkStore, IndexReport]:
     """Load the embedding model, bring the index up to date, and return both with what was done.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,9 +264,16 @@ class BM25:
                 scores[docs] += self.idf(term) * tfs * (self.k1 + 1) / (tfs + self._norm[docs])
         return scores
 
-    def top(self, query: str, k: int) -> list[int]:
-        """Rows of the ``k`` best-scoring texts that contain at least one query term, best first."""
+    def top(self, query: str, k: int, within: np.ndarray | None = None) -> list[int]:
+        """Rows of the ``k`` best-scoring texts that contain at least one query term, best first.
+
+        ``within``, when given, holds the only rows that may be returned (a scoped question).
+        """
         scores = self.scores(query)
+        if within is not None:
+            scoped = np.zeros_like(scores)
+            scoped[within] = scores[within]
+            scores = scoped
         k = min(k, int((scores > 0).sum()))
         if k == 0:
             return []
@@ -332,19 +339,37 @@ class Retriever:
         thread.start()
         return thread
 
-    def retrieve(self, question: str, query_vector: Vectors, k: int, mode: RetrievalMode = "dense") -> Passages:
+    def retrieve(
+        self,
+        question: str,
+        query_vector: Vectors,
+        k: int,
+        mode: RetrievalMode = "dense",
+        sources: Collection[str] | None = None,
+    ) -> Passages:
         """Return the ``k`` best passages for ``question``, best first.
 
         ``"dense"`` ranks by cosine similarity. ``"hybrid"`` also ranks by BM25 and fuses both rankings
         with reciprocal rank fusion (score = sum of 1 / (60 + rank)), which rescues passages that share
         rare words (names, numbers) with the question but embed a little further away.
+
+        ``sources``, when given, are the only documents searched (exact names): both rankers score only
+        their chunks, so the full ``k`` comes back whenever the scope holds that many.
         """
+        scope = None if sources is None else self.store.rows_of_sources(set(sources))
+
+        def dense_rows(n: int) -> list[int]:
+            hits = (
+                self.store.search(query_vector, n) if scope is None else self.store.search_rows(query_vector, n, scope)
+            )
+            return [row for row, _ in hits]
+
         if mode == "dense":
-            rows = [row for row, _ in self.store.search(query_vector, k)]
+            rows = dense_rows(k)
         else:
             pool = max(k * CANDIDATES_PER_K, 20)
-            dense = [row for row, _ in self.store.search(query_vector, pool)]
-            lexical = self.bm25.top(question, pool)
+            dense = dense_rows(pool)
+            lexical = self.bm25.top(question, pool, scope)
             fused: dict[int, float] = {}
             for ranking in (dense, lexical):
                 for rank, row in enumerate(ranking, start=1):
