@@ -20,6 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import html
 import logging
+import queue
 import re
 import tempfile
 import threading
@@ -34,6 +35,10 @@ from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
+from rag.progress import IndexProgress
+from rag.watch import DocsWatcher
+from ui.documents import document_picker, documents_view, header_markdown
+from ui.examples import corpus_examples
 from ui.render import answer_html, error_html, evidence_html
 
 __all__ = ["build_app", "serve"]
@@ -98,7 +103,13 @@ def build_app(bot: Bot) -> gr.Blocks:
             return answerers[key]
 
     def respond(
-        message: str, history: list[dict[str, Any]], top_k: int, hybrid: bool, backend: str, model: str
+        message: str,
+        history: list[dict[str, Any]],
+        top_k: int,
+        hybrid: bool,
+        backend: str,
+        model: str,
+        sources: list[str] | None = None,
     ) -> Iterator[tuple[str, list[dict[str, Any]], str]]:
         history = list(history or [])
         if not (message or "").strip():
@@ -115,7 +126,9 @@ def build_app(bot: Bot) -> gr.Blocks:
             yield "", history, gr.skip()
             return
         try:
-            stream = bot.stream(message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer)
+            stream = bot.stream(
+                message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer, sources=sources or None
+            )
             history.append({"role": "assistant", "content": ""})
             text = ""
             for piece in stream:
@@ -148,9 +161,11 @@ def build_app(bot: Bot) -> gr.Blocks:
         if problems:
             # All or nothing: one bad file leaves the index unchanged, so the user knows exactly what is in it.
             return "**Nothing was added.** " + " ".join(problems), None
-        progress(0.1, desc=f"Indexing {len(documents)} file(s)")
+        progress(0.0, desc=f"Indexing {len(documents)} file(s)")
         try:
-            report = bot.add_documents(documents, overwrite=True)
+            report = _with_progress(
+                lambda callback: bot.add_documents(documents, overwrite=True, progress=callback), progress
+            )
         except rag.RagError as exc:
             return f"**Nothing was added.** {exc}", None
         progress(1.0)
@@ -158,11 +173,7 @@ def build_app(bot: Bot) -> gr.Blocks:
         return f"Added {names}: {report.embedded_chunks} passage(s) indexed. Ask about {names} now.", None
 
     with gr.Blocks(title="rag: cited answers", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "## Ask the documents\nAnswers quote the documents and cite each passage as [n]; "
-            "click a number to see the passage. "
-            f"Indexed: {', '.join(bot.documents)}."
-        )
+        header = gr.Markdown(header_markdown(bot), elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", sanitize_html=True)
@@ -175,7 +186,10 @@ def build_app(bot: Bot) -> gr.Blocks:
                 )
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="clear", size="sm")
-                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                picker = document_picker(bot)
+                examples = corpus_examples(bot, EXAMPLES)
+                if examples:
+                    gr.Examples(examples, inputs=question, label="Examples")
             with gr.Column(scale=2):
                 gr.Markdown("### Evidence")
                 evidence = gr.HTML(evidence_html(None), elem_id="evidence")
@@ -197,14 +211,16 @@ def build_app(bot: Bot) -> gr.Blocks:
                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
+                documents_view(bot, can_edit=True, picker=picker)
         question.submit(
             respond,
-            [question, chatbot, top_k, hybrid, backend, model],
+            [question, chatbot, top_k, hybrid, backend, model, picker],
             [question, chatbot, evidence],
             api_visibility="private",
         )
         clear.click(lambda: ([], evidence_html(None)), None, [chatbot, evidence], api_visibility="private")
         files.upload(upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
+        demo.load(lambda: (header_markdown(bot), gr.Dropdown(choices=bot.documents)), None, [header, picker])
 
         def ask(question: str) -> dict[str, Any]:
             """Answer a question; returns the same JSON object as ``rag ask --json``."""
@@ -217,6 +233,35 @@ def build_app(bot: Bot) -> gr.Blocks:
     demo.queue(default_concurrency_limit=bot.settings.chat_concurrency)
     blocks: gr.Blocks = demo
     return blocks
+
+
+def _with_progress(job: Any, progress: gr.Progress) -> Any:
+    """Run ``job(callback)`` in a thread and show its ``IndexProgress`` events as Gradio progress.
+
+    Gradio's progress is reported from the event's own thread, so events cross over through a queue; the
+    bar moves at least twice a second (``rag.progress.TICK_S``) while the job runs.
+    """
+    events: queue.Queue[IndexProgress] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = job(events.put)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="rag-upload-index", daemon=True)
+    worker.start()
+    while worker.is_alive() or not events.empty():
+        try:
+            event = events.get(timeout=0.25)
+        except queue.Empty:
+            continue
+        progress(event.fraction, desc=f"Indexing: {event.describe()}")
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def _plain(content: Any) -> str:
@@ -274,8 +319,13 @@ def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int =
     bot = rag.load(settings=settings)
     demo = build_app(bot)
     _warm_up(bot)
+    watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
     logger.info("chat ready on http://%s:%d (Ctrl+C to stop)", host, port)
-    launch(demo, host, port)
+    try:
+        launch(demo, host, port)
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 if __name__ == "__main__":
