@@ -65,6 +65,7 @@ bench: setup index
 	$(PY) benchmarks/bench_query.py
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_live.py
 
 clean:
 	rm -rf $(VENV) index .mypy_cache .ruff_cache .pytest_cache

@@ -72,6 +72,7 @@ RACY_S = 2.0
 # under half a second, so progress moves often and a cancel is noticed quickly. Throughput is the same at
 # any batch size on CPU (FIELD-NOTES).
 EMBED_BATCH = 8
+MAX_STEPS = 64
 
 
 @dataclass
@@ -441,6 +442,9 @@ def _steps(
     todo: list[str], fresh: dict[str, tuple[list[Sentence], list[Chunk]]], settings: Settings
 ) -> list[list[str]]:
     """The files to embed, grouped into commit steps: one file, or small files until they reach the step size."""
+    # A big job takes bigger steps, so that it never writes more than about MAX_STEPS segments (each commit
+    # re-assembles the index): 100k chunks commit every ~1,500 chunks, about a minute of embedding.
+    target = max(settings.index_step_chunks, sum(len(fresh[s][1]) for s in todo) // MAX_STEPS)
     steps: list[list[str]] = []
     current: list[str] = []
     size = 0
@@ -450,7 +454,7 @@ def _steps(
             continue
         current.append(source)
         size += n
-        if size >= settings.index_step_chunks:
+        if size >= target:
             steps.append(current)
             current, size = [], 0
     if current:
