@@ -3,7 +3,9 @@ following its docs folder (add, edit, remove, ask)."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -204,3 +206,26 @@ def test_a_watcher_keeps_answering_and_reports_a_failed_refresh(tmp_path: Path) 
             time.sleep(0.1)
         assert watcher.last_error is not None and "previous index is still in use" in watcher.last_error
         assert bot.ask(question="Who leads the Zorblat project?").citations[0].source == NOTES
+
+
+def test_the_upload_progress_moves_at_least_once_a_second(tmp_path: Path) -> None:
+    from ui.app import _with_progress
+
+    shutil.copytree(SEEDS, tmp_path / "docs")
+    bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False)
+    text = "\n\n".join(
+        f"Paragraph {n} says the {n}th lantern of the harbor burns copper green. " * 6 for n in range(60)
+    )
+    shown: list[tuple[float, float, str]] = []
+    report = _with_progress(
+        lambda callback: bot.add_documents(
+            [rag.Document.from_text("uploads/long.md", text)], overwrite=True, progress=callback
+        ),
+        lambda fraction, desc: shown.append((time.monotonic(), fraction, desc)),
+    )
+    assert report.added == ["uploads/long.md"] and report.embedded_chunks >= 40
+    times = [t for t, _, _ in shown]
+    assert times[-1] - times[0] > 1.5 and max(b - a for a, b in itertools.pairwise(times)) < 1.0
+    fractions = [f for _, f, _ in shown]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(set(fractions)) > 3
+    assert re.search(r"Indexing: \d+/1 files, \d+/\d+ chunks, [\d.]+ chunks/s", shown[len(shown) // 2][2])
