@@ -162,6 +162,8 @@ def sync_index(
                 report.resumed = (len(done), sum(base.manifest.files[name].chunks for name in done))
                 logger.info("resuming an interrupted index run: %d file(s), %d chunks already indexed", *report.resumed)
             report.kept = sorted(corpus.kept.items())
+            for name, why in report.kept:
+                logger.warning("kept the previous version of %s: %s", name, why)
             new_store = _update(settings, embedder, corpus, base, report, progress)
     except Timeout:
         raise IndexLockedError(

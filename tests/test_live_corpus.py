@@ -249,3 +249,29 @@ def test_progress_events_arrive_at_least_once_a_second(tmp_path: Path, embedder:
     assert done == sorted(done) and len(set(done)) > 10  # it moves, in many small steps
     middle = events[len(events) // 2][1]
     assert middle.rate > 0 and middle.eta_s is not None and "chunks/s" in middle.describe()
+
+
+def test_questions_are_answered_from_the_previous_index_while_a_refresh_runs(bot: rag.Bot) -> None:
+    import threading
+
+    text = "\n\n".join(f"Paragraph {n}: the {n}th lantern of the harbor burns copper green. " * 6 for n in range(60))
+    (bot.settings.docs_dir / "long.md").write_text(text, encoding="utf-8")
+    started = threading.Event()
+    events: list[IndexProgress] = []
+
+    def progress(event: IndexProgress) -> None:
+        events.append(event)
+        if event.chunks_done:
+            started.set()
+
+    refresh = threading.Thread(target=lambda: bot.refresh(progress=progress))
+    refresh.start()
+    assert started.wait(60)
+    asked = time.monotonic()
+    answer = bot.ask("Who leads the Zorblat project?")
+    took = time.monotonic() - asked
+    still_running, served_before = refresh.is_alive(), "long.md" not in bot.documents
+    refresh.join()
+    assert still_running and took < 2.0  # not held up by the refresh's write lock
+    assert answer.citations[0].source == NOTES and served_before  # the previous index answered
+    assert "long.md" in bot.documents and events[-1].finished
