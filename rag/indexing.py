@@ -326,6 +326,10 @@ def _scan(folder: Path, store: ChunkStore | None) -> _Corpus:
         else:
             unknown.append(file)
     also_known = len(corpus.hashes) + sum(1 for file in unknown if file.source in known)
+    if not unknown and not also_known and store is not None:
+        # Every document was deleted: the index empties too, or deleted files would go on being cited.
+        logger.warning("%s holds no documents any more; the index is emptied", folder)
+        return corpus
     for doc in read_documents(folder, unknown, also_known=also_known):
         file = corpus.files[doc.source]
         corpus.hashes[doc.source], corpus.read[doc.source] = doc.sha256, doc

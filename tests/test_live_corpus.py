@@ -275,3 +275,14 @@ def test_questions_are_answered_from_the_previous_index_while_a_refresh_runs(bot
     assert still_running and took < 2.0  # not held up by the refresh's write lock
     assert answer.citations[0].source == NOTES and served_before  # the previous index answered
     assert "long.md" in bot.documents and events[-1].finished
+
+
+def test_removing_every_document_empties_the_index(bot: rag.Bot) -> None:
+    report = bot.remove_documents([SIGNING, ANALYSIS, NOTES])
+    assert sorted(report.removed) == sorted([SIGNING, ANALYSIS, NOTES]) and report.total_chunks == 0
+    assert bot.documents == [] and bot.retrieve("Who signed the agreement?", k=4) == []
+    assert bot.ask("Who signed the agreement?").citations == []
+    assert ChunkStore.load(bot.settings.index_dir).manifest.files == {}
+    (bot.settings.docs_dir / NOTES).write_text(NOTES_TEXT, encoding="utf-8")  # and it fills again
+    assert bot.refresh().added == [NOTES]
+    assert bot.ask("Who leads the Zorblat project?").citations[0].source == NOTES
