@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -73,8 +73,13 @@ def _iso(stamp: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
 
 
-def list_documents(docs_dir: Path, manifest: Manifest) -> list[DocumentInfo]:
-    """Every document of ``docs_dir`` and of the index ``manifest`` describes, sorted by name."""
+def list_documents(docs_dir: Path, manifest: Manifest, kept: Mapping[str, str] | None = None) -> list[DocumentInfo]:
+    """Every document of ``docs_dir`` and of the index ``manifest`` describes, sorted by name.
+
+    ``kept`` names the files whose new version could not be read at the last refresh, and why: they are
+    listed as indexed (their previous version is searched), with that reason.
+    """
+    kept = kept or {}
     on_disk = {f.source: f for f in list_document_files(docs_dir)} if Path(docs_dir).is_dir() else {}
     pending = set(manifest.pending)
     skipped: dict[str, str] = dict(getattr(manifest, "skipped", {}) or {})  # recorded by rag.indexing, when it does
@@ -93,6 +98,8 @@ def list_documents(docs_dir: Path, manifest: Manifest) -> list[DocumentInfo]:
         indexed_at = entry.indexed_at or None
         if file is None:
             status, reason = "pending", "deleted from the docs folder; its chunks go at the next refresh"
+        elif name in kept:
+            status, reason = "indexed", f"its previous version: the new one could not be indexed ({kept[name]})"
         elif name in pending:
             status, reason = "pending", "an interrupted indexing run had not reached it"
         elif entry.size >= 0 and entry.mtime_ns >= 0 and (entry.size, entry.mtime_ns) != (file.size, file.mtime_ns):

@@ -87,6 +87,7 @@ class Bot:
         self._snapshot = _Snapshot(store, Retriever(store))
         self._snapshot.retriever.warm_up()
         self._write_lock = threading.Lock()
+        self._kept: dict[str, str] = {}  # files whose new version the last refresh could not read, and why
 
     def __repr__(self) -> str:
         store = self._snapshot.store
@@ -293,6 +294,7 @@ class Bot:
                 self.settings, self.embedder, rebuild=rebuild, current=self.store, progress=progress
             )
             self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
         return report
 
     # --------------------------------------------------------------------------------- documents
@@ -304,7 +306,7 @@ class Bot:
             >>> [(d.name, d.status) for d in bot.list_documents()]  # doctest: +SKIP
             [('000_9e8dd42f31235db3.txt', 'indexed'), ('001_a4f8977f78a39ff4.txt', 'indexed')]
         """
-        return list_documents(self.settings.docs_dir, self.store.manifest)
+        return list_documents(self.settings.docs_dir, self.store.manifest, kept=self._kept)
 
     def remove_documents(self, names: Sequence[str], *, progress: bool | ProgressCallback = False) -> IndexReport:
         """Delete documents from the docs folder and their chunks from the index, in one step.
@@ -330,6 +332,7 @@ class Bot:
                 logger.info("removed %s from %s", name, self.settings.docs_dir)
             store, report = sync_index(self.settings, self.embedder, current=self.store, progress=progress)
             self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
         return report
 
     def reindex_documents(self, names: Sequence[str], *, progress: bool | ProgressCallback = False) -> IndexReport:
@@ -348,6 +351,7 @@ class Bot:
                 self.settings, self.embedder, current=self.store, reindex=names, progress=progress
             )
             self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
         return report
 
     def _next_snapshot(self, store: ChunkStore) -> _Snapshot:
@@ -408,6 +412,7 @@ class Bot:
                 temporary.replace(target)
             store, report = sync_index(self.settings, self.embedder, current=self.store, progress=progress)
             self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
         return report
 
     @staticmethod

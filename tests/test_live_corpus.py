@@ -135,6 +135,8 @@ def test_an_edit_that_cannot_be_read_keeps_the_previous_version_and_says_why(bot
     assert [name for name, _ in report.kept] == [NOTES]
     assert "not UTF-8" in report.kept[0][1] and "kept the previous version of notes.md" in report.summary()
     assert bot.ask("Who leads the Zorblat project?").citations[0].source == NOTES
+    (listed,) = [d for d in bot.list_documents() if d.name == NOTES]
+    assert listed.status == "indexed" and "previous version" in listed.reason and "not UTF-8" in listed.reason
     (bot.settings.docs_dir / NOTES).write_text(NOTES_TEXT.replace("Ada Berg", "Cleo Dunn"), encoding="utf-8")
     report = bot.refresh()
     assert report.changed == [NOTES] and not report.kept
