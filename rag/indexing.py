@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from rag.errors import (
 from rag.progress import ProgressCallback, ProgressTracker, tqdm_reporter
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
-__all__ = ["IndexReport", "ProgressCallback", "sync_index"]
+__all__ = ["IndexCancelled", "IndexReport", "ProgressCallback", "sync_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,21 @@ RACY_S = 2.0
 # any batch size on CPU (FIELD-NOTES).
 EMBED_BATCH = 8
 MAX_STEPS = 64
+
+
+class IndexCancelled(RagError):
+    """Indexing stopped because it was asked to (``cancel``); the files committed before that are kept.
+
+    Attributes:
+        committed: Files this run embedded and committed before it stopped.
+        remaining: Files it had still to embed (the next refresh does them, unless they are removed).
+        store: The index as last committed (the previous one when this run committed nothing; None when
+            there was none).
+    """
+
+    def __init__(self, committed: list[str], remaining: list[str], store: ChunkStore | None) -> None:
+        super().__init__(f"indexing cancelled: {len(committed)} file(s) indexed and kept, {len(remaining)} not indexed")
+        self.committed, self.remaining, self.store = committed, remaining, store
 
 
 @dataclass
@@ -119,6 +135,7 @@ def sync_index(
     progress: bool | ProgressCallback = True,
     current: ChunkStore | None = None,
     reindex: Sequence[str] = (),
+    cancel: threading.Event | None = None,
 ) -> tuple[ChunkStore, IndexReport]:
     """Make the index in ``settings.index_dir`` match the documents, and return it.
 
@@ -132,6 +149,8 @@ def sync_index(
         current: The index as already loaded (a running bot's): used instead of reading the folder again
             when the folder's manifest is still the one it was loaded from.
         reindex: Files to embed again even though they did not change.
+        cancel: Set it (from another thread) to stop after the batch in progress: ``IndexCancelled`` is
+            raised, and what was committed stays.
 
     Raises:
         DocumentError: The docs folder is missing or holds no readable document.
@@ -157,14 +176,14 @@ def sync_index(
                         return store, _reused(store, corpus)
             assert report is not None
             base = store if report.action == "refreshed" else None
-            if base is not None and base.manifest.pending:
+            if base is not None and set(base.manifest.pending) & set(corpus.hashes):
                 done = [name for name in base.manifest.files if name not in base.manifest.pending]
                 report.resumed = (len(done), sum(base.manifest.files[name].chunks for name in done))
                 logger.info("resuming an interrupted index run: %d file(s), %d chunks already indexed", *report.resumed)
             report.kept = sorted(corpus.kept.items())
             for name, why in report.kept:
                 logger.warning("kept the previous version of %s: %s", name, why)
-            new_store = _update(settings, embedder, corpus, base, report, progress)
+            new_store = _update(settings, embedder, corpus, base, report, progress, cancel)
     except Timeout:
         raise IndexLockedError(
             f"another process has been writing the index in {settings.index_dir} for over "
@@ -375,6 +394,7 @@ def _update(
     previous: ChunkStore | None,
     report: IndexReport,
     progress: bool | ProgressCallback,
+    cancel: threading.Event | None = None,
 ) -> ChunkStore:
     """Embed what ``corpus`` needs beyond ``previous``, committing the index to disk after every step.
 
@@ -413,7 +433,13 @@ def _update(
         with tracker.ticking():
             for number, step in enumerate(steps):
                 chunks = [c for source in step for c in fresh[source][1]]
-                vectors, rows, sentence_vectors = _embed(embedder, step, fresh, tracker)
+                if cancel is not None and cancel.is_set():
+                    committed = [s for earlier in steps[:number] for s in earlier]
+                    raise IndexCancelled(committed, [s for later in steps[number:] for s in later], store)
+                vectors, rows, sentence_vectors = _embed(embedder, step, fresh, tracker, cancel)
+                if vectors is None:  # cancelled mid-step: the step is dropped, as a kill would drop it
+                    committed = [s for earlier in steps[:number] for s in earlier]
+                    raise IndexCancelled(committed, [s for later in steps[number:] for s in later], store)
                 # The code book of 8-bit vectors is learnt from the first step and kept, so all segments share it.
                 if codec is None:
                     codec = VectorCodec.fit(resolve_vector_storage(settings, None), [vectors, sentence_vectors])
@@ -473,16 +499,20 @@ def _embed(
     step: list[str],
     fresh: dict[str, tuple[list[Sentence], list[Chunk]]],
     tracker: ProgressTracker,
-) -> tuple[np.ndarray, list[tuple[int, ...]], np.ndarray]:
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray | None, list[tuple[int, ...]], np.ndarray]:
     """The chunk vectors of ``step``'s files, each chunk's rows in the sentence vectors, and those vectors.
 
     One pass of the model per chunk gives its vector and, pooled from the same token vectors, its
-    sentences' vectors: each sentence read in its context, and no second pass over the text.
+    sentences' vectors: each sentence read in its context, and no second pass over the text. The vectors
+    are None when ``cancel`` was set before the step was done.
     """
     chunks = [c for source in step for c in fresh[source][1]]
     spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in chunks]
     vector_parts, pooled_parts = [], []
     for i in range(0, len(chunks), EMBED_BATCH):
+        if cancel is not None and cancel.is_set():
+            return None, [], np.zeros(0)
         vectors, pooled = embedder.encode_with_spans(
             [c.text for c in chunks[i : i + EMBED_BATCH]], spans[i : i + EMBED_BATCH], progress=False
         )

@@ -26,7 +26,7 @@ from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
-from rag.indexing import IndexReport, sync_index
+from rag.indexing import IndexCancelled, IndexReport, sync_index
 from rag.progress import ProgressCallback
 from rag.retrieval import Passages, Retriever
 from rag.store import ChunkStore
@@ -368,6 +368,7 @@ class Bot:
         *,
         overwrite: bool = False,
         progress: bool | ProgressCallback = False,
+        cancel: threading.Event | None = None,
     ) -> IndexReport:
         """Copy documents into the docs folder and index them.
 
@@ -376,6 +377,8 @@ class Bot:
                 ``.txt``/``.md`` files or of folders holding them.
             overwrite: Replace a document of the same name whose content differs.
             progress: A callback for ``IndexProgress`` events while embedding (or True for a bar on stderr).
+            cancel: Set it from another thread to stop after the batch in progress: files already indexed
+                stay, new files not reached are not added, and ``IndexCancelled`` says which is which.
 
         Returns:
             What was embedded.
@@ -404,13 +407,25 @@ class Bot:
                     docs_dir / doc.source,
                 )
         with self._write_lock:
+            new = {doc.source for doc in documents if not (docs_dir / doc.source).exists()}
             for doc in documents:
                 target = docs_dir / doc.source
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temporary = target.with_name(f".{target.name}.tmp")
                 temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
-            store, report = sync_index(self.settings, self.embedder, current=self.store, progress=progress)
+            try:
+                store, report = sync_index(
+                    self.settings, self.embedder, current=self.store, progress=progress, cancel=cancel
+                )
+            except IndexCancelled as exc:
+                # What was committed stays and is searched; new files not reached are not added at all, so
+                # that no later refresh (or folder watcher) indexes what the user cancelled.
+                for name in set(exc.remaining) & new:
+                    (docs_dir / name).unlink(missing_ok=True)
+                if exc.store is not None:
+                    self._snapshot = self._next_snapshot(exc.store)
+                raise
             self._snapshot = self._next_snapshot(store)
             self._kept = dict(report.kept)
         return report

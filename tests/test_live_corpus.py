@@ -288,3 +288,32 @@ def test_removing_every_document_empties_the_index(bot: rag.Bot) -> None:
     (bot.settings.docs_dir / NOTES).write_text(NOTES_TEXT, encoding="utf-8")  # and it fills again
     assert bot.refresh().added == [NOTES]
     assert bot.ask("Who leads the Zorblat project?").citations[0].source == NOTES
+
+
+def test_a_cancelled_upload_keeps_what_was_indexed_and_adds_nothing_else(bot: rag.Bot) -> None:
+    import threading
+
+    from rag.indexing import IndexCancelled
+
+    bot.settings = bot.settings.replace(index_step_chunks=1)  # one commit per file
+    documents = [
+        rag.Document.from_text(f"uploads/part-{n}.md", f"Part {n}. " + f"The {n}th lantern burns copper green. " * 60)
+        for n in range(4)
+    ]
+    cancel = threading.Event()
+
+    def progress(event: IndexProgress) -> None:
+        if event.files_done >= 1:
+            cancel.set()
+
+    with pytest.raises(IndexCancelled) as raised:
+        bot.add_documents(documents, progress=progress, cancel=cancel)
+    committed, remaining = raised.value.committed, raised.value.remaining
+    assert committed and remaining and sorted(committed + remaining) == [d.source for d in documents]
+    uploads = bot.settings.docs_dir / "uploads"
+    assert sorted(f"uploads/{p.name}" for p in uploads.iterdir()) == sorted(committed)  # the rest not added
+    assert set(committed) <= set(bot.documents) and not set(remaining) & set(bot.documents)
+    on_disk = ChunkStore.load(bot.settings.index_dir)
+    assert set(committed) <= set(on_disk.manifest.files) and not set(remaining) & set(on_disk.manifest.files)
+    report = bot.refresh()  # nothing left over for a later refresh or a watcher to pick up
+    assert report.action == "reused" or not (report.added or report.changed)

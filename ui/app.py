@@ -35,6 +35,7 @@ from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
+from rag.indexing import IndexCancelled
 from rag.progress import IndexProgress
 from rag.watch import DocsWatcher
 from ui.documents import document_picker, documents_view, header_markdown
@@ -145,6 +146,8 @@ def build_app(bot: Bot) -> gr.Blocks:
             history.append({"role": "assistant", "content": error_html(str(exc))})
             yield "", history, gr.skip()
 
+    cancel_upload = threading.Event()  # uploads run one at a time (concurrency_limit=1): one flag is enough
+
     def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, None]:  # noqa: B008
         if not files:
             return "", None
@@ -162,10 +165,15 @@ def build_app(bot: Bot) -> gr.Blocks:
             # All or nothing: one bad file leaves the index unchanged, so the user knows exactly what is in it.
             return "**Nothing was added.** " + " ".join(problems), None
         progress(0.0, desc=f"Indexing {len(documents)} file(s)")
+        cancel_upload.clear()
         try:
             report = _with_progress(
-                lambda callback: bot.add_documents(documents, overwrite=True, progress=callback), progress
+                lambda callback: bot.add_documents(documents, overwrite=True, progress=callback, cancel=cancel_upload),
+                progress,
             )
+        except IndexCancelled as exc:
+            kept = ", ".join(exc.committed) or "none"
+            return f"**Indexing cancelled.** Indexed and kept: {kept}. Not added: {', '.join(exc.remaining)}.", None
         except rag.RagError as exc:
             return f"**Nothing was added.** {exc}", None
         progress(1.0)
@@ -211,6 +219,7 @@ def build_app(bot: Bot) -> gr.Blocks:
                         file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label=".txt or .md, up to 10 MB"
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
+                    stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
                 documents_view(bot, can_edit=True, picker=picker)
         question.submit(
             respond,
@@ -220,6 +229,8 @@ def build_app(bot: Bot) -> gr.Blocks:
         )
         clear.click(lambda: ([], evidence_html(None)), None, [chatbot, evidence], api_visibility="private")
         files.upload(upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
+        # Not queued: it must run while the upload it stops holds the queue.
+        stop_indexing.click(cancel_upload.set, None, None, queue=False, api_visibility="private")
         demo.load(lambda: (header_markdown(bot), gr.Dropdown(choices=bot.documents)), None, [header, picker])
 
         def ask(question: str) -> dict[str, Any]:
