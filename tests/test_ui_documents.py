@@ -229,3 +229,26 @@ def test_the_upload_progress_moves_at_least_once_a_second(tmp_path: Path) -> Non
     fractions = [f for _, f, _ in shown]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(set(fractions)) > 3
     assert re.search(r"Indexing: \d+/1 files, \d+/\d+ chunks, [\d.]+ chunks/s", shown[len(shown) // 2][2])
+
+
+@pytest.mark.browser
+def test_an_upload_shows_progress_and_can_be_cancelled(page: Page, served: tuple[str, rag.Bot], tmp_path: Path) -> None:
+    _, bot = served
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"bulk-{n}.md"
+        path.write_text(
+            "\n\n".join(f"Bulk {n}, paragraph {p}: the harbor lantern burns copper green. " * 8 for p in range(40)),
+            encoding="utf-8",
+        )
+        paths.append(str(path))
+    page.get_by_text("Add documents").click()
+    page.locator("input[type='file']").set_input_files(paths)
+    expect(page.get_by_text(re.compile(r"chunks/s")).first).to_be_visible(timeout=60_000)  # the bar moves
+    page.locator("#upload-cancel").click()
+    status = page.locator("#upload-status")
+    expect(status).to_contain_text("Indexing cancelled", timeout=60_000)
+    expect(status).to_contain_text("Not added")
+    uploaded = {f"uploads/{p.name}" for p in (bot.settings.docs_dir / "uploads").glob("bulk-*.md")}
+    indexed = {name for name in bot.documents if name.startswith("uploads/bulk-")}
+    assert uploaded == indexed and len(indexed) < 3  # what was indexed stays; the rest was not added
