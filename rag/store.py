@@ -594,7 +594,7 @@ class ChunkStore:
         self.manifest_sha256 = _sha256(staged)
         os.replace(staged, folder / MANIFEST)  # the commit point
         _remove_unreferenced(folder, self.manifest, previous)
-        logger.info("saved index with %d chunks in %d segment(s) to %s", len(self.chunks), len(self.segments), folder)
+        logger.debug("saved index with %d chunks in %d segment(s) to %s", len(self.chunks), len(self.segments), folder)
 
     # ----------------------------------------------------------------------------------- loading
 

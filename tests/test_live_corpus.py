@@ -317,3 +317,43 @@ def test_a_cancelled_upload_keeps_what_was_indexed_and_adds_nothing_else(bot: ra
     assert set(committed) <= set(on_disk.manifest.files) and not set(remaining) & set(on_disk.manifest.files)
     report = bot.refresh()  # nothing left over for a later refresh or a watcher to pick up
     assert report.action == "reused" or not (report.added or report.changed)
+
+
+@pytest.mark.slow
+def test_rag_index_draws_a_progress_bar_that_moves_at_least_once_a_second(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    _write_corpus(tmp_path / "docs", 30)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # tqdm needs a width
+    command = [
+        sys.executable,
+        "-m",
+        "rag.cli",
+        "index",
+        "--docs",
+        str(tmp_path / "docs"),
+        "--index",
+        str(tmp_path / "i"),
+    ]
+    run = subprocess.Popen(command, stdout=follower, stderr=follower)
+    os.close(follower)
+    frames: list[tuple[float, str]] = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        now = time.monotonic()
+        frames += [(now, part.decode(errors="replace")) for part in data.split(b"\r") if b"chunk" in part]
+    assert run.wait(timeout=300) == 0
+    bars = [(t, text) for t, text in frames if re.search(r"\d+/\d+ \[", text)]
+    assert bars and re.search(r"90/90 .*chunk/s, files 30/30", bars[-1][1])
+    assert re.search(r"<\d\d:\d\d", bars[len(bars) // 2][1])  # time left
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(bars)]
+    assert bars[-1][0] - bars[0][0] > 2 and max(gaps) < 1.0
