@@ -101,6 +101,7 @@ bench: setup index pdftools
 	$(PY) benchmarks/bench_load.py --scale-out
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_live.py
 
 clean:
 	rm -rf $(VENV) index index-docs .mypy_cache .ruff_cache .pytest_cache

@@ -11,6 +11,7 @@ The public API is what ``__all__`` lists; everything else may change between rel
 
 from rag.answer import Answer, Citation
 from rag.answerers import Answerer
+from rag.catalog import DocumentInfo
 from rag.config import Settings
 from rag.documents import Document
 from rag.errors import (
@@ -25,8 +26,11 @@ from rag.errors import (
     RagError,
 )
 from rag.evaluate import EvalResult, evaluate
+from rag.indexing import IndexCancelled
 from rag.pipeline import Bot, load
+from rag.progress import IndexProgress
 from rag.retrieval import Passage, Passages
+from rag.watch import DocsWatcher
 
 __all__ = [
     "Answer",
@@ -36,11 +40,15 @@ __all__ = [
     "Citation",
     "ConfigError",
     "CorruptIndexError",
+    "DocsWatcher",
     "Document",
     "DocumentError",
+    "DocumentInfo",
     "EvalResult",
+    "IndexCancelled",
     "IndexLockedError",
     "IndexNotFoundError",
+    "IndexProgress",
     "IndexVersionError",
     "Passage",
     "Passages",

@@ -1,4 +1,4 @@
-"""The ``rag`` command: ``rag index``, ``rag ask``, ``rag chat``, ``rag eval``, ``rag serve`` and ``rag users``.
+"""The ``rag`` command: ``rag index``, ``ask``, ``chat``, ``docs``, ``eval``, ``serve`` and ``users``.
 
 Flags override ``RAG_*`` environment variables, which override the defaults in ``rag.config``. Logs and
 progress bars go to stderr, so ``rag ask --json`` prints exactly one JSON object on stdout. Exit codes:
@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     _answering(ask)
     ask.add_argument("question", help="the question, in quotes")
     ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    ask.add_argument(
+        "--source",
+        action="append",
+        dest="sources",
+        metavar="NAME",
+        help="answer only from this document (name or glob pattern such as 'reports/*.md'); repeatable",
+    )
 
     evaluate = commands.add_parser("eval", help="run the Q&A suite and print its metrics")
     _common(evaluate)
@@ -126,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N chat processes behind HAProxy on --host/--port (share one index: RAG_VECTOR_BACKEND=postgres)",
     )
+    serve.add_argument(
+        "--no-watch",
+        action="store_false",
+        dest="watch_docs",
+        default=None,
+        help="do not follow the docs folder for added, changed or removed files (env RAG_WATCH=0)",
+    )
+    _docs_parser(commands)
     return parser
 
 
@@ -159,6 +174,24 @@ def _users_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         parser.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
 
 
+def _docs_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    docs = commands.add_parser("docs", help="list, show, remove or re-index the documents")
+    actions = docs.add_subparsers(dest="docs_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="each document's type, size, pages, chunks, when indexed, status")
+    _common(listing)
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    show = actions.add_parser("show", help="a document's metadata and extracted text")
+    _common(show)
+    show.add_argument("name", help="the document's name, as 'rag docs list' shows it")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    remove = actions.add_parser("remove", help="delete documents from the docs folder and the index")
+    _common(remove)
+    remove.add_argument("names", nargs="+", metavar="NAME")
+    reindex = actions.add_parser("reindex", help="read and embed documents again")
+    _common(reindex)
+    reindex.add_argument("names", nargs="+", metavar="NAME")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
         docs_dir=getattr(args, "docs", None),
@@ -172,6 +205,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         chat_concurrency=getattr(args, "chat_concurrency", None),
         users_file=getattr(args, "users_file", None),
         chat_rate_limit=getattr(args, "chat_rate_limit", None),
+        watch_docs=getattr(args, "watch_docs", None),
     )
 
 
@@ -196,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rag: error: {exc}", file=sys.stderr)
         return EXIT_INDEX_ERROR
     except KeyboardInterrupt:
-        print("rag: interrupted", file=sys.stderr)
+        kept = " (the files indexed so far are kept: run it again to continue)" if args.command == "index" else ""
+        print(f"rag: interrupted{kept}", file=sys.stderr)
         return 130
 
 
@@ -211,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
 
         validate_question(args.question, settings.max_question_chars)
         bot = rag.load(settings=settings, progress=progress)
-        answer = bot.ask(args.question)
+        answer = bot.ask(args.question, sources=args.sources)
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
@@ -262,6 +297,10 @@ def _run(args: argparse.Namespace) -> int:
         from rag.chat import run_chat
 
         return run_chat(rag.load(settings=settings, progress=progress))
+    if args.command == "docs":
+        from rag.cli_docs import run_docs
+
+        return run_docs(args, settings, progress)
     if args.command == "serve":
         # Refuse an exposed start before anything heavy loads (server.exposure imports nothing big).
         from server.exposure import check_exposure

@@ -10,6 +10,16 @@ the embedding/chunking settings with the ones the index was built with, then:
 
 Writers take a file lock beside the index folder, so two processes indexing the same folder wait for each
 other instead of corrupting it.
+
+Work is committed in steps: each file (or, for many small files, each batch of files reaching
+``Settings.index_step_chunks`` chunks) is embedded, written as a segment and committed with a new manifest
+that lists the files still to do (``Manifest.pending``). A run killed at any point loses at most its step in
+progress; the next run finds the committed files unchanged, embeds only the rest, and says how much was
+already done. Until its new version is committed, a changed file keeps its previous version searchable, and a
+file whose new version cannot be read keeps its previous version (``IndexReport.kept`` says why).
+
+Progress (files and chunks done, rate, time left) goes to a callback at least twice a second
+(``rag.progress``).
 """
 
 from __future__ import annotations
@@ -17,11 +27,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from rag.chunking import Chunk, Sentence, chunk_document
@@ -44,10 +56,19 @@ from rag.errors import (
     IndexVersionError,
     RagError,
 )
+from rag.progress import ProgressCallback, ProgressTracker, tqdm_reporter
 from rag.readers import PageSpan
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
-__all__ = ["IndexReport", "extracted_text_path", "stored_pages", "stored_text", "sync_index"]
+__all__ = [
+    "IndexCancelled",
+    "IndexReport",
+    "ProgressCallback",
+    "extracted_text_path",
+    "stored_pages",
+    "stored_text",
+    "sync_index",
+]
 
 logger = logging.getLogger(__name__)
 # The summary of what indexing did has a logger of its own, so that ``rag index``, which prints the summary
@@ -62,6 +83,26 @@ MAX_DEAD_SHARE = 0.25
 # A file modified less than this long before it was hashed is read again at the next refresh, whatever its
 # size and time say: a later write within the same tick of the file system's clock would look the same.
 RACY_S = 2.0
+# Chunks embedded per call of the model while indexing: at about 20 chunks/s on two cores, one call takes
+# under half a second, so progress moves often and a cancel is noticed quickly. Throughput is the same at
+# any batch size on CPU (FIELD-NOTES).
+EMBED_BATCH = 8
+MAX_STEPS = 64
+
+
+class IndexCancelled(RagError):
+    """Indexing stopped because it was asked to (``cancel``); the files committed before that are kept.
+
+    Attributes:
+        committed: Files this run embedded and committed before it stopped.
+        remaining: Files it had still to embed (the next refresh does them, unless they are removed).
+        store: The index as last committed (the previous one when this run committed nothing; None when
+            there was none).
+    """
+
+    def __init__(self, committed: list[str], remaining: list[str], store: ChunkStore | None) -> None:
+        super().__init__(f"indexing cancelled: {len(committed)} file(s) indexed and kept, {len(remaining)} not indexed")
+        self.committed, self.remaining, self.store = committed, remaining, store
 
 
 @dataclass
@@ -76,6 +117,10 @@ class IndexReport:
     embedded_chunks: int = 0
     total_chunks: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # files not indexed: (name, reason)
+    # Files whose new version could not be read: their previous version stays indexed. (name, why)
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    # When this run finished an interrupted one: (files, chunks) that run had already committed.
+    resumed: tuple[int, int] | None = None
 
     def summary(self, *, with_skipped: bool = True) -> str:
         """For humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``.
@@ -89,6 +134,13 @@ class IndexReport:
         ]
         detail = ", ".join(parts) or self.reason
         line = f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
+        if self.resumed is not None:
+            line = (
+                f"resumed an interrupted run ({self.resumed[0]} file(s), {self.resumed[1]} chunks were already "
+                f"indexed); {line}"
+            )
+        for name, why in self.kept:
+            line += f"; kept the previous version of {name}: {why}"
         if self.skipped and with_skipped:
             line += f"\n{len(self.skipped)} file(s) not indexed:" + "".join(
                 f"\n  {name}: {reason}" for name, reason in self.skipped
@@ -102,8 +154,10 @@ def sync_index(
     *,
     documents: Sequence[Document] | None = None,
     rebuild: bool = False,
-    progress: bool = True,
+    progress: bool | ProgressCallback = True,
     current: ChunkStore | None = None,
+    reindex: Sequence[str] = (),
+    cancel: threading.Event | None = None,
 ) -> tuple[ChunkStore, IndexReport]:
     """Make the index in ``settings.index_dir`` match the documents, and return it.
 
@@ -112,9 +166,13 @@ def sync_index(
         embedder: The model that embeds chunks and sentences.
         documents: The documents to index; read from ``settings.docs_dir`` when None.
         rebuild: Re-embed everything even if the index is up to date.
-        progress: Show a progress bar while embedding.
+        progress: True for a progress bar on stderr, False for none, or a callback that receives an
+            ``IndexProgress`` after each batch and at least twice a second while embedding.
         current: The index as already loaded (a running bot's): used instead of reading the folder again
             when the folder's manifest is still the one it was loaded from.
+        reindex: Files to embed again even though they did not change.
+        cancel: Set it (from another thread) to stop after the batch in progress: ``IndexCancelled`` is
+            raised, and what was committed stays.
 
     Raises:
         DocumentError: The docs folder is missing or holds no readable document.
@@ -128,7 +186,7 @@ def sync_index(
     else:
         corpus = _scan(settings.docs_dir, store, settings.ocr, settings.index_dir)
     if store is not None:
-        report = _compare(settings, store, corpus)
+        report = _compare(settings, store, corpus, reindex)
         if report is None and store.manifest.skipped == corpus.skipped:
             return store, _reused(store, corpus)
     lock = FileLock(str(_lock_path(settings.index_dir)))
@@ -139,7 +197,7 @@ def sync_index(
                 # A problem the first look already reported is not logged again.
                 store, report = _open(settings, embedder, store or current, log=store is not None)
                 if store is not None:
-                    report = _compare(settings, store, corpus)
+                    report = _compare(settings, store, corpus, reindex)
                     if report is None:
                         if store.manifest.skipped != corpus.skipped:
                             # The chunks are as they were; only the list of skipped files is recorded, so
@@ -149,9 +207,14 @@ def sync_index(
                         return store, _reused(store, corpus)
             assert report is not None
             base = store if report.action == "refreshed" else None
-            new_store = _update(settings, embedder, corpus, base, report, progress)
-            _save(new_store, settings.index_dir, base=base)
-            save_extracted_texts(settings.index_dir, corpus, new_store.manifest)
+            if base is not None and set(base.manifest.pending) & set(corpus.hashes):
+                done = [name for name in base.manifest.files if name not in base.manifest.pending]
+                report.resumed = (len(done), sum(base.manifest.files[name].chunks for name in done))
+                logger.info("resuming an interrupted index run: %d file(s), %d chunks already indexed", *report.resumed)
+            report.kept = sorted(corpus.kept.items())
+            for name, why in report.kept:
+                logger.warning("kept the previous version of %s: %s", name, why)
+            new_store = _update(settings, embedder, corpus, base, report, progress, cancel)
     except Timeout:
         raise IndexLockedError(
             f"another process has been writing the index in {settings.index_dir} for over "
@@ -165,7 +228,16 @@ def sync_index(
 
 
 def _reused(store: ChunkStore, corpus: _Corpus) -> IndexReport:
-    return IndexReport("reused", "up to date", total_chunks=len(store), skipped=sorted(corpus.skipped.items()))
+    report = IndexReport(
+        "reused",
+        "up to date",
+        total_chunks=len(store),
+        skipped=sorted(corpus.skipped.items()),
+        kept=sorted(corpus.kept.items()),
+    )
+    for name, why in report.kept:
+        logger.warning("kept the previous version of %s: %s", name, why)
+    return report
 
 
 def _save(store: ChunkStore, folder: Path, base: ChunkStore | None) -> None:
@@ -294,16 +366,19 @@ def _open(
     return store, None
 
 
-def _compare(settings: Settings, store: ChunkStore, corpus: _Corpus) -> IndexReport | None:
+def _compare(settings: Settings, store: ChunkStore, corpus: _Corpus, reindex: Sequence[str] = ()) -> IndexReport | None:
     """What a refresh of ``store`` must do for ``corpus``; None when the index can be used as it is."""
     wanted_type = resolve_index_type(settings, sum(e.chunks for e in store.manifest.files.values()))
     current = corpus.hashes
     indexed = {name: entry.sha256 for name, entry in store.manifest.files.items()}
+    forced = set(reindex) & set(current) & set(indexed)
     report = IndexReport(
         "refreshed",
         added=sorted(set(current) - set(indexed)),
         removed=sorted(set(indexed) - set(current)),
-        changed=sorted(name for name in set(current) & set(indexed) if current[name] != indexed[name]),
+        changed=sorted(
+            name for name in set(current) & set(indexed) if current[name] != indexed[name] or name in forced
+        ),
     )
     if not (report.added or report.removed or report.changed):
         storage, wanted_storage = store.manifest.vector_storage, resolve_vector_storage(settings, store)
@@ -355,6 +430,7 @@ class _Corpus:
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # files not indexed -> why
     ocr: str = "auto"
+    kept: dict[str, str] = field(default_factory=dict)  # unreadable now, indexed before: name -> why
 
     @classmethod
     def of(cls, documents: Sequence[Document]) -> _Corpus:
@@ -401,14 +477,26 @@ def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto", index_dir: 
         else:
             unknown.append(file)
     known_skipped = store.manifest.skipped if store is not None else {}
+    also_known = len(corpus.hashes) + sum(1 for file in unknown if file.source in known)
+    if not unknown and not also_known and store is not None:
+        # Every document was deleted: the index empties too, or deleted files would go on being cited.
+        logger.warning("%s holds no documents any more; the index is emptied", folder)
+        return corpus
     read = read_documents(
-        folder, unknown, also_known=len(corpus.hashes), skipped=corpus.skipped, known_skipped=known_skipped, ocr=ocr
+        folder, unknown, also_known=also_known, skipped=corpus.skipped, known_skipped=known_skipped, ocr=ocr
     )
     for doc in read:
         file = corpus.files[doc.source]
         corpus.hashes[doc.source], corpus.read[doc.source] = doc.sha256, doc
         trusted = scanned_at - file.mtime_ns >= RACY_S * 1e9
         corpus.stamps[doc.source] = (file.size, file.mtime_ns) if trusted else (-1, -1)
+    for file in unknown:
+        entry = known.get(file.source)
+        if file.source not in corpus.hashes and entry is not None:
+            # Its new version cannot be read (half written, broken): keep the previous one searchable rather
+            # than dropping the file, and say why. Its stamp differs, so the next scan tries it again.
+            corpus.hashes[file.source] = entry.sha256
+            corpus.kept[file.source] = corpus.skipped.pop(file.source, "") or _why_unreadable(file)
     logger.debug("%d document(s) in %s, %d read", len(corpus.hashes), folder, len(corpus.read))
     return corpus
 
@@ -420,6 +508,14 @@ def _relative_prefix(inner: Path, folder: Path) -> str | None:
     except ValueError:
         return None
     return f"{relative.as_posix()}/" if relative.parts else None
+
+
+def _why_unreadable(file: DocumentFile) -> str:
+    try:
+        load_document(file.path, file.source)
+    except DocumentError as exc:
+        return str(exc)
+    return "it changed while it was being read"
 
 
 def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:
@@ -442,72 +538,178 @@ def _update(
     corpus: _Corpus,
     previous: ChunkStore | None,
     report: IndexReport,
-    progress: bool,
+    progress: bool | ProgressCallback,
+    cancel: threading.Event | None = None,
 ) -> ChunkStore:
-    """The index for ``corpus``: ``previous``'s segments for unchanged files, plus one new segment for the rest."""
+    """Embed what ``corpus`` needs beyond ``previous``, committing the index to disk after every step.
+
+    Unchanged files keep ``previous``'s segments; each step of new or changed files becomes one new segment.
+    The last commit also converts vector storage, or compacts, when that is due.
+    """
     sources = sorted(corpus.hashes)
     reusable = set()
     if previous is not None:
         reusable = {s for s in sources if s in previous.manifest.files and s not in report.changed}
-    # New chunks and sentences of the files that need embedding, in name order.
+    todo = [s for s in sources if s not in reusable]
+    # Chunk everything first (fast next to embedding): the totals give progress its rate and time left.
     fresh: dict[str, tuple[list[Sentence], list[Chunk]]] = {
-        source: chunk_document(corpus.document(source), settings.chunk_size, settings.chunk_overlap)
-        for source in sources
-        if source not in reusable
+        source: chunk_document(corpus.document(source), settings.chunk_size, settings.chunk_overlap) for source in todo
     }
-    new_chunks = [c for _, chunks in fresh.values() for c in chunks]
-    report.embedded_chunks = len(new_chunks)
-    # One pass of the model per chunk gives its vector and, pooled from the same token vectors, its
-    # sentences' vectors: each sentence read in its context, and no second pass over the text.
-    spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in new_chunks]
-    new_chunk_vectors, pooled = embedder.encode_with_spans(
-        [c.text for c in new_chunks], spans, progress=progress, desc="Embedding chunks"
-    )
-    new_rows: list[tuple[int, ...]] = []
-    first_pooled: list[int] = []  # for each sentence of the new segment, its row in ``pooled``
+    report.embedded_chunks = sum(len(chunks) for _, chunks in fresh.values())
+
+    files: dict[str, FileEntry] = {}
+    for source in sources:
+        if source in reusable and previous is not None:
+            entry = previous.manifest.files[source]
+            size, mtime_ns = corpus.stamps.get(source, (-1, -1))
+            # A file read again (touched, same text) gets its new stamp, so the next scan can skip it.
+            files[source] = (
+                dataclasses.replace(entry, size=size, mtime_ns=mtime_ns) if source in corpus.stamps else entry
+            )
+        elif previous is not None and source in previous.manifest.files:
+            files[source] = previous.manifest.files[source]  # its previous version, until the new one is in
+    codec = previous.manifest.codec if previous is not None else None
+    store = previous
+    steps = _steps(todo, fresh, settings)
+    callback, close = _progress_callback(progress)
+    resumed = report.resumed[0] if report.resumed else 0
+    tracker = ProgressTracker(callback, len(todo), report.embedded_chunks, resumed)
+    try:
+        with tracker.ticking():
+            for number, step in enumerate(steps):
+                chunks = [c for source in step for c in fresh[source][1]]
+                if cancel is not None and cancel.is_set():
+                    committed = [s for earlier in steps[:number] for s in earlier]
+                    raise IndexCancelled(committed, [s for later in steps[number:] for s in later], store)
+                vectors, rows, sentence_vectors = _embed(embedder, step, fresh, tracker, cancel)
+                if vectors is None:  # cancelled mid-step: the step is dropped, as a kill would drop it
+                    committed = [s for earlier in steps[:number] for s in earlier]
+                    raise IndexCancelled(committed, [s for later in steps[number:] for s in later], store)
+                # The code book of 8-bit vectors is learnt from the first step and kept, so all segments share it.
+                if codec is None:
+                    codec = VectorCodec.fit(resolve_vector_storage(settings, None), [vectors, sentence_vectors])
+                segment = Segment.new(chunks, vectors, rows, sentence_vectors, codec)
+                now = time.time()
+                for source in step:
+                    sentences, source_chunks = fresh[source]
+                    size, mtime_ns = corpus.stamps.get(source, (-1, -1))
+                    doc = corpus.document(source)
+                    files[source] = FileEntry(
+                        corpus.hashes[source],
+                        len(source_chunks),
+                        len(sentences),
+                        segment.name,
+                        size,
+                        mtime_ns,
+                        kind=doc.kind,
+                        pages=len(doc.pages),
+                        indexed_at=now,
+                    )
+                pending = [s for later in steps[number + 1 :] for s in later]
+                store = _commit(settings, embedder, corpus, files, store, segment, codec, pending, last=not pending)
+                tracker.add(files=len(step))
+            if not steps:  # only removals, new stamps or a new index type: one commit, nothing embedded
+                store = _commit(settings, embedder, corpus, files, store, None, codec or VectorCodec(), [], last=True)
+    finally:
+        close()
+    assert store is not None
+    return store
+
+
+def _progress_callback(progress: bool | ProgressCallback) -> tuple[ProgressCallback | None, Callable[[], None]]:
+    if progress is True:
+        return tqdm_reporter()
+    if progress is False:
+        return None, lambda: None
+    return progress, lambda: None
+
+
+def _steps(
+    todo: list[str], fresh: dict[str, tuple[list[Sentence], list[Chunk]]], settings: Settings
+) -> list[list[str]]:
+    """The files to embed, grouped into commit steps: one file, or small files until they reach the step size."""
+    # A big job takes bigger steps, so that it never writes more than about MAX_STEPS segments (each commit
+    # re-assembles the index): 100k chunks commit every ~1,500 chunks, about a minute of embedding.
+    target = max(settings.index_step_chunks, sum(len(fresh[s][1]) for s in todo) // MAX_STEPS)
+    steps: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for source in todo:
+        n = len(fresh[source][1])
+        if not n:
+            continue
+        current.append(source)
+        size += n
+        if size >= target:
+            steps.append(current)
+            current, size = [], 0
+    if current:
+        steps.append(current)
+    return steps
+
+
+def _embed(
+    embedder: Embedder,
+    step: list[str],
+    fresh: dict[str, tuple[list[Sentence], list[Chunk]]],
+    tracker: ProgressTracker,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray | None, list[tuple[int, ...]], np.ndarray]:
+    """The chunk vectors of ``step``'s files, each chunk's rows in the sentence vectors, and those vectors.
+
+    One pass of the model per chunk gives its vector and, pooled from the same token vectors, its
+    sentences' vectors: each sentence read in its context, and no second pass over the text. The vectors
+    are None when ``cancel`` was set before the step was done.
+    """
+    chunks = [c for source in step for c in fresh[source][1]]
+    spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in chunks]
+    vector_parts, pooled_parts = [], []
+    for i in range(0, len(chunks), EMBED_BATCH):
+        if cancel is not None and cancel.is_set():
+            return None, [], np.zeros(0)
+        vectors, pooled = embedder.encode_with_spans(
+            [c.text for c in chunks[i : i + EMBED_BATCH]], spans[i : i + EMBED_BATCH], progress=False
+        )
+        vector_parts.append(vectors)
+        pooled_parts.append(pooled)
+        tracker.add(chunks=len(vectors))
+    chunk_vectors = np.vstack(vector_parts)
+    all_pooled = np.vstack(pooled_parts)
+    rows: list[tuple[int, ...]] = []
+    first_pooled: list[int] = []  # for each sentence of the new segment, its row in ``all_pooled``
     n_pooled = 0
-    for sentences, chunks in fresh.values():
+    for source in step:
+        sentences, source_chunks = fresh[source]
         positions: dict[Sentence, int] = {}
-        for chunk in chunks:
+        for chunk in source_chunks:
             for sentence in chunk.sentences:
                 if sentence not in positions:  # a sentence in the overlap keeps its first chunk's reading
                     positions[sentence] = len(first_pooled)
                     first_pooled.append(n_pooled)
                 n_pooled += 1
-            new_rows.append(tuple(positions[s] for s in chunk.sentences))
+            rows.append(tuple(positions[s] for s in chunk.sentences))
         if len(positions) != len(sentences):
             raise AssertionError("every sentence of a document belongs to one of its chunks")
-    new_sentence_vectors = pooled[first_pooled]
-    # The code book of 8-bit vectors is learnt from the first build and kept, so all segments share it.
-    codec = (
-        previous.manifest.codec
-        if previous is not None
-        else VectorCodec.fit(resolve_vector_storage(settings, None), [new_chunk_vectors, new_sentence_vectors])
-    )
-    segment = Segment.new(new_chunks, new_chunk_vectors, new_rows, new_sentence_vectors, codec) if new_chunks else None
+    return chunk_vectors, rows, all_pooled[first_pooled]
 
-    files: dict[str, FileEntry] = {}
-    for source in sources:
-        size, mtime_ns = corpus.stamps.get(source, (-1, -1))
-        if source in reusable and previous is not None:
-            entry = previous.manifest.files[source]
-            # A file read again (touched, same text) gets its new stamp, so the next scan can skip it.
-            files[source] = (
-                dataclasses.replace(entry, size=size, mtime_ns=mtime_ns) if source in corpus.stamps else entry
-            )
-        elif segment is not None:
-            sentences, chunks = fresh[source]
-            doc = corpus.document(source)
-            files[source] = FileEntry(
-                corpus.hashes[source],
-                len(chunks),
-                len(sentences),
-                segment.name,
-                size,
-                mtime_ns,
-                kind=doc.kind,
-                pages=len(doc.pages),
-            )
+
+def _commit(
+    settings: Settings,
+    embedder: Embedder,
+    corpus: _Corpus,
+    files: dict[str, FileEntry],
+    previous: ChunkStore | None,
+    segment: Segment | None,
+    codec: VectorCodec,
+    pending: list[str],
+    *,
+    last: bool,
+) -> ChunkStore:
+    """Assemble the index of ``files`` from ``previous``'s segments plus ``segment``, and save it.
+
+    The texts extracted from the committed documents (PDF, Word, HTML) are stored with it, since the offsets
+    of their chunks point into them.
+    """
     live = {entry.segment for entry in files.values()}
     segments = [s for s in (previous.segments if previous is not None else []) if s.name in live]
     if segment is not None:
@@ -518,15 +720,25 @@ def _update(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         sentence_vectors=SENTENCE_VECTORS,
-        files=files,
+        files=dict(files),
         index_type=resolve_index_type(settings, sum(entry.chunks for entry in files.values())),
         vector_storage=codec.storage,
         vector_ranges=list(codec.ranges),
         skipped=dict(corpus.skipped),
+        pending=list(pending),
     )
     store = ChunkStore.assemble(manifest, segments, base=previous)
+    if last:
+        store = _finish(settings, store)
+    _save(store, settings.index_dir, base=previous)
+    save_extracted_texts(settings.index_dir, corpus, store.manifest)
+    return store
+
+
+def _finish(settings: Settings, store: ChunkStore) -> ChunkStore:
+    """Convert the vector storage, or compact, when either is due (nothing is re-embedded)."""
     wanted_storage = resolve_vector_storage(settings, store)
-    if codec.storage != wanted_storage:
+    if store.manifest.codec.storage != wanted_storage:
         # float32 -> int8: the stored vectors are quantized, with a code book learnt from all of them.
         logger.info("storing the vectors as %s", wanted_storage)
         vectors = [store.chunk_vectors(), *(store.sentence_vectors_of(row) for row in range(len(store)))]

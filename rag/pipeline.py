@@ -20,13 +20,15 @@ from typing import Any
 
 from rag.answer import REFUSAL_TEXT, Answer
 from rag.answerers import ANSWERERS, Answerer, build_answerer
+from rag.catalog import DocumentInfo, check_document_name, list_documents, resolve_sources
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, check_supported, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.grounding import check_grounding
-from rag.indexing import IndexReport, stored_text
+from rag.indexing import IndexCancelled, IndexReport, stored_text
+from rag.progress import ProgressCallback
 from rag.retrieval import Passages, Retriever, tokenize
 from rag.stores import SharedStore, Store, sync_store
 from rag.vocabulary import expand_aliases, names_matched_densely, uncovered_script
@@ -91,6 +93,7 @@ class Bot:
         self._snapshot.retriever.warm_up()
         self._write_lock = threading.Lock()
         self._checked_at = time.monotonic()
+        self._kept: dict[str, str] = {}  # files whose new version the last refresh could not read, and why
 
     def __repr__(self) -> str:
         store = self._snapshot.store
@@ -124,8 +127,17 @@ class Bot:
 
     # ------------------------------------------------------------------------------------ asking
 
-    def retrieve(self, question: str, k: int | None = None, *, retrieval: RetrievalMode | None = None) -> Passages:
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        retrieval: RetrievalMode | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> Passages:
         """Return the ``k`` passages most relevant to ``question`` (``settings.top_k`` when None), best first.
+
+        ``sources`` limits the search to those documents: names or glob patterns (``"reports/*.md"``).
 
         Example:
             >>> bot.retrieve("Mi:dm training data", k=2).to_frame()[["source", "score"]]  # doctest: +SKIP
@@ -134,7 +146,7 @@ class Bot:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
         text = validate_question(question, self.settings.max_question_chars)
-        return self._retrieve(text, self._resolve_k(k), retrieval)
+        return self._retrieve(text, self._resolve_k(k), retrieval, sources=sources)
 
     def _resolve_k(self, k: int | None) -> int:
         k = self.settings.top_k if k is None else k
@@ -143,16 +155,24 @@ class Bot:
         return k
 
     def _retrieve(
-        self, text: str, k: int, retrieval: RetrievalMode | None, snapshot: _Snapshot | None = None
+        self,
+        text: str,
+        k: int,
+        retrieval: RetrievalMode | None,
+        snapshot: _Snapshot | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Passages:
         snapshot = snapshot or self._latest_snapshot()
+        scope = None
+        if sources is not None:
+            scope = resolve_sources(sources, sorted(snapshot.store.manifest.files))
         # Aliases ("MSFT", "inked") are searched with their usual form; a question in a script the model
         # does not read is searched by its keywords alone.
         searched = expand_aliases(text)
         vector = self.embedder.encode_one(searched)
         keywords_only = uncovered_script(text, self.settings.embedding_model) is not None
         passages = snapshot.retriever.retrieve(
-            searched, vector, k, retrieval or self.settings.retrieval, keywords_only=keywords_only
+            searched, vector, k, retrieval or self.settings.retrieval, scope, keywords_only=keywords_only
         )
         if passages.unknown_names:
             # A word the model reads as a name the passages hold ("Samsungs") is a variant, not an unknown.
@@ -168,6 +188,7 @@ class Bot:
         retrieval: RetrievalMode | None = None,
         history: History | None = None,
         answerer: Answerer | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Answer:
         """Answer ``question`` from the documents, citing the passages used as ``[n]``.
 
@@ -178,13 +199,15 @@ class Bot:
             history: Earlier turns (``[{"role": "user", "content": ...}, ...]``); a follow-up question is
                 rewritten into a standalone one before retrieval.
             answerer: Use this answerer instead of the bot's own for this question.
+            sources: Answer only from these documents: names or glob patterns (``"*.md"``); all when None.
 
         Returns:
             An ``Answer``; ``answer.refused`` is True when the documents do not say. When an LLM backend
             fails, the extractive answer comes back instead, with ``backend="extractive"`` and a ``notice``.
 
         Raises:
-            QuestionError: The question is empty, too long, or has nothing to search for.
+            QuestionError: The question is empty, too long, or has nothing to search for, or a source
+                matches no indexed document.
 
         Example:
             >>> answer = bot.ask("How many tokens was Mi:dm trained on?")
@@ -192,7 +215,7 @@ class Bot:
             False
         """
         final: Answer | None = None
-        for item in self._answer(question, k, retrieval, history, answerer, streaming=False):
+        for item in self._answer(question, k, retrieval, history, answerer, streaming=False, sources=sources):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
@@ -206,6 +229,7 @@ class Bot:
         retrieval: RetrievalMode | None = None,
         history: History | None = None,
         answerer: Answerer | None = None,
+        sources: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text in pieces as it is written, then the complete ``Answer`` as the last item.
 
@@ -222,7 +246,7 @@ class Bot:
         Raises:
             QuestionError: The question is empty, too long, or has nothing to search for.
         """
-        yield from self._answer(question, k, retrieval, history, answerer, streaming=True)
+        yield from self._answer(question, k, retrieval, history, answerer, streaming=True, sources=sources)
 
     def _answer(
         self,
@@ -233,6 +257,7 @@ class Bot:
         answerer: Answerer | None,
         *,
         streaming: bool,
+        sources: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         started = time.perf_counter()
         text = validate_question(question, self.settings.max_question_chars)
@@ -243,10 +268,10 @@ class Bot:
         snapshot = self._latest_snapshot()
         standalone, passages = text, None
         if turns:
-            standalone, passages, notice = self._follow_up(text, turns, answerer, k, retrieval, snapshot)
+            standalone, passages, notice = self._follow_up(text, turns, answerer, k, retrieval, snapshot, sources)
             notices += [notice] if notice else []
         if passages is None:
-            passages = self._retrieve(standalone, k, retrieval, snapshot)
+            passages = self._retrieve(standalone, k, retrieval, snapshot, sources)
         script = uncovered_script(text, self.settings.embedding_model)
         if script is not None:
             model = self.settings.embedding_model.rsplit("/", 1)[-1]
@@ -294,6 +319,7 @@ class Bot:
         k: int,
         retrieval: RetrievalMode | None,
         snapshot: _Snapshot,
+        sources: Sequence[str] | None = None,
     ) -> tuple[str, Passages | None, str | None]:
         """The question to search for, its passages (None when not retrieved yet) and any notice.
 
@@ -303,11 +329,11 @@ class Bot:
         if looks_like_follow_up(text):
             standalone, notice = self._standalone(text, turns, answerer)
             return standalone, None, notice
-        alone = self._retrieve(text, k, retrieval, snapshot)
+        alone = self._retrieve(text, k, retrieval, snapshot, sources)
         if not self._extractive.answer(text, alone).refused:
             return text, alone, None
         standalone, notice = self._standalone(text, turns, answerer)
-        rewritten = self._retrieve(standalone, k, retrieval, snapshot)
+        rewritten = self._retrieve(standalone, k, retrieval, snapshot, sources)
         if standalone != text and not self._extractive.answer(standalone, rewritten).refused:
             return standalone, rewritten, notice
         return text, alone, None
@@ -343,11 +369,75 @@ class Bot:
 
     # ---------------------------------------------------------------------------------- indexing
 
-    def refresh(self, *, rebuild: bool = False) -> IndexReport:
-        """Bring the index up to date with the docs folder (re-embedding only what changed)."""
+    def refresh(self, *, rebuild: bool = False, progress: bool | ProgressCallback = False) -> IndexReport:
+        """Bring the index up to date with the docs folder (re-embedding only what changed).
+
+        Questions asked meanwhile are answered from the previous index; the new one is swapped in whole.
+        ``progress`` is a callback for ``IndexProgress`` events (or True for a bar on stderr).
+        """
         with self._write_lock:
-            store, report = sync_store(self.settings, self.embedder, rebuild=rebuild, current=self.store)
+            store, report = sync_store(
+                self.settings, self.embedder, rebuild=rebuild, current=self.store, progress=progress
+            )
             self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
+        return report
+
+    # --------------------------------------------------------------------------------- documents
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every document of the docs folder and the index: type, size, pages, chunks, when indexed, status.
+
+        Example:
+            >>> [(d.name, d.status) for d in bot.list_documents()]  # doctest: +SKIP
+            [('000_9e8dd42f31235db3.txt', 'indexed'), ('001_a4f8977f78a39ff4.txt', 'indexed')]
+        """
+        return list_documents(self.settings.docs_dir, self.store.manifest, kept=self._kept)
+
+    def remove_documents(self, names: Sequence[str], *, progress: bool | ProgressCallback = False) -> IndexReport:
+        """Delete documents from the docs folder and their chunks from the index, in one step.
+
+        Once this returns, no answer cites them: dense search, BM25 and every cache work on the new index.
+
+        Raises:
+            DocumentError: A name is not a document of the corpus (nothing is removed then), or a file
+                cannot be deleted.
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        known = {d.name for d in self.list_documents()}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise DocumentError(f"no document named {', '.join(map(repr, unknown))}; nothing was removed", unknown[0])
+        with self._write_lock:
+            for name in names:
+                path = check_document_name(self.settings.docs_dir, name)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise DocumentError(f"cannot delete {path}: {exc.strerror or exc}", path) from exc
+                logger.info("removed %s from %s", name, self.settings.docs_dir)
+            store, report = sync_store(self.settings, self.embedder, current=self.store, progress=progress)
+            self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
+        return report
+
+    def reindex_documents(self, names: Sequence[str], *, progress: bool | ProgressCallback = False) -> IndexReport:
+        """Read, chunk and embed these documents again, even if unchanged (and bring the rest up to date).
+
+        Raises:
+            DocumentError: A name is not a document of the docs folder.
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        known = {d.name for d in self.list_documents() if d.size >= 0}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise DocumentError(f"no document named {', '.join(map(repr, unknown))} in the docs folder", unknown[0])
+        with self._write_lock:
+            store, report = sync_store(
+                self.settings, self.embedder, current=self.store, reindex=names, progress=progress
+            )
+            self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
         return report
 
     def _latest_snapshot(self) -> _Snapshot:
@@ -373,13 +463,23 @@ class Bot:
         retriever.warm_up()
         return _Snapshot(store, retriever)
 
-    def add_documents(self, items: Sequence[Document | Path | str], *, overwrite: bool = False) -> IndexReport:
+    def add_documents(
+        self,
+        items: Sequence[Document | Path | str],
+        *,
+        overwrite: bool = False,
+        progress: bool | ProgressCallback = False,
+        cancel: threading.Event | None = None,
+    ) -> IndexReport:
         """Copy documents into the docs folder and index them.
 
         Args:
             items: ``Document`` objects (e.g. ``Document.from_text("notes.md", text)``), or paths of
                 documents (``.txt``, ``.md``, ``.rst``, ``.pdf``, ``.docx``, ``.html``) or of folders holding them.
             overwrite: Replace a document of the same name whose content differs.
+            progress: A callback for ``IndexProgress`` events while embedding (or True for a bar on stderr).
+            cancel: Set it from another thread to stop after the batch in progress: files already indexed
+                stay, new files not reached are not added, and ``IndexCancelled`` says which is which.
 
         Returns:
             What was embedded.
@@ -408,6 +508,7 @@ class Bot:
                     docs_dir / doc.source,
                 )
         with self._write_lock:
+            new = {doc.source for doc in documents if not (docs_dir / doc.source).exists()}
             for doc in documents:
                 target = docs_dir / doc.source
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -417,8 +518,20 @@ class Bot:
                 else:
                     temporary.write_text(doc.text, encoding="utf-8")
                 temporary.replace(target)
-            store, report = sync_store(self.settings, self.embedder, current=self.store)
+            try:
+                store, report = sync_store(
+                    self.settings, self.embedder, current=self.store, progress=progress, cancel=cancel
+                )
+            except IndexCancelled as exc:
+                # What was committed stays and is searched; new files not reached are not added at all, so
+                # that no later refresh (or folder watcher) indexes what the user cancelled.
+                for name in set(exc.remaining) & new:
+                    (docs_dir / name).unlink(missing_ok=True)
+                if exc.store is not None:
+                    self._snapshot = self._next_snapshot(exc.store)
+                raise
             self._snapshot = self._next_snapshot(store)
+            self._kept = dict(report.kept)
         return report
 
     @staticmethod
@@ -491,7 +604,7 @@ def load(
 
 
 def open_index(
-    settings: Settings, *, rebuild: bool = False, progress: bool = True
+    settings: Settings, *, rebuild: bool = False, progress: bool | ProgressCallback = True
 ) -> tuple[Embedder, Store, IndexReport]:
     """Load the embedding model, bring the index up to date, and return both with what was done.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 from rag.chunking import Chunk
 from rag.config import RetrievalMode
 from rag.embeddings import Vectors
-from rag.stores.base import KeywordIndex, KeywordSearch, Store
+from rag.stores.base import KeywordIndex, KeywordSearch, Scope, Store
 from rag.vocabulary import CJK_RUN, alias_of, cjk_bigrams
 
 __all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence", "tokenize"]
@@ -312,9 +312,16 @@ class BM25:
                 scores[docs] += self.idf(term) * tfs * (self.k1 + 1) / (tfs + self._norm[docs])
         return scores
 
-    def top(self, query: str, k: int) -> list[int]:
-        """Rows of the ``k`` best-scoring texts that contain at least one query term, best first."""
+    def top(self, query: str, k: int, scope: Scope | None = None) -> list[int]:
+        """Rows of the ``k`` best-scoring texts that contain at least one query term, best first.
+
+        ``scope``, when given, holds the only rows that may be returned (a scoped question).
+        """
         scores = self.scores(query)
+        if scope is not None:
+            scoped = np.zeros_like(scores)
+            scoped[scope.rows] = scores[scope.rows]
+            scores = scoped
         k = min(k, int((scores > 0).sum()))
         if k == 0:
             return []
@@ -350,6 +357,18 @@ class Retriever:
         # Row -> (terms of each sentence, terms of the chunk): tokenizing is the slow part of scoring a
         # passage, and a chunk's text never changes, so each chunk is tokenized once.
         self._terms: dict[int, tuple[list[frozenset[str]], frozenset[str]]] = {}
+        self._rows_by_source: dict[str, np.ndarray] | None = None  # built on the first scoped question
+
+    def rows_of(self, sources: Collection[str]) -> np.ndarray:
+        """The rows of the chunks of the documents named ``sources``, in row order."""
+        if self._rows_by_source is None:
+            by_source: dict[str, list[int]] = {}
+            for row, chunk in enumerate(self.store.chunks):
+                by_source.setdefault(chunk.source, []).append(row)
+            # Assigned whole: a question racing this build at worst builds it again.
+            self._rows_by_source = {name: np.asarray(rows, dtype=np.int64) for name, rows in by_source.items()}
+        parts = [self._rows_by_source[name] for name in sources if name in self._rows_by_source]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     @property
     def bm25(self) -> KeywordIndex:
@@ -388,6 +407,7 @@ class Retriever:
         query_vector: Vectors,
         k: int,
         mode: RetrievalMode = "dense",
+        sources: Collection[str] | None = None,
         *,
         keywords_only: bool = False,
     ) -> Passages:
@@ -398,19 +418,29 @@ class Retriever:
         rare words (names, numbers) with the question but embed a little further away. ``keywords_only``
         ranks by BM25 alone (for a question the embedding model cannot read); with no keyword match it
         falls back to the dense ranking.
+
+        ``sources``, when given, are the only documents searched (exact names): both rankers score only
+        their chunks, so the full ``k`` comes back whenever the scope holds that many.
         """
+        scope = None if sources is None else Scope(frozenset(sources), self.rows_of(sources))
         if keywords_only:
-            rows = self.bm25.top(question, k)
+            rows = self.bm25.top(question, k, scope)
             if rows:
                 passages = self._passages(rows, question, query_vector)
                 passages.keyword_only = True
                 return passages
+
+        def dense_rows(n: int) -> list[int]:
+            if scope is None:
+                return [row for row, _ in self.store.search(query_vector, n)]
+            return [row for row, _ in self.store.search_scope(query_vector, n, scope)]
+
         if mode == "dense":
-            rows = [row for row, _ in self.store.search(query_vector, k)]
+            rows = dense_rows(k)
         else:
             pool = max(k * CANDIDATES_PER_K, 20)
-            dense = [row for row, _ in self.store.search(query_vector, pool)]
-            lexical = self.bm25.top(question, pool)
+            dense = dense_rows(pool)
+            lexical = self.bm25.top(question, pool, scope)
             fused: dict[int, float] = {}
             for ranking in (dense, lexical):
                 for rank, row in enumerate(ranking, start=1):

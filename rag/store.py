@@ -189,6 +189,7 @@ class FileEntry:
     mtime_ns: int = -1
     kind: str = ""  # the format its reader saw: "text", "pdf", "docx", "html"
     pages: int = 0  # for PDFs: how many pages
+    indexed_at: float = 0.0  # when its chunks were embedded (Unix time; 0 when unknown)
 
 
 @dataclass
@@ -211,6 +212,9 @@ class Manifest:
     graph_layout: list[list[Any]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # files of the docs folder not indexed -> why
+    # Files an indexing run still had to embed when this manifest was committed: empty once a run finishes,
+    # so a non-empty list means the run was interrupted and the next one resumes (rag.indexing).
+    pending: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         """The manifest as JSON."""
@@ -517,6 +521,35 @@ class ChunkStore:
         hits.sort(key=lambda hit: (-hit[0], hit[1]))  # ties in row order, as one index over all rows gives
         return [(row, score) for score, row in hits[:k]]
 
+    def rows_of_sources(self, sources: set[str]) -> np.ndarray:
+        """The chunk rows of the files in ``sources``, in row order."""
+        if not self.chunks:
+            return np.zeros(0, dtype=np.int64)
+        parts = []
+        for number, segment in enumerate(self.segments):
+            live = segment.live(sources) & (self._rows_of[number] >= 0)
+            parts.append(self._rows_of[number][live])
+        rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return np.sort(rows)
+
+    def search_scope(self, query_vector: Vectors, k: int, scope: Any) -> list[tuple[int, float]]:
+        """Up to ``k`` pairs among ``scope``'s rows (a ``rag.stores.base.Scope``), best first; see ``search_rows``."""
+        return self.search_rows(query_vector, k, scope.rows)
+
+    def search_rows(self, query_vector: Vectors, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
+        """Exact search among the chunk ``rows`` only (a scoped question): up to ``k`` pairs, best first.
+
+        Scores every row in scope, so a scope always yields ``min(k, len(rows))`` hits, where a filtered
+        approximate search could return fewer.
+        """
+        if not len(rows) or k <= 0:
+            return []
+        scores = self.chunk_vectors(rows.tolist()) @ query_vector.reshape(-1).astype(np.float32)
+        k = min(k, len(rows))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.lexsort((rows[best], -scores[best]))]  # ties in row order, as the full search gives
+        return [(int(rows[i]), float(scores[i])) for i in best]
+
     def chunk_vectors(self, rows: Sequence[int] | None = None) -> Vectors:
         """Float vectors of the given chunk rows (all when None), decoded from how they are stored."""
         wanted = np.arange(len(self.chunks)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -570,7 +603,7 @@ class ChunkStore:
         self.manifest_sha256 = _sha256(staged)
         os.replace(staged, folder / MANIFEST)  # the commit point
         _remove_unreferenced(folder, self.manifest, previous)
-        logger.info("saved index with %d chunks in %d segment(s) to %s", len(self.chunks), len(self.segments), folder)
+        logger.debug("saved index with %d chunks in %d segment(s) to %s", len(self.chunks), len(self.segments), folder)
 
     # ----------------------------------------------------------------------------------- loading
 

@@ -115,17 +115,10 @@ def api_router() -> APIRouter:
             raise ApiError(
                 429, f"too many questions: the limit is {state.questions.limit} a minute", {"Retry-After": str(wait)}
             )
-        kwargs: dict[str, Any] = {"k": body.k}
-        if body.sources is not None:
-            kwargs["sources"] = body.sources  # scoped retrieval, where the bot supports it
-        try:
-            answer = await run_in_threadpool(state.bot.ask, body.question, **kwargs)
+        try:  # sources: answer only from those documents (names or glob patterns); one matching none is a 400
+            answer = await run_in_threadpool(state.bot.ask, body.question, k=body.k, sources=body.sources)
         except rag.QuestionError as exc:
             raise ApiError(400, str(exc)) from None
-        except TypeError as exc:
-            if "sources" in kwargs and "sources" in str(exc):
-                raise ApiError(400, "this server cannot limit answers to some documents yet") from None
-            raise
         result: dict[str, Any] = answer.to_dict()
         return result
 

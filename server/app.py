@@ -31,6 +31,7 @@ from server.auth import ApiError, Auth, GradioGuard, gradio_user, login_router, 
 from server.chat_access import ServerChatAccess
 from server.conversations import ConversationStore
 from server.db import Database
+from server.documents_routes import documents_router
 from server.exposure import check_exposure
 from server.limits import LoginThrottle, SlidingWindow
 from server.paths import data_paths
@@ -94,13 +95,8 @@ def create_app(bot: Bot, *, users_file: Path | None = None) -> FastAPI:
 
 
 def _include_documents_router(app: FastAPI, bot: Bot) -> None:
-    """Mount the documents REST router (``server.documents_routes``) where that module exists."""
-    try:
-        from server import documents_routes  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return
-    router = documents_routes.documents_router(bot, reader=require_role("reader"), editor=require_role("editor"))
-    app.include_router(router)
+    """Mount the documents REST routes (``server.documents_routes``): listing for readers, removal for editors."""
+    app.include_router(documents_router(bot, reader=require_role("reader"), editor=require_role("editor")))
 
 
 def _add_error_handlers(app: FastAPI) -> None:

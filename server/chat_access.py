@@ -50,6 +50,11 @@ class ServerChatAccess:
         event = "upload" if added else "upload_refused"
         self.state.auth.audit.record(event, user=viewer.name, source=_address(request), role=viewer.role, files=names)
 
+    def record_documents(self, viewer: Viewer, action: str, names: list[str], done: bool, request: gr.Request) -> None:
+        """Audit a removal or re-index of documents from the chat, or a refused one."""
+        event = f"documents_{action}" if done else f"documents_{action}_refused"
+        self.state.auth.audit.record(event, user=viewer.name, source=_address(request), role=viewer.role, files=names)
+
     def save_turn(
         self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]
     ) -> str:

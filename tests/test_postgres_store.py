@@ -24,6 +24,7 @@ from rag.errors import ConfigError, IndexLockedError, IndexVersionError
 from rag.evaluate import METRIC_NAMES, evaluate
 from rag.indexing import sync_index
 from rag.stores import postgres, sync_store
+from rag.stores.base import Scope
 from rag.stores.postgres import PostgresStore, sync_postgres
 from tests.conftest import ANALYSIS, ROOT, SEEDS, SIGNING
 
@@ -202,7 +203,7 @@ def test_a_selective_filter_still_returns_the_full_k(pg_settings: Settings, monk
     assert store.search(query, 10, sources=scope) == exact
     # Unfiltered, HNSW answers (recall is approximate, the count is not).
     assert len(store.search(query, 10)) == 10
-    assert store.keyword_index().top("Record 150 says", 5, sources=scope)[:1] == [
+    assert store.keyword_index().top("Record 150 says", 5, Scope(frozenset(scope), np.zeros(0)))[:1] == [
         next(r for r, c in enumerate(store.chunks) if c.source == "doc0150.md")
     ]
 

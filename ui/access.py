@@ -47,6 +47,9 @@ class ChatAccess(Protocol):
     def record_upload(self, viewer: Viewer, names: list[str], added: bool, request: gr.Request) -> None:
         """Note an upload (or a refused one) in the audit log."""
 
+    def record_documents(self, viewer: Viewer, action: str, names: list[str], done: bool, request: gr.Request) -> None:
+        """Note a removal or re-index of documents from the chat (``action``), or a refused one, in the audit log."""
+
     def save_turn(
         self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]
     ) -> str:

@@ -20,6 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import html
 import logging
+import queue
 import re
 import tempfile
 import threading
@@ -34,10 +35,15 @@ from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
+from rag.indexing import IndexCancelled
+from rag.progress import IndexProgress
+from rag.watch import DocsWatcher
 from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.auth_views import account_bar, account_bar_html
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
+from ui.documents import document_picker, documents_view, header_markdown
+from ui.examples import corpus_examples
 from ui.pages import page_viewer
 from ui.render import answer_html, answer_key, error_html, evidence_html
 
@@ -141,6 +147,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
         backend: str,
         model: str,
         conversation_id: str | None,
+        sources: list[str] | None,
         request: gr.Request,
     ) -> Iterator[tuple[str, list[dict[str, Any]], str, str | None]]:
         history = list(history or [])
@@ -165,7 +172,9 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
             yield "", history, gr.skip(), conversation_id
             return
         try:
-            stream = bot.stream(message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer)
+            stream = bot.stream(
+                message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer, sources=sources or None
+            )
             history.append({"role": "assistant", "content": ""})
             text = ""
             for piece in stream:
@@ -186,6 +195,8 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                 history.pop()
             history.append({"role": "assistant", "content": error_html(str(exc))})
             yield "", history, gr.skip(), conversation_id
+
+    cancel_upload = threading.Event()  # uploads run one at a time (concurrency_limit=1): one flag is enough
 
     def upload(
         files: list[str] | None,
@@ -220,9 +231,16 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
         if problems:
             # All or nothing: one bad file leaves the index unchanged, so the user knows exactly what is in it.
             return "**Nothing was added.** " + " ".join(problems), None
-        progress(0.1, desc=f"Indexing {len(documents)} file(s)")
+        progress(0.0, desc=f"Indexing {len(documents)} file(s)")
+        cancel_upload.clear()
         try:
-            report = bot.add_documents(documents, overwrite=True)
+            report = _with_progress(
+                lambda callback: bot.add_documents(documents, overwrite=True, progress=callback, cancel=cancel_upload),
+                progress,
+            )
+        except IndexCancelled as exc:
+            kept = ", ".join(exc.committed) or "none"
+            return f"**Indexing cancelled.** Indexed and kept: {kept}. Not added: {', '.join(exc.remaining)}.", None
         except rag.RagError as exc:
             return f"**Nothing was added.** {exc}", None
         progress(1.0)
@@ -235,11 +253,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
         sidebar = add_sidebar() if access else None
         conversation = sidebar.conversation if sidebar else gr.State(None)
         bar = account_bar() if access else None
-        gr.Markdown(
-            "## Ask the documents\nAnswers quote the documents and cite each passage as [n]; "
-            "click a number to see the passage. "
-            f"Indexed: {', '.join(bot.documents)}."
-        )
+        header = gr.Markdown(header_markdown(bot), elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", sanitize_html=True)
@@ -252,7 +266,10 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                 )
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="clear", size="sm")
-                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                picker = document_picker(bot)
+                examples = corpus_examples(bot, EXAMPLES)
+                if examples:
+                    gr.Examples(examples, inputs=question, label="Examples")
             with gr.Column(scale=2):
                 gr.Markdown("### Evidence")
                 evidence = gr.HTML(evidence_html(None), elem_id="evidence")
@@ -277,15 +294,27 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                         label="PDF, Word, HTML, .txt, .md or .rst",
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
+                    stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
+                library = documents_view(
+                    bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None
+                )
                 admin = add_admin_panel(access) if access else None
         asked = question.submit(
             respond,
-            [question, chatbot, top_k, hybrid, backend, model, conversation],
+            [question, chatbot, top_k, hybrid, backend, model, conversation, picker],
             [question, chatbot, evidence, conversation],
             api_visibility="private",
         )
         clear.click(
             lambda: ([], evidence_html(None), None), None, [chatbot, evidence, conversation], api_visibility="private"
+        )
+        # Not queued: it must run while the upload it stops holds the queue.
+        stop_indexing.click(cancel_upload.set, None, None, queue=False, api_visibility="private")
+        demo.load(
+            lambda: (header_markdown(bot), gr.Dropdown(choices=bot.documents)),
+            None,
+            [header, picker],
+            api_visibility="private",
         )
         if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
@@ -298,6 +327,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                 return (
                     account_bar_html(viewer),
                     gr.update(visible=can_upload),
+                    gr.update(visible=can_upload),
                     choices_update(access, viewer, None),
                     gr.update(visible=is_admin),
                     users_table_html(access.list_users(viewer)) if is_admin else "",
@@ -306,7 +336,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
             demo.load(
                 on_load,
                 None,
-                [bar, add_documents, sidebar.choices, admin.accordion, admin.table],
+                [bar, add_documents, library.editor, sidebar.choices, admin.accordion, admin.table],
                 api_visibility="private",
             )
         # Clear the previous upload's result first, so it never shows under the new one's progress.
@@ -329,6 +359,51 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
     demo.queue(default_concurrency_limit=bot.settings.chat_concurrency)
     blocks: gr.Blocks = demo
     return blocks
+
+
+def _editor_check(access: ChatAccess) -> Any:
+    """The Documents view's check before a remove or re-index: editors only, audited either way."""
+
+    def check(request: gr.Request, action: str, names: list[str]) -> str | None:
+        viewer = access.viewer(request)
+        allowed = bool(viewer and viewer.can_upload)
+        if viewer is not None:
+            access.record_documents(viewer, action, names, allowed, request)
+        if allowed:
+            return None
+        role = viewer.role if viewer else "signed-out"
+        return f"Changing documents needs the editor role; you are {role}."
+
+    return check
+
+
+def _with_progress(job: Any, progress: gr.Progress) -> Any:
+    """Run ``job(callback)`` in a thread and show its ``IndexProgress`` events as Gradio progress.
+
+    Gradio's progress is reported from the event's own thread, so events cross over through a queue; the
+    bar moves at least twice a second (``rag.progress.TICK_S``) while the job runs.
+    """
+    events: queue.Queue[IndexProgress] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = job(events.put)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="rag-upload-index", daemon=True)
+    worker.start()
+    while worker.is_alive() or not events.empty():
+        try:
+            event = events.get(timeout=0.25)
+        except queue.Empty:
+            continue
+        progress(event.fraction, desc=f"Indexing: {event.describe()}")
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def _plain(content: Any) -> str:
@@ -388,8 +463,13 @@ def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int =
     bot = rag.load(settings=settings)
     demo = build_app(bot)
     _warm_up(bot)
+    watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
     logger.info("chat ready on http://%s:%d (Ctrl+C to stop)", host, port)
-    launch(demo, host, port)
+    try:
+        launch(demo, host, port)
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 if __name__ == "__main__":

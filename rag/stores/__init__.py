@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from rag.config import Settings
 from rag.documents import Document
 from rag.embeddings import Embedder
 from rag.indexing import IndexReport, sync_index
+from rag.progress import ProgressCallback
 from rag.store import ChunkStore
 from rag.stores.base import KeywordIndex, KeywordSearch, SharedStore, Store
 
@@ -28,10 +30,16 @@ def sync_store(
     *,
     documents: Sequence[Document] | None = None,
     rebuild: bool = False,
-    progress: bool = True,
+    progress: bool | ProgressCallback = True,
     current: Store | None = None,
+    reindex: Sequence[str] = (),
+    cancel: threading.Event | None = None,
 ) -> tuple[Store, IndexReport]:
     """Make the index of ``settings.vector_backend`` match the documents, and return it with what was done.
+
+    ``progress``, ``reindex`` and ``cancel`` are ``sync_index``'s. The postgres backend commits one file at a
+    time in its own way: it shows a bar when ``progress`` is True (a callback gets no events yet), and it
+    cannot be cancelled yet.
 
     Raises:
         DocumentError, IndexVersionError, IndexLockedError, RagError: as ``rag.indexing.sync_index``.
@@ -41,8 +49,23 @@ def sync_store(
         from rag.stores.postgres import PostgresStore, sync_postgres
 
         known = current if isinstance(current, PostgresStore) else None
-        return sync_postgres(settings, embedder, documents=documents, rebuild=rebuild, progress=progress, current=known)
+        return sync_postgres(
+            settings,
+            embedder,
+            documents=documents,
+            rebuild=rebuild,
+            progress=progress is True,
+            current=known,
+            reindex=reindex,
+        )
     faiss_current = current if isinstance(current, ChunkStore) else None
     return sync_index(
-        settings, embedder, documents=documents, rebuild=rebuild, progress=progress, current=faiss_current
+        settings,
+        embedder,
+        documents=documents,
+        rebuild=rebuild,
+        progress=progress,
+        current=faiss_current,
+        reindex=reindex,
+        cancel=cancel,
     )

@@ -12,6 +12,7 @@ full-text index in the database instead of the retriever building one in memory 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -20,7 +21,18 @@ from rag.chunking import Chunk
 from rag.embeddings import Vectors
 from rag.store import Manifest
 
-__all__ = ["KeywordIndex", "KeywordSearch", "SharedStore", "Store"]
+__all__ = ["KeywordIndex", "KeywordSearch", "Scope", "SharedStore", "Store"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The documents a scoped question may be answered from: their names, and their chunks' rows.
+
+    Rankers take whichever suits them: the in-memory BM25 the rows, the database the names.
+    """
+
+    sources: frozenset[str]
+    rows: np.ndarray
 
 
 class Store(Protocol):
@@ -42,6 +54,13 @@ class Store(Protocol):
         """Up to ``k`` ``(row, cosine similarity)`` pairs, best first."""
         ...
 
+    def search_scope(self, query_vector: Vectors, k: int, scope: Scope) -> list[tuple[int, float]]:
+        """Up to ``k`` pairs among ``scope``'s chunks only, best first.
+
+        Exact, so a scope holding ``k`` chunks gives ``k`` (a filtered approximate search may give fewer).
+        """
+        ...
+
     def chunk_vectors(self, rows: Sequence[int] | None = None) -> Vectors:
         """Float vectors of the given rows (all when None)."""
         ...
@@ -59,8 +78,8 @@ class KeywordIndex(Protocol):
         """How many chunks are ranked."""
         ...
 
-    def top(self, query: str, k: int) -> list[int]:
-        """Rows of the ``k`` best chunks holding at least one of the query's terms, best first."""
+    def top(self, query: str, k: int, scope: Scope | None = None) -> list[int]:
+        """Rows of the ``k`` best chunks holding at least one of the query's terms (in ``scope``), best first."""
         ...
 
     def idf(self, term: str) -> float:

@@ -53,6 +53,7 @@ from rag.errors import ConfigError, CorruptIndexError, IndexLockedError, IndexVe
 from rag.indexing import IndexReport, _compare, _Corpus, _scan, _setting_changes, resolve_index_type
 from rag.retrieval import tokenize
 from rag.store import HNSW_EF_SEARCH, SENTENCE_DTYPE, SENTENCE_VECTORS, FileEntry, Manifest
+from rag.stores.base import Scope
 
 __all__ = ["FORMAT_VERSION", "PostgresStore", "connect", "sync_postgres"]
 
@@ -486,6 +487,10 @@ class PostgresStore:
 
     # ---------------------------------------------------------------------------------- search
 
+    def search_scope(self, query_vector: Vectors, k: int, scope: Scope) -> list[tuple[int, float]]:
+        """Up to ``k`` pairs among the chunks of ``scope``'s documents, best first (see ``search``)."""
+        return self.search(query_vector, k, sources=scope.sources)
+
     def search(self, query_vector: Vectors, k: int, sources: Collection[str] | None = None) -> list[tuple[int, float]]:
         """Up to ``k`` ``(row, cosine similarity)`` pairs, best first; only chunks of ``sources`` when given.
 
@@ -625,8 +630,9 @@ class PostgresKeywords:
         df = self.document_frequency(term)
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
-    def top(self, query: str, k: int, sources: Collection[str] | None = None) -> list[int]:
-        """Rows of the ``k`` best-scoring chunks holding a query term (of ``sources`` when given), best first."""
+    def top(self, query: str, k: int, scope: Scope | None = None) -> list[int]:
+        """Rows of the ``k`` best-scoring chunks holding a query term (of ``scope``'s documents), best first."""
+        sources = None if scope is None else scope.sources
         terms = sorted({t for t in tokenize(query) if len(t) <= MAX_LEXEME_CHARS})
         if not terms or k <= 0:
             return []
@@ -636,7 +642,7 @@ class PostgresKeywords:
             return []
         idfs = [math.log(1 + (self.size - frequencies[t] + 0.5) / (frequencies[t] + 0.5)) for t in terms]
         store = self.store
-        scope = "" if sources is None else " AND c.source = ANY(%(scope)s)"
+        in_scope = "" if sources is None else " AND c.source = ANY(%(scope)s)"
         # The GIN index finds the chunks holding a query term; their term lists, unnested once each, give the
         # counts. (Looking each query term up with array_position instead was slower: p50 14.7 vs 11.7 ms,
         # p95 107 vs 61 ms, for the eval questions over 10k chunks of real prose.)
@@ -645,7 +651,7 @@ class PostgresKeywords:
             " AS score FROM {s}.chunks c"
             " CROSS JOIN LATERAL unnest(c.lexemes, c.freqs) AS t(term, freq)"
             " JOIN unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf) ON q.term = t.term"
-            f" WHERE c.terms @@ %(tsquery)s::tsquery AND c.id <= %(max_id)s{scope}"
+            f" WHERE c.terms @@ %(tsquery)s::tsquery AND c.id <= %(max_id)s{in_scope}"
             " GROUP BY c.id ORDER BY score DESC, c.id LIMIT %(k)s",
             store.schema,
         )
@@ -785,6 +791,7 @@ def sync_postgres(
     rebuild: bool = False,
     progress: bool = True,
     current: PostgresStore | None = None,
+    reindex: Sequence[str] = (),
 ) -> tuple[PostgresStore, IndexReport]:
     """Make the Postgres index match the documents; return a snapshot of it (``rag.indexing.sync_index``'s twin).
 
@@ -799,11 +806,11 @@ def sync_postgres(
         raise ConfigError("the postgres backend stores float32 vectors; int8 vector storage is for the faiss backend")
     conn = connect(str(settings.pg_dsn))  # its own session: the advisory lock belongs to it
     try:
-        plan = _plan(conn, settings, embedder, documents, rebuild, current)
+        plan = _plan(conn, settings, embedder, documents, rebuild, current, reindex)
         if plan.report is not None:
             with _advisory_lock(conn, settings.pg_schema):
                 # Check again under the lock: another process may have brought the index up to date meanwhile.
-                plan = _plan(conn, settings, embedder, documents, rebuild, current)
+                plan = _plan(conn, settings, embedder, documents, rebuild, current, reindex)
                 if plan.report is not None:
                     _apply(conn, settings, embedder, plan, progress)
         report = plan.report
@@ -842,6 +849,7 @@ def _plan(
     documents: Sequence[Document] | None,
     rebuild: bool,
     current: PostgresStore | None,
+    reindex: Sequence[str] = (),
 ) -> _Plan:
     """Compare the database with the documents and settings, with the same checks as the FAISS index."""
     schema = settings.pg_schema
@@ -860,14 +868,22 @@ def _plan(
         reason = f"settings changed: {changes}" if changes else ""
     if reason:
         logger.info("building the index in PostgreSQL: %s", reason)
-        corpus = _Corpus.of(documents) if documents is not None else _scan(settings.docs_dir, None)
+        corpus = (
+            _Corpus.of(documents)
+            if documents is not None
+            else _scan(settings.docs_dir, None, settings.ocr, settings.index_dir)
+        )
         return _Plan(None, corpus, IndexReport("built", reason))
     assert state is not None
     view: Any = current
     if current is None or current.generation != state.generation or current.schema != schema:
         view = _StateView(_manifest(state))
-    corpus = _Corpus.of(documents) if documents is not None else _scan(settings.docs_dir, view)
-    return _Plan(state, corpus, _compare(settings, view, corpus), view)
+    corpus = (
+        _Corpus.of(documents)
+        if documents is not None
+        else _scan(settings.docs_dir, view, settings.ocr, settings.index_dir)
+    )
+    return _Plan(state, corpus, _compare(settings, view, corpus, reindex), view)
 
 
 def _apply(conn: Any, settings: Settings, embedder: Embedder, plan: _Plan, progress: bool) -> None:

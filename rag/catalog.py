@@ -1,0 +1,149 @@
+"""The documents of a corpus as people see them: what each one is, how much of it is indexed, and its state.
+
+``list_documents`` joins the docs folder with the index's manifest: every document file, indexed or not, with
+its type, size, pages, chunks, when it was indexed and its status:
+
+- ``indexed``: its chunks are searchable;
+- ``pending``: new, changed or deleted since the index was last brought up to date, or left to do by an
+  interrupted run (the next refresh takes care of it);
+- ``skipped``: it will not be indexed, and ``reason`` says why.
+
+``resolve_sources`` turns the names and glob patterns of a scoped question into document names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from rag.documents import list_document_files
+from rag.errors import DocumentError, QuestionError
+from rag.store import Manifest
+
+__all__ = ["DocumentInfo", "check_document_name", "list_documents", "resolve_sources"]
+
+_GLOB = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document of the corpus.
+
+    Attributes:
+        name: Its name relative to the docs folder: the citation key.
+        type: Its kind (``"txt"``, ``"md"``, ``"pdf"``...), from the index or else the file's suffix.
+        size: Bytes on disk (-1 when the file is gone).
+        pages: Pages, for paged formats; None when the format has none or it is not known.
+        chunks: Chunks of it in the index (0 when not indexed).
+        indexed_at: When it was indexed (Unix time), None when it is not or it is not known.
+        status: ``"indexed"``, ``"pending"`` or ``"skipped"``.
+        reason: Why it is pending or skipped ("" when indexed).
+    """
+
+    name: str
+    type: str
+    size: int
+    pages: int | None
+    chunks: int
+    indexed_at: float | None
+    status: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as plain JSON types; ``indexed_at`` in ISO 8601 (UTC), as ``rag docs list --json`` prints."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "size": self.size,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "indexed_at": _iso(self.indexed_at),
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+def _iso(stamp: float | None) -> str | None:
+    if not stamp:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
+def list_documents(docs_dir: Path, manifest: Manifest, kept: Mapping[str, str] | None = None) -> list[DocumentInfo]:
+    """Every document of ``docs_dir`` and of the index ``manifest`` describes, sorted by name.
+
+    ``kept`` names the files whose new version could not be read at the last refresh, and why: they are
+    listed as indexed (their previous version is searched), with that reason.
+    """
+    kept = kept or {}
+    on_disk = {f.source: f for f in list_document_files(docs_dir)} if Path(docs_dir).is_dir() else {}
+    pending = set(manifest.pending)
+    skipped: dict[str, str] = dict(getattr(manifest, "skipped", {}) or {})  # recorded by rag.indexing, when it does
+    documents = []
+    for name in sorted(set(on_disk) | set(manifest.files) | set(skipped)):
+        file, entry = on_disk.get(name), manifest.files.get(name)
+        size = file.size if file is not None else -1
+        kind = str(getattr(entry, "kind", "") or "") or PurePosixPath(name).suffix.lower().lstrip(".")
+        pages = int(getattr(entry, "pages", 0) or 0) or None
+        if name in skipped:
+            documents.append(DocumentInfo(name, kind, size, pages, 0, None, "skipped", skipped[name]))
+            continue
+        if entry is None:
+            documents.append(DocumentInfo(name, kind, size, pages, 0, None, "pending", "not indexed yet"))
+            continue
+        indexed_at = entry.indexed_at or None
+        if file is None:
+            status, reason = "pending", "deleted from the docs folder; its chunks go at the next refresh"
+        elif name in kept:
+            status, reason = "indexed", f"its previous version: the new one could not be indexed ({kept[name]})"
+        elif name in pending:
+            status, reason = "pending", "an interrupted indexing run had not reached it"
+        elif entry.size >= 0 and entry.mtime_ns >= 0 and (entry.size, entry.mtime_ns) != (file.size, file.mtime_ns):
+            status, reason = "pending", "changed since it was indexed"
+        else:
+            status, reason = "indexed", ""
+        documents.append(DocumentInfo(name, kind, size, pages, entry.chunks, indexed_at, status, reason))
+    return documents
+
+
+def resolve_sources(patterns: Iterable[str], names: Sequence[str]) -> list[str]:
+    """The document names that ``patterns`` select: exact names, base names, or glob patterns (``*.md``).
+
+    Raises:
+        QuestionError: A pattern selects no indexed document (a typo should not silently widen or empty
+            the scope).
+    """
+    chosen: set[str] = set()
+    known = set(names)
+    for pattern in patterns:
+        pattern = str(pattern).strip()
+        if not pattern:
+            continue
+        if pattern in known:
+            chosen.add(pattern)
+            continue
+        if _GLOB & set(pattern):
+            found = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
+            found |= {n for n in names if fnmatch.fnmatchcase(PurePosixPath(n).name, pattern)}
+        else:
+            found = {n for n in names if PurePosixPath(n).name == pattern}
+        if not found:
+            raise QuestionError(f"no indexed document matches {pattern!r}; 'rag docs list' shows their names")
+        chosen |= found
+    return sorted(chosen)
+
+
+def check_document_name(docs_dir: Path, name: str) -> Path:
+    """The path of document ``name`` inside ``docs_dir``.
+
+    Raises:
+        DocumentError: ``name`` is absolute or leaves the docs folder.
+    """
+    parts = PurePosixPath(name).parts
+    if not name.strip() or PurePosixPath(name).is_absolute() or ".." in parts:
+        raise DocumentError(f"invalid document name {name!r}: use its name as 'rag docs list' shows it", name)
+    return Path(docs_dir) / name
