@@ -46,9 +46,12 @@ QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
 _FIGURE = r"\d|\b(hundreds?|thousands?|millions?|billions?|trillions?)\b"
 _COUNT = r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|twice)\b"
 QUANTITY = {"many": re.compile(f"{_FIGURE}|{_COUNT}", re.IGNORECASE), "much": re.compile(_FIGURE, re.IGNORECASE)}
-# "When ...?" (or "what year/date/month/day ...?") wants a time: a sentence naming none is at best about the
+# "When did/will ...?" (or "what year/date/month/day ...?") wants a time: a sentence naming none is at best about the
 # subject ("KT didn't provide further details" for "When will KT share the details?").
-TIME_QUESTION = re.compile(r"\W*(when\b|what\s+(year|date|month|day|time)\b|since\s+when\b)", re.IGNORECASE)
+# "When does the relay refuse messages?" may ask for a condition, so only the past and the future count.
+TIME_QUESTION = re.compile(
+    r"\W*(when\s+(did|will|was|were|would|has|had)\b|what\s+(year|date|month|day)\b|since\s+when\b)", re.IGNORECASE
+)
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
 _MONTHS += "|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
