@@ -35,7 +35,8 @@ class DocumentInfo:
 
     Attributes:
         name: Its name relative to the docs folder: the citation key.
-        type: Its kind (``"txt"``, ``"md"``, ``"pdf"``...), from the index or else the file's suffix.
+        type: Its kind: ``"pdf"``, ``"docx"``, ``"html"`` as read, else the suffix (``"txt"``, ``"md"``, ``"text"``
+            for none).
         size: Bytes on disk (-1 when the file is gone).
         pages: Pages, for paged formats; None when the format has none or it is not known.
         chunks: Chunks of it in the index (0 when not indexed).
@@ -82,13 +83,16 @@ def list_documents(docs_dir: Path, manifest: Manifest, kept: Mapping[str, str] |
     kept = kept or {}
     on_disk = {f.source: f for f in list_document_files(docs_dir)} if Path(docs_dir).is_dir() else {}
     pending = set(manifest.pending)
-    skipped: dict[str, str] = dict(getattr(manifest, "skipped", {}) or {})  # recorded by rag.indexing, when it does
+    skipped = dict(manifest.skipped)  # files found but not indexable, with why (rag.indexing records them)
     documents = []
     for name in sorted(set(on_disk) | set(manifest.files) | set(skipped)):
         file, entry = on_disk.get(name), manifest.files.get(name)
         size = file.size if file is not None else -1
-        kind = str(getattr(entry, "kind", "") or "") or PurePosixPath(name).suffix.lower().lstrip(".")
-        pages = int(getattr(entry, "pages", 0) or 0) or None
+        # The reader's kind names binary formats ("pdf", "docx", "html"); plain text says more by its suffix.
+        read_as = entry.kind if entry is not None else ""
+        suffix = PurePosixPath(name).suffix.lower().lstrip(".") or "text"
+        kind = read_as if read_as not in ("", "text") else suffix
+        pages = (entry.pages if entry is not None else 0) or None
         if name in skipped:
             documents.append(DocumentInfo(name, kind, size, pages, 0, None, "skipped", skipped[name]))
             continue
