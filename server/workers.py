@@ -199,10 +199,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def serve_workers(workers: int, host: str = "127.0.0.1", port: int = 7860, *, serve_args: Sequence[str] = ()) -> None:
     """Run ``workers`` chat processes behind HAProxy on ``host:port`` until interrupted."""
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the workers too, as Ctrl+C does
-    with running_workers(workers, host, port, serve_args=serve_args) as running:
+    # Ctrl+C or SIGTERM, even while the processes are still starting: leaving the block stops every one.
+    with contextlib.suppress(KeyboardInterrupt), running_workers(workers, host, port, serve_args=serve_args) as running:
         print(f"chat: {running.url} ({workers} worker process(es) behind HAProxy; Ctrl+C to stop)", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: leaving the block stops every process
-            running.supervise()
+        running.supervise()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
