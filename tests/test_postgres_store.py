@@ -101,6 +101,8 @@ def test_a_refresh_embeds_only_what_changed_and_removal_drops_the_rows(
     assert report.changed == [SIGNING]
     assert report.embedded_chunks == sum(1 for c in store.chunks if c.source == SIGNING)
     assert [c for c in store.chunks if c.source == ANALYSIS] == untouched
+    # The refreshed snapshot reads only the new rows: unchanged chunks are the previous snapshot's objects.
+    assert all(a is b for a, b in zip([c for c in store.chunks if c.source == ANALYSIS], untouched, strict=True))
 
     (pg_settings.docs_dir / "extra.md").unlink()
     store, report = sync_postgres(pg_settings, embedder, progress=False, current=store)

@@ -183,6 +183,7 @@ CREATE TABLE {s}.files (
     sha256 text NOT NULL,
     chunks integer NOT NULL,
     sentences integer NOT NULL,
+    terms bigint NOT NULL DEFAULT 0,
     size bigint NOT NULL DEFAULT -1,
     mtime_ns bigint NOT NULL DEFAULT -1,
     kind text NOT NULL DEFAULT '',
@@ -427,8 +428,11 @@ class PostgresStore:
         return len(self._chunks)
 
     @classmethod
-    def load(cls, settings: Settings) -> PostgresStore:
+    def load(cls, settings: Settings, previous: PostgresStore | None = None) -> PostgresStore:
         """Read the index's chunks and settings from the database.
+
+        ``previous``, an earlier snapshot of the same index, lends the chunks it already has: rows are never
+        changed in place (a changed file gets new rows), so only the rows it lacks are read.
 
         Raises:
             IndexNotFoundError: The schema holds no index.
@@ -436,38 +440,45 @@ class PostgresStore:
         """
         from rag.errors import IndexNotFoundError
 
+        schema = settings.pg_schema
+        known: dict[int, Chunk] = {}
+        if previous is not None and previous.schema == schema:
+            known = dict(zip(previous._ids.tolist(), previous._chunks, strict=True))
         with _pool(str(settings.pg_dsn)).connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # chunks and files from one moment
-            state = _read_state(conn, settings.pg_schema)
+            state = _read_state(conn, schema)
             if state is None:
-                raise IndexNotFoundError(f"no index in PostgreSQL schema {settings.pg_schema!r} yet")
-            rows = conn.execute(
-                _sql(
-                    "SELECT id, chunk_id, source, start_offset, end_offset, text, sentences, page, page_label, "
-                    "section, meta FROM {s}.chunks ORDER BY id",
-                    settings.pg_schema,
-                )
-            ).fetchall()
-            average = conn.execute(_sql("SELECT coalesce(avg(n_terms), 0) FROM {s}.chunks", settings.pg_schema))
-            average_terms = float(average.fetchone()[0])
-        chunks = []
-        for _, chunk_id, source, start, end, text, spans, page, page_label, section, meta in rows:
-            chunks.append(
-                Chunk(
-                    chunk_id,
-                    source,
-                    start,
-                    end,
-                    text,
-                    tuple(Sentence(spans[i], spans[i + 1]) for i in range(0, len(spans), 2)),
-                    page,
-                    page_label,
-                    section,
-                    tuple(Place(*place) for place in (meta or {}).get("places", ())),
-                )
+                raise IndexNotFoundError(f"no index in PostgreSQL schema {schema!r} yet")
+            ids = [row[0] for row in conn.execute(_sql("SELECT id FROM {s}.chunks ORDER BY id", schema))]
+            wanted = [i for i in ids if i not in known]
+            columns = "id, chunk_id, source, start_offset, end_offset, text, sentences, page, page_label, section, meta"
+            if len(wanted) > len(ids) // 2:
+                rows = conn.execute(_sql(f"SELECT {columns} FROM {{s}}.chunks ORDER BY id", schema)).fetchall()
+            else:
+                statement = _sql(f"SELECT {columns} FROM {{s}}.chunks WHERE id = ANY(%s) ORDER BY id", schema)
+                rows = conn.execute(statement, (wanted,)).fetchall() if wanted else []
+            totals = conn.execute(
+                _sql("SELECT coalesce(sum(terms), 0), coalesce(sum(chunks), 0) FROM {s}.files", schema)
             )
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        return cls(settings, _manifest(state), ids, chunks, state.generation, average_terms)
+            terms, counted = totals.fetchone()
+        read = {}
+        for i, chunk_id, source, start, end, text, spans, page, page_label, section, meta in rows:
+            read[i] = Chunk(
+                chunk_id,
+                source,
+                start,
+                end,
+                text,
+                tuple(Sentence(spans[n], spans[n + 1]) for n in range(0, len(spans), 2)),
+                page,
+                page_label,
+                section,
+                tuple(Place(*place) for place in (meta or {}).get("places", ())),
+            )
+        chunks = [read[i] if i in read else known[i] for i in ids]
+        average_terms = int(terms) / int(counted) if counted else 0.0
+        ids_array = np.asarray(ids, dtype=np.int64)
+        return cls(settings, _manifest(state), ids_array, chunks, state.generation, average_terms)
 
     def is_current(self) -> bool:
         """Whether the database still holds the generation this snapshot was loaded from."""
@@ -476,8 +487,8 @@ class PostgresStore:
         return row is not None and int(row[0]) == self.generation
 
     def latest(self) -> PostgresStore:
-        """A snapshot of the index as the database holds it now."""
-        return PostgresStore.load(self.settings)
+        """A snapshot of the index as the database holds it now (reading only the chunks this one lacks)."""
+        return PostgresStore.load(self.settings, previous=self)
 
     def _rows_of(self, ids: Sequence[int]) -> list[int]:
         """Rows of database ids; ids this snapshot lacks (removed meanwhile) come back as -1."""
@@ -733,12 +744,13 @@ def _write_file(conn: Any, schema: str, item: _Embedded, entry: FileEntry) -> No
     """Replace one file's rows (one transaction: readers see the old version or the new, never half)."""
     from psycopg.types.json import Jsonb
 
+    terms = [_terms_of(chunk.text) for chunk in item.chunks]
     with conn.transaction():
         conn.execute(_sql("DELETE FROM {s}.files WHERE source = %s", schema), (item.source,))
         conn.execute(
             _sql(
-                "INSERT INTO {s}.files (source, sha256, chunks, sentences, size, mtime_ns, kind, pages) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO {s}.files (source, sha256, chunks, sentences, terms, size, mtime_ns, kind, pages) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 schema,
             ),
             (
@@ -746,6 +758,7 @@ def _write_file(conn: Any, schema: str, item: _Embedded, entry: FileEntry) -> No
                 entry.sha256,
                 entry.chunks,
                 entry.sentences,
+                sum(count for _, _, count in terms),
                 entry.size,
                 entry.mtime_ns,
                 str(getattr(entry, "kind", "")),
@@ -757,10 +770,9 @@ def _write_file(conn: Any, schema: str, item: _Embedded, entry: FileEntry) -> No
             cursor.copy(_sql(f"COPY {{s}}.chunks ({_CHUNK_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)", schema)) as copy,
         ):
             copy.set_types(_CHUNK_TYPES)
-            for chunk, vector, sentence_vectors in zip(
-                item.chunks, item.chunk_vectors, item.sentence_vectors, strict=True
+            for chunk, vector, sentence_vectors, (lexemes, freqs, n_terms) in zip(
+                item.chunks, item.chunk_vectors, item.sentence_vectors, terms, strict=True
             ):
-                lexemes, freqs, n_terms = _terms_of(chunk.text)
                 copy.write_row(
                     [
                         chunk.source,
@@ -819,7 +831,7 @@ def sync_postgres(
     if report is None:
         store = plan.view if isinstance(plan.view, PostgresStore) else PostgresStore.load(settings)
         return store, IndexReport("reused", "up to date", total_chunks=len(store))
-    store = PostgresStore.load(settings)
+    store = PostgresStore.load(settings, previous=plan.view if isinstance(plan.view, PostgresStore) else current)
     report.total_chunks = len(store)
     logger.info("%s", report.summary())
     return store, report
@@ -927,7 +939,17 @@ def _apply(conn: Any, settings: Settings, embedder: Embedder, plan: _Plan, progr
                     )
         for item in embedded:
             size, mtime_ns = corpus.stamps.get(item.source, (-1, -1))
-            entry = FileEntry(corpus.hashes[item.source], len(item.chunks), item.sentence_count, "", size, mtime_ns)
+            doc = corpus.document(item.source)
+            entry = FileEntry(
+                corpus.hashes[item.source],
+                len(item.chunks),
+                item.sentence_count,
+                "",
+                size,
+                mtime_ns,
+                kind=doc.kind,
+                pages=len(doc.pages),
+            )
             _write_file(conn, target, item, entry)
         total = int(conn.execute(_sql("SELECT count(*) FROM {s}.chunks", target)).fetchone()[0])
         index_type = resolve_index_type(settings, total)
