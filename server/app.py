@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import rag
 from rag import Bot, Settings
 from rag.documents import MAX_DOCUMENT_BYTES
+from rag.watch import DocsWatcher
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog
 from server.auth import ApiError, Auth, GradioGuard, gradio_user, login_router, require_role
@@ -144,4 +145,10 @@ def serve(
         logger.info("chat ready on %s, sign-in required (accounts in %s)", where, settings.users_file)
     else:
         logger.info("chat ready on %s, open to anyone who can reach it (no accounts)", where)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # Files added, changed or removed in the docs folder are indexed while the server runs (--no-watch: not).
+    watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if watcher is not None:
+            watcher.stop()

@@ -22,6 +22,7 @@ from rag.embeddings import Embedder
 from rag.indexing import sync_index
 from rag.progress import IndexProgress
 from rag.store import ChunkStore, Manifest
+from rag.stores.base import Scope
 from tests.conftest import ANALYSIS, SIGNING
 
 NOTES = "notes.md"
@@ -52,7 +53,7 @@ def test_a_scoped_search_returns_the_full_k_from_the_scope_only(bot: rag.Bot, re
 
 def test_bm25_ranks_only_rows_in_scope(bot: rag.Bot) -> None:
     retriever = bot._snapshot.retriever
-    scope = bot.store.rows_of_sources({ANALYSIS})
+    scope = Scope(frozenset({ANALYSIS}), bot.store.rows_of_sources({ANALYSIS}))
     assert retriever.bm25.top("Zorblat", 5)  # the notes hold the word
     assert retriever.bm25.top("Zorblat", 5, scope) == []
     rows = retriever.bm25.top("Microsoft", 10, scope)
@@ -326,7 +327,7 @@ def test_rag_index_draws_a_progress_bar_that_moves_at_least_once_a_second(tmp_pa
     import struct
     import termios
 
-    _write_corpus(tmp_path / "docs", 30)
+    _write_corpus(tmp_path / "docs", 90)
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # tqdm needs a width
     command = [
@@ -353,7 +354,7 @@ def test_rag_index_draws_a_progress_bar_that_moves_at_least_once_a_second(tmp_pa
         frames += [(now, part.decode(errors="replace")) for part in data.split(b"\r") if b"chunk" in part]
     assert run.wait(timeout=300) == 0
     bars = [(t, text) for t, text in frames if re.search(r"\d+/\d+ \[", text)]
-    assert bars and re.search(r"90/90 .*chunk/s, files 30/30", bars[-1][1])
+    assert bars and re.search(r"270/270 .*chunk/s, files 90/90", bars[-1][1])
     assert re.search(r"<\d\d:\d\d", bars[len(bars) // 2][1])  # time left
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(bars)]
     assert bars[-1][0] - bars[0][0] > 2 and max(gaps) < 1.0

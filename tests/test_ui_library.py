@@ -146,7 +146,8 @@ def rag_serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     docs = tmp_path / "docs"
     shutil.copytree(SEEDS, docs)
     port = _free_port()
-    env = {**os.environ, "RAG_DOCS": str(docs), "RAG_INDEX": str(tmp_path / "index")}
+    # The test asks every 0.2 s while it waits: over the default 30 questions a minute a user may ask.
+    env = {**os.environ, "RAG_DOCS": str(docs), "RAG_INDEX": str(tmp_path / "index"), "RAG_CHAT_RATE_LIMIT": "0"}
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -214,7 +215,7 @@ def test_the_upload_progress_moves_at_least_once_a_second(tmp_path: Path) -> Non
     shutil.copytree(SEEDS, tmp_path / "docs")
     bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False)
     text = "\n\n".join(
-        f"Paragraph {n} says the {n}th lantern of the harbor burns copper green. " * 6 for n in range(240)
+        f"Paragraph {n} says the {n}th lantern of the harbor burns copper green. " * 6 for n in range(600)
     )
     shown: list[tuple[float, float, str]] = []
     report = _with_progress(
