@@ -19,12 +19,14 @@ from rag.errors import ConfigError
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
     "AnswererName",
+    "CitationFormat",
     "EmbeddingBackend",
     "EmbeddingPrecision",
     "IndexType",
     "RetrievalMode",
     "Settings",
     "VectorStorage",
+    "VerifyMode",
 ]
 
 AnswererName = Literal["extractive", "openai", "azure", "ollama", "llamacpp", "auto"]
@@ -33,6 +35,8 @@ EmbeddingBackend = Literal["auto", "torch", "onnx"]
 EmbeddingPrecision = Literal["int8", "float32"]
 IndexType = Literal["auto", "flat", "hnsw"]
 VectorStorage = Literal["auto", "float32", "int8"]
+VerifyMode = Literal["strict", "flag", "off"]
+CitationFormat = Literal["auto", "json", "markers"]
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Gradio runs answers in a pool of 40 worker threads; more slots than threads would only queue inside it.
@@ -58,6 +62,10 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_LLM_TIMEOUT": "llm_timeout_s",
     "RAG_LLM_BASE_URL": "llm_base_url",
     "RAG_CHAT_CONCURRENCY": "chat_concurrency",
+    "RAG_VERIFY": "verify",
+    "RAG_CITATIONS": "citations",
+    "RAG_LLM_MAX_TOKENS": "llm_max_tokens",
+    "RAG_LLM_CONNECT_TIMEOUT": "llm_connect_timeout_s",
 }
 
 
@@ -100,6 +108,17 @@ class Settings:
         device: Torch device for the embedding model.
         batch_size: Texts per embedding batch when indexing.
         chat_concurrency: Questions the web chat answers at once; more wait their turn in Gradio's queue.
+        verify: What happens to an LLM answer before a user sees it (``rag.answerers.verify``): ``"strict"``
+            replaces an answer that cites no valid passage, or none of whose sentences a cited passage
+            supports, with the extractive answer (or the refusal) and a notice; ``"flag"`` shows it with
+            its unsupported sentences listed; ``"off"`` shows the model's reply unchecked.
+        citations: How an LLM is asked to cite: ``"json"`` (constrained JSON, every sentence with the ids
+            of its passages, limited to those shown), ``"markers"`` (free text with ``[n]`` markers), or
+            ``"auto"``: JSON where the backend is known to constrain output (OpenAI, Azure, Ollama,
+            llama.cpp in-process), markers for other OpenAI-compatible servers.
+        llm_max_tokens: Most tokens an LLM may generate per reply; sent so that every server honours it.
+        llm_connect_timeout_s: Seconds to wait for an LLM backend's connection, apart from ``llm_timeout_s``
+            (the wait for its answer), so a dead server is noticed in about a second.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -136,6 +155,11 @@ class Settings:
     # runs each), 4 / 16 / 40 slots served 66.0 & 56.3 / 71.4 & 63.0 / 70.1 & 68.7 questions/s: fewer slots
     # leave Gradio's queue polling for a free one (15.9-17.8 ms of server CPU per question, 14.7-16.9 at 16).
     chat_concurrency: int = 16
+    verify: VerifyMode = "strict"
+    citations: CitationFormat = "auto"
+    # Four sentences are about 120 tokens; 512 leaves room for JSON and long names, never for a runaway reply.
+    llm_max_tokens: int = 512
+    llm_connect_timeout_s: float = 1.0
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -181,6 +205,14 @@ class Settings:
             raise ConfigError(
                 f"chat_concurrency must be between 1 and {MAX_CHAT_CONCURRENCY}, got {self.chat_concurrency}"
             )
+        if self.verify not in get_args(VerifyMode):
+            raise ConfigError(f"verify must be one of {get_args(VerifyMode)}, got {self.verify!r}")
+        if self.citations not in get_args(CitationFormat):
+            raise ConfigError(f"citations must be one of {get_args(CitationFormat)}, got {self.citations!r}")
+        if not 16 <= self.llm_max_tokens <= 32768:
+            raise ConfigError(f"llm_max_tokens must be between 16 and 32768, got {self.llm_max_tokens}")
+        if self.llm_connect_timeout_s <= 0:
+            raise ConfigError(f"llm_connect_timeout_s must be positive, got {self.llm_connect_timeout_s}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -19,12 +19,12 @@ from typing import Any
 
 from rag.answer import Answer
 from rag.answerers import ANSWERERS, Answerer, build_answerer
+from rag.answerers.verify import verify_answer
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, check_supported, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, heuristic_rewrite, looks_like_follow_up, normalize_history
-from rag.grounding import check_grounding
 from rag.indexing import IndexReport, sync_index
 from rag.retrieval import Passages, Retriever
 from rag.store import ChunkStore
@@ -231,8 +231,13 @@ class Bot:
             notices.append(f"{exc}; showing extracted passages instead.")
             answer = self._extractive.answer(standalone, passages)
         assert answer is not None
-        if answer.backend != self._extractive.name:
-            answer = check_grounding(answer, self.embedder, snapshot.store)
+        answer = verify_answer(
+            answer,
+            mode=self.settings.verify,
+            embedder=self.embedder,
+            store=snapshot.store,
+            fallback=lambda: self._extractive.answer(standalone, passages),
+        )
         finished = time.perf_counter()
         answer.question = question
         answer.standalone_question = standalone if standalone != text else None
