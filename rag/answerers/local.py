@@ -133,6 +133,7 @@ def build_llamacpp(settings: Settings) -> LLMAnswerer:
             n_ctx=LLAMACPP_CONTEXT,
             # llama.cpp defaults to half the cores; generation is compute-bound, so use them all.
             n_threads=os.cpu_count() or 1,
+            n_batch=512,  # LangChain's default of 8 tokens made a 400-token prompt take minutes
             max_tokens=settings.llm_max_tokens,
             verbose=False,
         )
