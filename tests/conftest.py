@@ -15,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import rag
 from rag.config import Settings
 from rag.embeddings import Embedder, get_embedder
+from tests.llm_real import llama_server  # noqa: F401 - the real llama.cpp server, one per session
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -223,6 +223,8 @@ def test_a_refusal_with_more_words_is_shown_as_the_refusal_alone(
         ("Signed in Redmond. Source: 2", "Signed in Redmond. [1]", 2),
         ("Signed in Redmond (Sources: 2, 1).", "Signed in Redmond [1][2].", 2),
         ('{"sentences": [{"text": "Signed in Redmond.", "passages": [2, 2]}]}', "Signed in Redmond. [1]", 2),
+        # cut off by the token limit, with a raw newline a grammar let through
+        ('{"sentences": [{"text": "Signed in\nRedmond.", "passages": [1]}, {"text": "By', "Signed in\nRedmond. [1]", 1),
     ],
 )
 def test_marker_styles_real_models_write_become_citations(

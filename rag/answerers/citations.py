@@ -32,7 +32,7 @@ not contain the answer, reply with the single sentence "I couldn't find this in 
 
 MAX_SENTENCES = 6
 MAX_IDS_PER_SENTENCE = 3
-MAX_SENTENCE_CHARS = 400
+MAX_SENTENCE_CHARS = 300
 
 _IDS = r"\d+(?:\s*(?:,|and|&)\s*\d+)*"
 # Longest forms first: "(Passage 2)" must not be read as "[2]" plus a stray "(Passage )".
@@ -101,7 +101,7 @@ def structured_to_text(reply: str) -> str | None:
     if not stripped.startswith("{"):
         return None
     try:
-        data = json.loads(stripped)
+        data = json.loads(stripped, strict=False)  # a grammar may let a raw newline into a string
     except json.JSONDecodeError:
         pieces = completed_sentences(stripped)
         return " ".join(pieces) if pieces else None
@@ -124,7 +124,7 @@ def completed_sentences(partial: str) -> list[str]:
     out = []
     for match in _SENTENCE_OBJECT.finditer(partial):
         try:
-            text = json.loads(match.group(1))
+            text = json.loads(match.group(1), strict=False)
         except json.JSONDecodeError:
             continue
         ids = [int(n) for n in re.findall(r"\d+", match.group(2))]
