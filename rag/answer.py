@@ -104,6 +104,10 @@ class Answer:
         passages: Every passage that was retrieved, cited or not, best first.
         standalone_question: The question actually searched for, when a follow-up was rewritten.
         unsupported_sentences: Sentences of the answer that no cited passage supports.
+        verification: What verification did to an LLM answer (``rag.answerers.verify``): ``"verified"``,
+            ``"partial"`` (see ``unsupported_sentences``), ``"replaced"`` (the model's answer could not be
+            verified, so this is the extractive answer or refusal), ``"flagged"``, ``"off"``, or
+            ``"not_needed"`` (an extractive answer or a refusal).
 
     Example:
         >>> answer = bot.ask("How many tokens was Mi:dm trained on?")
@@ -123,6 +127,7 @@ class Answer:
     passages: list[Passage] = field(default_factory=list, repr=False)
     standalone_question: str | None = None
     unsupported_sentences: list[str] = field(default_factory=list)
+    verification: str = "not_needed"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object printed by ``rag ask --json``."""
@@ -134,6 +139,7 @@ class Answer:
             "notice": self.notice,
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "verification": self.verification,
         }
 
     def __str__(self) -> str:

@@ -38,6 +38,11 @@ def _answering(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answerer", help="answerer backend (env RAG_ANSWERER; default extractive)")
     parser.add_argument("--model", help="LLM model name for LLM answerers (env RAG_MODEL)")
     parser.add_argument("--retrieval", choices=["dense", "hybrid"], help="retrieval mode (default hybrid)")
+    parser.add_argument(
+        "--verify",
+        choices=["strict", "flag", "off"],
+        help="what to do with an LLM answer no cited passage supports (env RAG_VERIFY; default strict: replace it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +211,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         users_file=getattr(args, "users_file", None),
         chat_rate_limit=getattr(args, "chat_rate_limit", None),
         watch_docs=getattr(args, "watch_docs", None),
+        verify=getattr(args, "verify", None),
     )
 
 

@@ -20,6 +20,7 @@ from rag.errors import ConfigError
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
     "AnswererName",
+    "CitationFormat",
     "EmbeddingBackend",
     "EmbeddingPrecision",
     "IndexType",
@@ -27,6 +28,7 @@ __all__ = [
     "Settings",
     "VectorBackend",
     "VectorStorage",
+    "VerifyMode",
 ]
 
 AnswererName = Literal["extractive", "openai", "azure", "ollama", "llamacpp", "auto"]
@@ -36,6 +38,8 @@ EmbeddingPrecision = Literal["int8", "float32"]
 IndexType = Literal["auto", "flat", "hnsw"]
 VectorStorage = Literal["auto", "float32", "int8"]
 VectorBackend = Literal["faiss", "postgres"]
+VerifyMode = Literal["strict", "flag", "off"]
+CitationFormat = Literal["auto", "json", "markers"]
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Gradio runs answers in a pool of 40 worker threads; more slots than threads would only queue inside it.
@@ -70,6 +74,10 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_INDEX_STEP_CHUNKS": "index_step_chunks",
     "RAG_WATCH": "watch_docs",
     "RAG_EXAMPLES": "examples",
+    "RAG_VERIFY": "verify",
+    "RAG_CITATIONS": "citations",
+    "RAG_LLM_MAX_TOKENS": "llm_max_tokens",
+    "RAG_LLM_CONNECT_TIMEOUT": "llm_connect_timeout_s",
 }
 
 
@@ -127,6 +135,17 @@ class Settings:
         watch_docs: ``rag serve`` follows its docs folder, indexing files as they are added, changed or removed.
         examples: The chat's example questions: questions separated by ``|``, or the path of a file with one
             question a line. Empty: the seed examples for the seed corpus, none for any other.
+        verify: What happens to an LLM answer before a user sees it (``rag.answerers.verify``): ``"strict"``
+            replaces an answer that cites no valid passage, or none of whose sentences a cited passage
+            supports, with the extractive answer (or the refusal) and a notice; ``"flag"`` shows it with
+            its unsupported sentences listed; ``"off"`` shows the model's reply unchecked.
+        citations: How an LLM is asked to cite: ``"json"`` (constrained JSON, every sentence with the ids
+            of its passages, limited to those shown), ``"markers"`` (free text with ``[n]`` markers), or
+            ``"auto"``: JSON where the backend is known to constrain output (OpenAI, Azure, Ollama,
+            llama.cpp in-process), markers for other OpenAI-compatible servers.
+        llm_max_tokens: Most tokens an LLM may generate per reply; sent so that every server honours it.
+        llm_connect_timeout_s: Seconds to wait for an LLM backend's connection, apart from ``llm_timeout_s``
+            (the wait for its answer), so a dead server is noticed in about a second.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -174,6 +193,11 @@ class Settings:
     index_step_chunks: int = 64
     watch_docs: bool = True
     examples: str = ""
+    verify: VerifyMode = "strict"
+    citations: CitationFormat = "auto"
+    # Four sentences are about 120 tokens; 512 leaves room for JSON and long names, never for a runaway reply.
+    llm_max_tokens: int = 512
+    llm_connect_timeout_s: float = 1.0
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -232,6 +256,14 @@ class Settings:
             raise ConfigError(f"pg_schema must be a lower-case SQL name (letters, digits, _), got {self.pg_schema!r}")
         if self.ocr not in {"auto", "off"}:
             raise ConfigError(f"ocr must be 'auto' or 'off', got {self.ocr!r}")
+        if self.verify not in get_args(VerifyMode):
+            raise ConfigError(f"verify must be one of {get_args(VerifyMode)}, got {self.verify!r}")
+        if self.citations not in get_args(CitationFormat):
+            raise ConfigError(f"citations must be one of {get_args(CitationFormat)}, got {self.citations!r}")
+        if not 16 <= self.llm_max_tokens <= 32768:
+            raise ConfigError(f"llm_max_tokens must be between 16 and 32768, got {self.llm_max_tokens}")
+        if self.llm_connect_timeout_s <= 0:
+            raise ConfigError(f"llm_connect_timeout_s must be positive, got {self.llm_connect_timeout_s}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

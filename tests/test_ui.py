@@ -160,7 +160,16 @@ def test_the_chat_answers_as_many_questions_at_once_as_configured(tmp_path: Path
 def test_ask_endpoint_returns_the_cli_json(server: str) -> None:
     client = Client(server, verbose=False)
     data = client.predict("When will KT reveal specifics of the partnership?", api_name="/ask")
-    assert set(data) == {"question", "answer", "refused", "backend", "notice", "citations", "timings_ms"}
+    assert set(data) == {
+        "question",
+        "answer",
+        "refused",
+        "backend",
+        "notice",
+        "citations",
+        "timings_ms",
+        "verification",
+    }
     assert "September" in data["answer"] and data["citations"][0]["n"] == 1
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/ask")

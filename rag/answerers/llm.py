@@ -4,9 +4,12 @@ This is the only module that talks to a chat model. It owns:
 
 - the prompt: numbered passages in delimited blocks, marked as data, so instructions written inside a
   document do not change what the assistant does;
-- reading the reply: ``[n]`` markers become citations of the passages actually shown, numbered in order of
-  first use; markers pointing nowhere (``[99]``) are removed and the answer's notice says so; a reply with no
-  citation is flagged as ungrounded; a reply saying it cannot find the answer is a refusal;
+- asking for structured citations where the backend constrains output (``structured_kwargs``: JSON in which
+  every sentence lists its passage ids, see ``rag.answerers.citations``), and bounding every reply in tokens;
+- reading the reply: JSON or any marker style real models write becomes ``[n]`` markers, which become
+  citations of the passages actually shown, numbered in order of first use; markers pointing nowhere
+  (``[99]``) are removed and the answer's notice says so; a reply saying it cannot find the answer is a
+  refusal (whether the answer is backed by what it cites is ``rag.answerers.verify``'s job);
 - turning every failure of the backend (unreachable, timeout, HTTP 401/429/500, dropped stream) into
   ``AnswererUnavailable`` with a message safe to show: it never contains a key.
 
@@ -17,11 +20,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 from rag.answer import Answer, Citation
+from rag.answerers.citations import (
+    STRUCTURED_PROMPT,
+    citation_schema,
+    completed_sentences,
+    normalize_markers,
+    structured_to_text,
+)
 from rag.errors import AnswererUnavailable
 from rag.retrieval import Passage
 
@@ -56,14 +68,18 @@ def _escape_passage(text: str) -> str:
     return text.replace("</passage", "&lt;/passage").replace("<passage", "&lt;passage")
 
 
-def build_messages(question: str, passages: Sequence[Passage]) -> list[tuple[str, str]]:
-    """The chat messages for ``question``: the rules, then the passages and the question."""
+def build_messages(question: str, passages: Sequence[Passage], *, structured: bool = False) -> list[tuple[str, str]]:
+    """The chat messages for ``question``: the rules, then the passages and the question.
+
+    With ``structured``, the rules end with the shape of the JSON reply expected.
+    """
+    system = f"{SYSTEM_PROMPT}\n\n{STRUCTURED_PROMPT}" if structured else SYSTEM_PROMPT
     blocks = "\n".join(
         f'<passage n="{i}" source="{p.source}">\n{_escape_passage(p.text)}\n</passage>'
         for i, p in enumerate(passages, start=1)
     )
     user = f"<passages>\n{blocks}\n</passages>\n\nQuestion: {question}"
-    return [("system", SYSTEM_PROMPT), ("human", user)]
+    return [("system", system), ("human", user)]
 
 
 @dataclass
@@ -75,7 +91,9 @@ class _Reply:
 
 
 def parse_reply(reply: str, passages: Sequence[Passage]) -> _Reply:
-    """Turn the model's reply into text with dense ``[n]`` markers and the matching citations."""
+    """Turn the model's reply (structured JSON or free text) into text with dense ``[n]`` markers and citations."""
+    structured = structured_to_text(reply)
+    reply = normalize_markers(structured if structured is not None else reply)
     renumber: dict[int, int] = {}
     invalid: list[int] = []
 
@@ -98,10 +116,6 @@ def parse_reply(reply: str, passages: Sequence[Passage]) -> _Reply:
         listed = ", ".join(f"[{n}]" for n in sorted(set(invalid)))
         notices.append(f"Removed citation {listed}: the model cited a passage it was not shown.")
     refused = not citations and bool(_REFUSAL.search(text))
-    if not citations and not refused:
-        notices.append(
-            "This answer cites no passage, so nothing in the documents backs it; check the passages retrieved."
-        )
     return _Reply(text, citations, refused, " ".join(notices) or None)
 
 
@@ -118,7 +132,7 @@ def _highlights(
     return out
 
 
-def describe_failure(backend: str, exc: BaseException, timeout_s: float) -> str:
+def describe_failure(backend: str, exc: BaseException, timeout_s: float, connect_timeout_s: float | None = None) -> str:
     """A sentence for the user saying what went wrong with ``backend``; never includes a key.
 
     Client libraries wrap transport errors (openai turns a dropped stream into ``APIConnectionError``), so
@@ -143,6 +157,9 @@ def describe_failure(backend: str, exc: BaseException, timeout_s: float) -> str:
             return f"{backend} {reason} (HTTP {status})"
     if "remoteprotocol" in kinds or "incomplete" in text or "peer closed" in text:
         return f"{backend} dropped the connection mid-answer"
+    if "connecttimeout" in kinds:
+        within = f" (no connection within {connect_timeout_s:g} s)" if connect_timeout_s else ""
+        return f"{backend} is unreachable{within}"
     if "timeout" in kinds or "timed out" in text:
         return f"{backend} did not answer within {timeout_s:g} s"
     if "connect" in kinds or "connection refused" in text:
@@ -158,13 +175,41 @@ class LLMAnswerer:
         name: Backend name reported as ``Answer.backend`` (``"openai"``, ``"ollama"``, ...).
         chat_model: Any LangChain ``BaseChatModel``.
         label: How to name the backend to users, e.g. ``"Ollama at http://127.0.0.1:11434"``.
-        timeout_s: The request timeout the chat model was built with (for messages).
+        timeout_s: The read timeout the chat model was built with (for messages).
+        connect_timeout_s: Its connect timeout (for messages).
+        request_kwargs: Sent with every request, e.g. the token limit as ``extra_body={"max_tokens": N}``.
+        structured_kwargs: Given the JSON Schema of a cited answer, the request arguments that make this
+            backend constrain its reply to it; None where it cannot (the reply's markers are parsed).
+        one_at_a_time: Serialize requests (an in-process model is not safe to call from two threads).
     """
 
     name: str
     chat_model: Any
     label: str
     timeout_s: float = 60.0
+    connect_timeout_s: float | None = None
+    request_kwargs: dict[str, Any] = field(default_factory=dict)
+    structured_kwargs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    one_at_a_time: bool = False
+
+    def __post_init__(self) -> None:
+        self._lock: AbstractContextManager[Any] = threading.Lock() if self.one_at_a_time else nullcontext()
+
+    @property
+    def structured(self) -> bool:
+        """True when this backend is asked for structured (JSON) citations."""
+        return self.structured_kwargs is not None
+
+    def request(self, n_passages: int | None) -> dict[str, Any]:
+        """The request arguments: the token limit, plus the JSON constraint for ``n_passages`` when structured."""
+        kwargs = dict(self.request_kwargs)
+        if n_passages and self.structured_kwargs is not None:
+            for key, value in self.structured_kwargs(citation_schema(n_passages)).items():
+                if key == "extra_body":  # merged, so the token limit stays
+                    kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **value}
+                else:
+                    kwargs[key] = value
+        return kwargs
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         """Ask the model in one request and return the cited answer.
@@ -172,8 +217,10 @@ class LLMAnswerer:
         Raises:
             AnswererUnavailable: The backend could not be reached or answered with an error.
         """
+        messages = build_messages(question, passages, structured=self.structured)
         try:
-            reply = self.chat_model.invoke(build_messages(question, passages))
+            with self._lock:
+                reply = self.chat_model.invoke(messages, **self.request(len(passages)))
         except Exception as exc:
             raise self._unavailable(exc) from exc
         return self._answer(question, _content(reply), passages)
@@ -181,16 +228,33 @@ class LLMAnswerer:
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str | Answer]:
         """Yield the reply's text as it arrives, then the complete ``Answer``.
 
+        A structured (JSON) reply is yielded a sentence at a time, each as soon as its object is complete.
+
         Raises:
             AnswererUnavailable: The backend failed before or during the stream.
         """
         received: list[str] = []
+        messages = build_messages(question, passages, structured=self.structured)
+        json_reply: bool | None = None  # undecided until the first non-blank character
+        sentences_shown = 0
         try:
-            for chunk in self.chat_model.stream(build_messages(question, passages)):
-                delta = _content(chunk)
-                if delta:
+            with self._lock:
+                for chunk in self.chat_model.stream(messages, **self.request(len(passages))):
+                    delta = _content(chunk)
+                    if not delta:
+                        continue
                     received.append(delta)
-                    yield delta
+                    so_far = "".join(received)
+                    if json_reply is None and so_far.strip():
+                        json_reply = so_far.lstrip().startswith("{")
+                        delta = so_far
+                    if json_reply is False:
+                        yield delta
+                    elif json_reply:
+                        complete = completed_sentences(so_far)
+                        for sentence in complete[sentences_shown:]:
+                            yield f"{sentence} "
+                        sentences_shown = len(complete)
         except Exception as exc:
             raise self._unavailable(exc) from exc
         yield self._answer(question, "".join(received), passages)
@@ -204,7 +268,8 @@ class LLMAnswerer:
         conversation = "\n".join(f"{role}: {text}" for role, text in history[-6:])
         messages = [("system", REWRITE_PROMPT), ("human", f"Conversation:\n{conversation}\n\nLast message: {question}")]
         try:
-            reply = _content(self.chat_model.invoke(messages)).strip().strip('"')
+            with self._lock:
+                reply = _content(self.chat_model.invoke(messages, **self.request(None))).strip().strip('"')
         except Exception as exc:
             raise self._unavailable(exc) from exc
         return reply.splitlines()[0].strip() if reply else question
@@ -224,7 +289,7 @@ class LLMAnswerer:
         )
 
     def _unavailable(self, exc: BaseException) -> AnswererUnavailable:
-        message = describe_failure(self.label, exc, self.timeout_s)
+        message = describe_failure(self.label, exc, self.timeout_s, self.connect_timeout_s)
         logger.warning("%s", message)
         return AnswererUnavailable(message)
 
