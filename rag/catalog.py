@@ -24,7 +24,7 @@ from rag.documents import list_document_files
 from rag.errors import DocumentError, QuestionError
 from rag.store import Manifest
 
-__all__ = ["DocumentInfo", "check_document_name", "list_documents", "resolve_sources"]
+__all__ = ["DocumentInfo", "check_document_name", "format_size", "list_documents", "resolve_sources"]
 
 _GLOB = frozenset("*?[")
 
@@ -151,3 +151,12 @@ def check_document_name(docs_dir: Path, name: str) -> Path:
     if not name.strip() or PurePosixPath(name).is_absolute() or ".." in parts:
         raise DocumentError(f"invalid document name {name!r}: use its name as 'rag docs list' shows it", name)
     return Path(docs_dir) / name
+
+
+def format_size(size: int) -> str:
+    """A file size for people: ``"812 B"``, ``"3.1 KB"``, ``"2.4 MB"``; ``"gone"`` for a deleted file (-1)."""
+    if size < 0:
+        return "gone"
+    if size < 1024:
+        return f"{size} B"
+    return f"{size / 1024:.1f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"

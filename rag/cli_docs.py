@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from rag.catalog import DocumentInfo, check_document_name, list_documents
+from rag.catalog import DocumentInfo, check_document_name, format_size, list_documents
 from rag.config import Settings
 from rag.documents import load_document
 from rag.errors import DocumentError
@@ -71,7 +71,7 @@ def format_table(documents: list[DocumentInfo]) -> str:
         (
             d.name,
             d.type,
-            _size(d.size),
+            format_size(d.size),
             str(d.pages or "-"),
             str(d.chunks),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(d.indexed_at)) if d.indexed_at else "-",
@@ -87,11 +87,3 @@ def format_table(documents: list[DocumentInfo]) -> str:
     indexed = sum(d.status == "indexed" for d in documents)
     lines.append(f"{len(documents)} document(s), {indexed} indexed, {sum(d.chunks for d in documents)} chunks")
     return "\n".join(lines)
-
-
-def _size(size: int) -> str:
-    if size < 0:
-        return "gone"
-    if size < 1024:
-        return f"{size} B"
-    return f"{size / 1024:.1f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"

@@ -12,36 +12,19 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 import rag  # noqa: E402
+from tests.browser import served  # noqa: E402
 from tests.conftest import SEEDS, SIGNING  # noqa: E402
-from ui.app import build_app, launch  # noqa: E402
+from ui.app import build_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
 XSS_DOC = (
     "The Quuxtron gadget was designed by <script>window.__pwned = 1</script> Professor Blip in 1999. "
     'Its blueprint <img src=x onerror="window.__pwned = 2"> was lost in a flood.'
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -50,21 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(SEEDS, root / "docs")
     (root / "docs" / "quuxtron.md").write_text(XSS_DOC, encoding="utf-8")
     bot = rag.load(root / "docs", root / "index", progress=False)
-    demo = build_app(bot)
-    port = _free_port()
-    launch(demo, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is missing: `make test` installs it with apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with served(bot) as url:
+        yield url
 
 
 @pytest.fixture

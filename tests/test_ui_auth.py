@@ -15,13 +15,12 @@ import httpx
 import pytest
 
 pytest.importorskip("gradio")
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 import rag
 from server.users import UserStore
 from tests.conftest import SEEDS
 from tests.server_fixtures import running_server
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -48,16 +47,6 @@ def base(bot: rag.Bot, users_file: Path) -> Iterator[str]:
     store.add("ada", "admin", PASSWORDS["ada"])
     with running_server(bot, users_file) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is missing: `make test` installs it with apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

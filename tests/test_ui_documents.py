@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 gr = pytest.importorskip("gradio")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 import rag  # noqa: E402
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS, _free_port, ask, last_bot_message  # noqa: E402
-from ui.app import build_app, launch  # noqa: E402
+from tests.browser import served  # noqa: E402
+from tests.test_ui import ask, last_bot_message  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
 import make_docs  # noqa: E402
@@ -28,21 +28,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("ui-documents")
     make_docs.write_all(root / "docs")
     bot = rag.load(root / "docs", root / "index", progress=False)
-    demo = build_app(bot)
-    port = _free_port()
-    launch(demo, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is missing: `make test` installs it with apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with served(bot) as url:
+        yield url
 
 
 @pytest.fixture

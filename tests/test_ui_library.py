@@ -18,12 +18,12 @@ import httpx
 import pytest
 
 gr = pytest.importorskip("gradio")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 import rag  # noqa: E402
 from rag.watch import DocsWatcher  # noqa: E402
+from tests.browser import free_port  # noqa: E402
 from tests.conftest import SEEDS  # noqa: E402
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
 from ui.app import EXAMPLES, build_app, launch  # noqa: E402
 from ui.examples import corpus_examples  # noqa: E402
 
@@ -38,20 +38,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, rag.
     (root / "docs" / NOTES).write_text(NOTES_TEXT, encoding="utf-8")
     bot = rag.load(root / "docs", root / "index", progress=False)
     demo = build_app(bot)
-    port = _free_port()
+    port = free_port()
     launch(demo, "127.0.0.1", port, block=False)
     yield f"http://127.0.0.1:{port}/", bot
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is missing: `make test` installs it with apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -145,7 +135,7 @@ def _wait_for(base: str, question: str, test: Any, limit_s: float = 10.0) -> tup
 def rag_serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     docs = tmp_path / "docs"
     shutil.copytree(SEEDS, docs)
-    port = _free_port()
+    port = free_port()
     # The test asks every 0.2 s while it waits: over the default 30 questions a minute a user may ask.
     env = {**os.environ, "RAG_DOCS": str(docs), "RAG_INDEX": str(tmp_path / "index"), "RAG_CHAT_RATE_LIMIT": "0"}
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115

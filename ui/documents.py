@@ -18,7 +18,7 @@ import gradio as gr
 
 import rag
 from rag import Bot
-from rag.catalog import DocumentInfo
+from rag.catalog import DocumentInfo, format_size
 
 __all__ = ["COLUMNS", "DocumentsView", "document_picker", "documents_view", "header_markdown"]
 
@@ -58,16 +58,8 @@ def _rows(documents: list[DocumentInfo], query: str = "") -> list[list[Any]]:
             continue
         indexed = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.indexed_at)) if d.indexed_at else ""
         status = d.status + (f": {d.reason}" if d.reason else "")
-        rows.append([d.name, d.type, _size(d.size), d.pages or "", d.chunks, indexed, status])
+        rows.append([d.name, d.type, format_size(d.size), d.pages or "", d.chunks, indexed, status])
     return rows
-
-
-def _size(size: int) -> str:
-    if size < 0:
-        return "gone"
-    if size < 1024:
-        return f"{size} B"
-    return f"{size / 1024:.1f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
 
 
 @dataclass(frozen=True)
