@@ -182,6 +182,27 @@ def test_strict_verification_replaces_an_unverifiable_answer(
     assert answer.to_dict()["verification"] == "replaced"
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # What SmolLM2 wrote for q27 and q01 of evals/qa.jsonl: the question back, with citations.
+        "How much did Korea spend on AI R&D last year? [{n}]",
+        "who signed the agreement between kt and microsoft [{n}]",
+    ],
+)
+def test_a_reply_that_only_repeats_the_question_is_no_answer(
+    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings, reply: str
+) -> None:
+    question = "Who signed the agreement between KT and Microsoft?"
+    if reply.startswith("How much"):
+        question = "How much did Korea spend on AI R&D last year?"
+    n = cited_number(base_bot, question, SIGNING if question.startswith("Who") else ANALYSIS)
+    server.script = [Reply(reply.format(n=n))]
+    answer = base_bot.ask(question, answerer=openai(openai_env))
+    # Close to its passages as the question is, a restated question answers nothing: it is not verified.
+    assert answer.backend == "extractive" and answer.verification == "replaced"
+
+
 def test_strict_verification_keeps_a_supported_answer_and_lists_the_rest(
     base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
 ) -> None:

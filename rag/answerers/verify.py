@@ -16,17 +16,21 @@ What was done is reported in ``Answer.verification`` (see ``VERIFICATION_OUTCOME
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from rag.answer import REFUSAL_TEXT, Answer
 from rag.config import VerifyMode
 from rag.embeddings import Embedder
 from rag.grounding import check_grounding, split_answer_sentences
+from rag.retrieval import tokenize
 from rag.stores.base import Store
 
 __all__ = ["UNVERIFIED_NOTICE", "VERIFICATION_OUTCOMES", "verify_answer"]
 
 logger = logging.getLogger(__name__)
+
+_MARKERS = re.compile(r"\[\d+\]")
 
 # Answer.verification values.
 VERIFICATION_OUTCOMES = {
@@ -70,6 +74,13 @@ def verify_answer(
             answer.text = REFUSAL_TEXT
         return answer
     answer = check_grounding(answer, embedder, store)
+    echoes = [x for x in split_answer_sentences(answer.text) if _restates(x, answer.question)]
+    # A question, or the question said back, is as close to its passages as the question itself was, so the
+    # similarity check passes it; it answers nothing (a 135M model does this for a third of the eval set).
+    answer.unsupported_sentences = [
+        *answer.unsupported_sentences,
+        *(x for x in echoes if x not in answer.unsupported_sentences),
+    ]
     unverified = not answer.citations or not _any_supported(answer)
     if not unverified:
         answer.verification = "partial" if answer.unsupported_sentences else "verified"
@@ -87,6 +98,15 @@ def verify_answer(
         n for n in [f"{UNVERIFIED_NOTICE} ({reason}); showing {shown} instead.", replacement.notice] if n
     )
     return replacement
+
+
+def _restates(sentence: str, question: str) -> bool:
+    """Whether ``sentence`` is a question, or uses no word the question does not (it says the question back)."""
+    text = _MARKERS.sub("", sentence).strip()
+    if text.endswith(("?", "？")):
+        return True
+    words = set(tokenize(text))
+    return bool(words) and words <= set(tokenize(question))
 
 
 def _any_supported(answer: Answer) -> bool:
