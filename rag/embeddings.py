@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rag.config import DEFAULT_EMBEDDING_MODEL, EmbeddingBackend, EmbeddingPrecision
+from rag.config import DEFAULT_EMBEDDING_MODEL, EmbeddingBackend, EmbeddingPrecision, Settings
 from rag.errors import ConfigError
 
 # Set before sentence-transformers / transformers are imported: never reach for a model hub, never print
@@ -51,6 +51,7 @@ __all__ = [
     "Embedder",
     "Spans",
     "Vectors",
+    "embedder_for",
     "export_onnx",
     "get_embedder",
     "onnx_export_dir",
@@ -509,6 +510,17 @@ def _shared_torch_model(name: str, device: str) -> Any:
         if (name, device) not in _TORCH_MODELS:
             _TORCH_MODELS[(name, device)] = _load_sentence_transformer(name, device)
         return _TORCH_MODELS[(name, device)]
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedding model ``settings`` name, on their backend, device, cache and query precision."""
+    return get_embedder(
+        settings.embedding_model,
+        backend=settings.embedding_backend,
+        device=settings.device,
+        cache_dir=settings.cache_dir,
+        query_precision=settings.query_precision,
+    )
 
 
 def get_embedder(

@@ -24,7 +24,7 @@ from rag.answerers.verify import verify_answer
 from rag.catalog import DocumentInfo, check_document_name, list_documents, resolve_sources
 from rag.config import RetrievalMode, Settings
 from rag.documents import Document, check_supported, load_document, load_documents
-from rag.embeddings import Embedder, export_onnx, get_embedder
+from rag.embeddings import Embedder, embedder_for, export_onnx
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.indexing import IndexCancelled, IndexReport, stored_text
@@ -620,13 +620,7 @@ def open_index(
         ConfigError: The embedding model cannot be loaded.
         DocumentError: The docs folder is missing or holds no readable document.
     """
-    embedder = get_embedder(
-        settings.embedding_model,
-        backend=settings.embedding_backend,
-        device=settings.device,
-        cache_dir=settings.cache_dir,
-        query_precision=settings.query_precision,
-    )
+    embedder = embedder_for(settings)
     store, report = sync_store(settings, embedder, rebuild=rebuild, progress=progress)
     if settings.embedding_backend == "auto" and embedder.backend == "torch":
         export_onnx(settings.embedding_model, settings.cache_dir, settings.device)

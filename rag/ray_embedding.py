@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
-from rag.embeddings import Embedder, Spans, Vectors, _progress_bar, get_embedder
+from rag.embeddings import Embedder, Spans, Vectors, _progress_bar, embedder_for, get_embedder
 from rag.errors import ConfigError
 
 __all__ = ["RayEmbedder", "index_with_ray", "ray_session"]
@@ -189,13 +189,7 @@ def index_with_ray(
     """
     from rag.stores import sync_store
 
-    embedder = get_embedder(
-        settings.embedding_model,
-        backend=settings.embedding_backend,
-        device=settings.device,
-        cache_dir=settings.cache_dir,
-        query_precision=settings.query_precision,
-    )
+    embedder = embedder_for(settings)
     with ray_session(address, num_cpus=actors, temp_dir=temp_dir):
         import ray
 
