@@ -48,7 +48,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
@@ -56,6 +56,9 @@ import numpy as np
 from rag.chunking import Chunk, Place, Sentence
 from rag.embeddings import Vectors
 from rag.errors import CorruptIndexError, IndexNotFoundError, IndexOutdatedError, IndexVersionError
+
+if TYPE_CHECKING:  # rag.stores.base imports this module
+    from rag.stores.base import Scope
 
 __all__ = ["FORMAT_VERSION", "SENTENCE_VECTORS", "ChunkStore", "FileEntry", "Manifest", "Segment", "VectorCodec"]
 
@@ -521,27 +524,13 @@ class ChunkStore:
         hits.sort(key=lambda hit: (-hit[0], hit[1]))  # ties in row order, as one index over all rows gives
         return [(row, score) for score, row in hits[:k]]
 
-    def rows_of_sources(self, sources: set[str]) -> np.ndarray:
-        """The chunk rows of the files in ``sources``, in row order."""
-        if not self.chunks:
-            return np.zeros(0, dtype=np.int64)
-        parts = []
-        for number, segment in enumerate(self.segments):
-            live = segment.live(sources) & (self._rows_of[number] >= 0)
-            parts.append(self._rows_of[number][live])
-        rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        return np.sort(rows)
-
-    def search_scope(self, query_vector: Vectors, k: int, scope: Any) -> list[tuple[int, float]]:
-        """Up to ``k`` pairs among ``scope``'s rows (a ``rag.stores.base.Scope``), best first; see ``search_rows``."""
-        return self.search_rows(query_vector, k, scope.rows)
-
-    def search_rows(self, query_vector: Vectors, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
-        """Exact search among the chunk ``rows`` only (a scoped question): up to ``k`` pairs, best first.
+    def search_scope(self, query_vector: Vectors, k: int, scope: Scope) -> list[tuple[int, float]]:
+        """Exact search among ``scope``'s rows only (a scoped question): up to ``k`` pairs, best first.
 
         Scores every row in scope, so a scope always yields ``min(k, len(rows))`` hits, where a filtered
         approximate search could return fewer.
         """
+        rows = scope.rows
         if not len(rows) or k <= 0:
             return []
         scores = self.chunk_vectors(rows.tolist()) @ query_vector.reshape(-1).astype(np.float32)

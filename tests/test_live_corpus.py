@@ -53,7 +53,7 @@ def test_a_scoped_search_returns_the_full_k_from_the_scope_only(bot: rag.Bot, re
 
 def test_bm25_ranks_only_rows_in_scope(bot: rag.Bot) -> None:
     retriever = bot._snapshot.retriever
-    scope = Scope(frozenset({ANALYSIS}), bot.store.rows_of_sources({ANALYSIS}))
+    scope = Scope(frozenset({ANALYSIS}), retriever.rows_of({ANALYSIS}))
     assert retriever.bm25.top("Zorblat", 5)  # the notes hold the word
     assert retriever.bm25.top("Zorblat", 5, scope) == []
     rows = retriever.bm25.top("Microsoft", 10, scope)
