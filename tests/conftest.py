@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SIGNING = "000_9e8dd42f31235db3.txt"
 ANALYSIS = "001_a4f8977f78a39ff4.txt"
+# The fields of `rag ask --json` (and of /ask and POST /api/ask, which return the same object), in order.
+ANSWER_FIELDS = ("question", "answer", "refused", "backend", "notice", "citations", "timings_ms", "verification")
 
 
 @pytest.fixture(scope="session")

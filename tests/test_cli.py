@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEEDS, SIGNING
+from tests.conftest import ANSWER_FIELDS, SEEDS, SIGNING
 
 RAG = [sys.executable, "-m", "rag.cli"]
 
@@ -28,16 +28,7 @@ def test_ask_json_prints_exactly_one_object_with_the_schema(env: dict[str, str])
     result = run(["ask", "Who signed the KT-Microsoft agreement, and where?", "--json", "-k", "3"], env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {
-        "question",
-        "answer",
-        "refused",
-        "backend",
-        "notice",
-        "citations",
-        "timings_ms",
-        "verification",
-    }
+    assert set(data) == set(ANSWER_FIELDS)
     assert data["refused"] is False and data["backend"] == "extractive" and data["notice"] is None
     assert "Nadella" in data["answer"] and "[1]" in data["answer"]
     citation = data["citations"][0]

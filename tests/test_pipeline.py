@@ -11,7 +11,7 @@ import pytest
 import rag
 from rag.answer import REFUSAL_TEXT
 from rag.evaluate import answer_is_correct
-from tests.conftest import ANALYSIS, SEEDS, SIGNING
+from tests.conftest import ANALYSIS, ANSWER_FIELDS, SEEDS, SIGNING
 
 
 @pytest.mark.parametrize(
@@ -156,16 +156,7 @@ def test_answer_timings_and_json_shape(seed_bot: rag.Bot) -> None:
     assert set(answer.timings_ms) == {"retrieve", "answer", "total"}
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"] > 0
     data = answer.to_dict()
-    assert list(data) == [
-        "question",
-        "answer",
-        "refused",
-        "backend",
-        "notice",
-        "citations",
-        "timings_ms",
-        "verification",
-    ]
+    assert list(data) == list(ANSWER_FIELDS)
     # Every earlier field first, as it was; where the passage comes from after (null for a .txt article).
     assert list(data["citations"][0]) == [
         "n",
