@@ -36,10 +36,12 @@ def open_page(browser: Browser, url: str, width: int = 1400, height: int = 1000)
 
 
 def ask(page: Page, question: str) -> Any:
+    # Counted before asking: the answer's message can appear before a count taken after Enter, which then
+    # points past it and waits for a message that never comes.
+    count = page.locator("#chat [data-testid='bot']").count()
     box = page.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
-    count = page.locator("#chat [data-testid='bot']").count()
     message = page.locator("#chat [data-testid='bot']").nth(count)
     expect(message.locator(".rag-answer, .rag-refusal").first).to_be_visible(timeout=20_000)
     return message
