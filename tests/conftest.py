@@ -17,6 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import rag
 from rag.config import Settings
 from rag.embeddings import Embedder, get_embedder
+from tests.ast_guard import pytest_runtest_makereport  # noqa: F401  (one failure never ends the run)
 from tests.browser import browser  # noqa: F401  (Chromium for the browser tests)
 from tests.llm_real import llama_server  # noqa: F401 - the real llama.cpp server, one per session
 from tests.pg import pg_dsn, pg_settings  # noqa: F401  (a real PostgreSQL for tests that ask for it)
