@@ -30,10 +30,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import numpy as np  # noqa: E402
 from corpus import build_corpus  # noqa: E402
 
-from rag.chunking import chunk_document  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.documents import load_documents  # noqa: E402
 from rag.embeddings import get_embedder  # noqa: E402
+from rag.ingest.chunking import chunk_document  # noqa: E402
+from rag.ingest.documents import load_documents  # noqa: E402
 from rag.ray_embedding import RayEmbedder, ray_session  # noqa: E402
 
 

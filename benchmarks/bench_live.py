@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import rag
-from rag.documents import list_document_files
+from rag.ingest.documents import list_document_files
 from rag.watch import DocsWatcher
 
 ROOT = Path(__file__).resolve().parent.parent

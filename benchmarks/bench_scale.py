@@ -106,9 +106,9 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
         # ratio taken against their mean: on this noisy machine one measurement a minute away misled by 20%.
         from sentence_transformers import SentenceTransformer
 
-        from rag.chunking import chunk_document
-        from rag.documents import load_documents
         from rag.embeddings import resolve_model_path
+        from rag.ingest.chunking import chunk_document
+        from rag.ingest.documents import load_documents
 
         st = SentenceTransformer(resolve_model_path(settings.embedding_model), device="cpu")
         same_texts = [

@@ -13,7 +13,6 @@ from rag.answer import Answer, Citation
 from rag.answerers import Answerer
 from rag.catalog import DocumentInfo
 from rag.config import Settings
-from rag.documents import Document
 from rag.errors import (
     AnswererUnavailable,
     ConfigError,
@@ -27,6 +26,7 @@ from rag.errors import (
 )
 from rag.evaluate import EvalResult, evaluate
 from rag.indexing import IndexCancelled
+from rag.ingest.documents import Document
 from rag.pipeline import Bot, load
 from rag.progress import IndexProgress
 from rag.retrieval import Passage, Passages

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rag.documents import list_document_files
 from rag.errors import DocumentError, QuestionError
+from rag.ingest.documents import list_document_files
 from rag.store import Manifest
 
 __all__ = ["DocumentInfo", "check_document_name", "format_size", "list_documents", "resolve_sources"]

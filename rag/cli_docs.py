@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rag.catalog import DocumentInfo, check_document_name, format_size, list_documents
 from rag.config import Settings
-from rag.documents import load_document
 from rag.errors import DocumentError
+from rag.ingest.documents import load_document
 from rag.store import MANIFEST, Manifest
 
 __all__ = ["run_docs"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import textwrap
 
 from rag.answer import Answer, Citation
-from rag.chunking import Chunk, Place, reflow
+from rag.ingest.chunking import Chunk, Place, reflow
 
 __all__ = ["format_answer", "format_place"]
 

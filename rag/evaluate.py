@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 
 from rag.answer import Answer
-from rag.chunking import reflow
 from rag.errors import ConfigError
 from rag.grounding import split_answer_sentences
+from rag.ingest.chunking import reflow
 from rag.retrieval import Passage
 
 __all__ = ["METRIC_NAMES", "EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa"]

@@ -36,16 +36,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from rag.chunking import Chunk, Sentence, chunk_document
 from rag.config import Settings
-from rag.documents import (
-    Document,
-    DocumentFile,
-    check_docs_folder,
-    list_document_files,
-    load_document,
-    read_documents,
-)
 from rag.embeddings import Embedder
 from rag.errors import (
     CorruptIndexError,
@@ -56,8 +47,17 @@ from rag.errors import (
     IndexVersionError,
     RagError,
 )
+from rag.ingest.chunking import Chunk, Sentence, chunk_document
+from rag.ingest.documents import (
+    Document,
+    DocumentFile,
+    check_docs_folder,
+    list_document_files,
+    load_document,
+    read_documents,
+)
+from rag.ingest.readers import PageSpan
 from rag.progress import ProgressCallback, ProgressTracker, tqdm_reporter
-from rag.readers import PageSpan
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
 __all__ = [

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import Chunk
 from rag.config import RetrievalMode
 from rag.embeddings import Vectors
+from rag.ingest.chunking import Chunk
 from rag.stores.base import KeywordIndex, KeywordSearch, Scope, Store
 from rag.vocabulary import CJK_RUN, alias_of, cjk_bigrams
 

@@ -53,9 +53,9 @@ from typing import TYPE_CHECKING, Any
 import faiss
 import numpy as np
 
-from rag.chunking import Chunk, Place, Sentence
 from rag.embeddings import Vectors
 from rag.errors import CorruptIndexError, IndexNotFoundError, IndexOutdatedError, IndexVersionError
+from rag.ingest.chunking import Chunk, Place, Sentence
 
 if TYPE_CHECKING:  # rag.stores.base imports this module
     from rag.stores.base import Scope

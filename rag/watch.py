@@ -123,7 +123,7 @@ class DocsWatcher:
 
         Hidden files and folders are ignored: uploads are written to a hidden temporary name, then renamed.
         """
-        from rag.documents import SUPPORTED_SUFFIXES
+        from rag.ingest.documents import SUPPORTED_SUFFIXES
 
         try:
             parts = Path(path).relative_to(self.folder.resolve()).parts

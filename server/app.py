@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import rag
 from rag import Bot, Settings
-from rag.documents import MAX_DOCUMENT_BYTES
+from rag.ingest.documents import MAX_DOCUMENT_BYTES
 from rag.watch import DocsWatcher
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog

@@ -18,11 +18,11 @@ import pytest
 
 import rag
 from rag.config import Settings
-from rag.documents import Document
 from rag.embeddings import Embedder
 from rag.errors import ConfigError, IndexLockedError, IndexVersionError
 from rag.evaluate import METRIC_NAMES, evaluate
 from rag.indexing import sync_index
+from rag.ingest.documents import Document
 from rag.stores import postgres, sync_store
 from rag.stores.base import Scope
 from rag.stores.postgres import PostgresStore, sync_postgres

@@ -34,8 +34,8 @@ import rag
 from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
-from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
 from rag.indexing import IndexCancelled
+from rag.ingest.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
 from rag.progress import IndexProgress
 from rag.watch import DocsWatcher
 from ui.access import ChatAccess

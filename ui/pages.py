@@ -19,8 +19,8 @@ from rag import Bot
 from rag.answer import Citation
 from rag.errors import RagError
 from rag.indexing import stored_pages
-from rag.readers import UnreadableFile
-from rag.readers.pdf import char_boxes, render_page
+from rag.ingest.readers import UnreadableFile
+from rag.ingest.readers.pdf import char_boxes, render_page
 
 __all__ = ["PAGE_SCALE", "page_figure_html", "page_image_png", "page_viewer"]
 

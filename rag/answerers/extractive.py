@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer import REFUSAL_TEXT, Answer, Citation
-from rag.chunking import reflow
+from rag.ingest.chunking import reflow
 from rag.retrieval import Passage, ScoredSentence, tokenize
 from rag.vocabulary import CJK_RUN, expand_aliases
 

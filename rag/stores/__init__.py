@@ -14,9 +14,9 @@ import threading
 from collections.abc import Sequence
 
 from rag.config import Settings
-from rag.documents import Document
 from rag.embeddings import Embedder
 from rag.indexing import IndexReport, sync_index
+from rag.ingest.documents import Document
 from rag.progress import ProgressCallback
 from rag.store import ChunkStore
 from rag.stores.base import KeywordIndex, KeywordSearch, SharedStore, Store

@@ -17,8 +17,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.chunking import Chunk
 from rag.embeddings import Vectors
+from rag.ingest.chunking import Chunk
 from rag.store import Manifest
 
 __all__ = ["KeywordIndex", "KeywordSearch", "Scope", "SharedStore", "Store"]

@@ -45,12 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import Chunk, Place, Sentence, chunk_document
 from rag.config import Settings
-from rag.documents import Document
 from rag.embeddings import Embedder, Vectors
 from rag.errors import ConfigError, CorruptIndexError, IndexLockedError, IndexVersionError, RagError
 from rag.indexing import IndexReport, _compare, _Corpus, _scan, _setting_changes, resolve_index_type
+from rag.ingest.chunking import Chunk, Place, Sentence, chunk_document
+from rag.ingest.documents import Document
 from rag.retrieval import tokenize
 from rag.store import HNSW_EF_SEARCH, SENTENCE_DTYPE, SENTENCE_VECTORS, FileEntry, Manifest
 from rag.stores.base import Scope

@@ -1,6 +1,6 @@
 """Reading source documents: which files count, how they are read, and what is skipped (and why).
 
-A ``Document`` is the text extracted from one file (by its format's reader in ``rag.readers``) plus the
+A ``Document`` is the text extracted from one file (by its format's reader in ``rag.ingest.readers``) plus the
 SHA-256 of the file's bytes, so chunk offsets always point into that text and the index can tell when a
 file changed. For plain text the extracted text is the file's own decoding; for PDF, Word and HTML it is
 the reader's output, stored with the index. Page and section spans say where each stretch of text came from.
@@ -20,7 +20,7 @@ from pathlib import Path
 from stat import S_ISREG
 
 from rag.errors import DocumentError
-from rag.readers import PageSpan, ReadOptions, SectionSpan, UnreadableFile, reader_for, supported_suffixes
+from rag.ingest.readers import PageSpan, ReadOptions, SectionSpan, UnreadableFile, reader_for, supported_suffixes
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",

@@ -6,12 +6,12 @@ text came from. Everything after this point (chunking, embedding, the store) is 
 and spans, never a PDF.
 
 A file that cannot be read raises ``UnreadableFile`` with a reason a user can act on ("encrypted PDF",
-"no text layer; install tesseract-ocr to read it", "truncated or corrupt PDF", ...); ``rag.documents`` turns
+"no text layer; install tesseract-ocr to read it", "truncated or corrupt PDF", ...); ``rag.ingest.documents`` turns
 that into a ``DocumentError`` naming the file, and indexing lists it among the skipped files.
 
-Formats: ``.pdf`` (``rag.readers.pdf``, PDFium), ``.docx`` (``rag.readers.docx``, python-docx), ``.html``/``.htm``
-(``rag.readers.html``, trafilatura), and text: ``.txt``, ``.md``, ``.rst`` and files without an extension that
-decode as UTF-8 (``rag.readers.text``).
+Formats: ``.pdf`` (``rag.ingest.readers.pdf``, PDFium), ``.docx`` (``rag.ingest.readers.docx``, python-docx),
+``.html``/``.htm`` (``rag.ingest.readers.html``, trafilatura), and text: ``.txt``, ``.md``, ``.rst`` and files
+without an extension that decode as UTF-8 (``rag.ingest.readers.text``).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Reader(Protocol):
 
 def _readers() -> list[Reader]:
     # Imported here, not at the top: a package's modules import this one for the dataclasses above.
-    from rag.readers import docx, html, pdf, text
+    from rag.ingest.readers import docx, html, pdf, text
 
     return [text.READER, pdf.READER, docx.READER, html.READER]
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rag.documents import Document
+from rag.ingest.documents import Document
 
 __all__ = ["Chunk", "Place", "Sentence", "chunk_document", "reflow", "split_sentences"]
 

@@ -7,8 +7,8 @@ back to the visible text of ``<body>`` without ``nav``, ``header``, ``footer``, 
 
 from __future__ import annotations
 
-from rag.readers import Extracted, ReadOptions, UnreadableFile, section_spans
-from rag.readers.text import headings
+from rag.ingest.readers import Extracted, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers.text import headings
 
 __all__ = ["READER", "HtmlReader"]
 

@@ -4,7 +4,7 @@ The extracted text is PDFium's text of each page, joined by one line break, with
 same position PDFium numbers it: Windows line ends become " \\n" and the hyphen PDFium marks as a line-end
 hyphenation (U+FFFE) becomes a soft hyphen (U+00AD), both one character for one. So ``offset - page.start``
 is PDFium's own character index on that page, which is what draws a highlight over a cited sentence
-(``char_boxes``). Reflow for reading and matching happens later (``rag.chunking.reflow``).
+(``char_boxes``). Reflow for reading and matching happens later (``rag.ingest.chunking.reflow``).
 
 A page with no text layer (a scan) is read with tesseract when it is installed and ``ocr`` is ``"auto"``.
 """
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rag.readers import Extracted, PageSpan, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers import Extracted, PageSpan, ReadOptions, UnreadableFile, section_spans
 
 __all__ = ["OCR_COMMAND", "READER", "PdfReader", "char_boxes", "open_pdf", "render_page"]
 
