@@ -22,7 +22,7 @@ from typing import Any
 
 from rag.errors import DocumentError, QuestionError
 from rag.ingest.documents import list_document_files
-from rag.store import Manifest
+from rag.stores.faiss import Manifest
 
 __all__ = ["DocumentInfo", "check_document_name", "format_size", "list_documents", "resolve_sources"]
 

@@ -58,7 +58,7 @@ from rag.ingest.documents import (
 )
 from rag.ingest.readers import PageSpan
 from rag.progress import ProgressCallback, ProgressTracker, tqdm_reporter
-from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
+from rag.stores.faiss import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
 __all__ = [
     "IndexCancelled",

@@ -18,7 +18,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, RagError
 from rag.indexing import sync_index
-from rag.store import ChunkStore, VectorCodec
+from rag.stores.faiss import ChunkStore, VectorCodec
 from tests.conftest import ANALYSIS, SIGNING
 
 

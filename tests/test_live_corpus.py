@@ -21,8 +21,8 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.indexing import sync_index
 from rag.progress import IndexProgress
-from rag.store import ChunkStore, Manifest
 from rag.stores.base import Scope
+from rag.stores.faiss import ChunkStore, Manifest
 from tests.conftest import ANALYSIS, SIGNING
 
 NOTES = "notes.md"

@@ -15,7 +15,7 @@ import pytest
 import rag
 from rag.cli_format import format_answer, format_place
 from rag.ingest.chunking import reflow
-from rag.store import MANIFEST
+from rag.stores.faiss import MANIFEST
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
 import make_docs

@@ -12,7 +12,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError
 from rag.indexing import sync_index
-from rag.store import ChunkStore
+from rag.stores.faiss import ChunkStore
 from tests.conftest import ANALYSIS
 
 QUESTIONS = [

@@ -1,6 +1,6 @@
 """Where an index lives: the ``Store`` protocol and its backends, chosen by ``Settings.vector_backend``.
 
-- ``"faiss"`` (default): ``rag.store.ChunkStore``, files under ``index/``, for one machine.
+- ``"faiss"`` (default): ``rag.stores.faiss.ChunkStore``, files under ``index/``, for one machine.
 - ``"postgres"``: ``rag.stores.postgres.PostgresStore``, PostgreSQL + pgvector at ``RAG_PG_DSN``, one index
   shared by every chat server and indexing job that connects to it.
 
@@ -18,8 +18,8 @@ from rag.embeddings import Embedder
 from rag.indexing import IndexReport, sync_index
 from rag.ingest.documents import Document
 from rag.progress import ProgressCallback
-from rag.store import ChunkStore
 from rag.stores.base import KeywordIndex, KeywordSearch, SharedStore, Store
+from rag.stores.faiss import ChunkStore
 
 __all__ = ["KeywordIndex", "KeywordSearch", "SharedStore", "Store", "sync_store"]
 

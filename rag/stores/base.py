@@ -1,6 +1,6 @@
 """What the retriever, the grounding check and the ``Bot`` need of an index: the ``Store`` protocol.
 
-Two stores implement it: ``rag.store.ChunkStore`` (FAISS and files under ``index/``, the embedded default)
+Two stores implement it: ``rag.stores.faiss.ChunkStore`` (FAISS and files under ``index/``, the embedded default)
 and ``rag.stores.postgres.PostgresStore`` (PostgreSQL with pgvector, shared by many processes). Both
 number their live chunks ``0 .. len(store) - 1`` ("rows"): a row is what a search returns and what the
 vector look-ups take.
@@ -19,7 +19,7 @@ import numpy as np
 
 from rag.embeddings import Vectors
 from rag.ingest.chunking import Chunk
-from rag.store import Manifest
+from rag.stores.faiss import Manifest
 
 __all__ = ["KeywordIndex", "KeywordSearch", "Scope", "SharedStore", "Store"]
 

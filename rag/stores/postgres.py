@@ -52,8 +52,8 @@ from rag.indexing import IndexReport, _compare, _Corpus, _scan, _setting_changes
 from rag.ingest.chunking import Chunk, Place, Sentence, chunk_document
 from rag.ingest.documents import Document
 from rag.retrieval import tokenize
-from rag.store import HNSW_EF_SEARCH, SENTENCE_DTYPE, SENTENCE_VECTORS, FileEntry, Manifest
 from rag.stores.base import Scope
+from rag.stores.faiss import HNSW_EF_SEARCH, SENTENCE_DTYPE, SENTENCE_VECTORS, FileEntry, Manifest
 
 __all__ = ["FORMAT_VERSION", "PostgresStore", "connect", "sync_postgres"]
 
