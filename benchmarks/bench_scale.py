@@ -90,7 +90,7 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
 
     import rag
     from rag.embeddings import get_embedder
-    from rag.indexing import sync_index
+    from rag.indexing.faiss import sync_index
     from rag.stores.faiss import ChunkStore
 
     docs = build_corpus(size)

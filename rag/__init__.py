@@ -11,7 +11,6 @@ The public API is what ``__all__`` lists; everything else may change between rel
 
 from rag.answer import Answer, Citation
 from rag.answerers import Answerer
-from rag.catalog import DocumentInfo
 from rag.config import Settings
 from rag.errors import (
     AnswererUnavailable,
@@ -25,12 +24,13 @@ from rag.errors import (
     RagError,
 )
 from rag.evaluate import EvalResult, evaluate
-from rag.indexing import IndexCancelled
+from rag.indexing.catalog import DocumentInfo
+from rag.indexing.faiss import IndexCancelled
+from rag.indexing.progress import IndexProgress
+from rag.indexing.watch import DocsWatcher
 from rag.ingest.documents import Document
 from rag.pipeline import Bot, load
-from rag.progress import IndexProgress
 from rag.retrieval import Passage, Passages
-from rag.watch import DocsWatcher
 
 __all__ = [
     "Answer",

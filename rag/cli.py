@@ -261,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
             print(format_answer(answer, verbose=args.verbose))
         return 0
     if args.command == "index" and args.ray is not None:
-        from rag.ray_embedding import index_with_ray
+        from rag.indexing.ray import index_with_ray
 
         _, report = index_with_ray(
             settings, args.ray or None, rebuild=args.rebuild, progress=progress, actors=args.ray_actors
@@ -269,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0
     if args.command == "index":
-        from rag.indexing import SUMMARY_LOGGER
+        from rag.indexing.faiss import SUMMARY_LOGGER
         from rag.pipeline import open_index
 
         # The summary is this command's output: the same line logged on stderr would print it twice.

@@ -11,9 +11,9 @@ import json
 import time
 from pathlib import Path
 
-from rag.catalog import DocumentInfo, check_document_name, format_size, list_documents
 from rag.config import Settings
 from rag.errors import DocumentError
+from rag.indexing.catalog import DocumentInfo, check_document_name, format_size, list_documents
 from rag.ingest.documents import load_document
 from rag.stores.faiss import MANIFEST, Manifest
 

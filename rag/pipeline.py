@@ -21,14 +21,14 @@ from typing import Any
 from rag.answer import REFUSAL_TEXT, Answer
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.answerers.verify import verify_answer
-from rag.catalog import DocumentInfo, check_document_name, list_documents, resolve_sources
 from rag.config import RetrievalMode, Settings
 from rag.embeddings import Embedder, embedder_for, export_onnx
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
-from rag.indexing import IndexCancelled, IndexReport, stored_text
+from rag.indexing.catalog import DocumentInfo, check_document_name, list_documents, resolve_sources
+from rag.indexing.faiss import IndexCancelled, IndexReport, stored_text
+from rag.indexing.progress import ProgressCallback
 from rag.ingest.documents import Document, check_supported, load_document, load_documents
-from rag.progress import ProgressCallback
 from rag.retrieval import Passages, Retriever, tokenize
 from rag.stores import SharedStore, Store, sync_store
 from rag.vocabulary import expand_aliases, names_matched_densely, uncovered_script

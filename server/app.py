@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import rag
 from rag import Bot, Settings
+from rag.indexing.watch import DocsWatcher
 from rag.ingest.documents import MAX_DOCUMENT_BYTES
-from rag.watch import DocsWatcher
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog
 from server.auth import ApiError, Auth, GradioGuard, gradio_user, login_router, require_role

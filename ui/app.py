@@ -34,10 +34,10 @@ import rag
 from rag import Answer, Bot, Settings
 from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
-from rag.indexing import IndexCancelled
+from rag.indexing.faiss import IndexCancelled
+from rag.indexing.progress import IndexProgress
+from rag.indexing.watch import DocsWatcher
 from rag.ingest.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
-from rag.progress import IndexProgress
-from rag.watch import DocsWatcher
 from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.auth_views import account_bar, account_bar_html
@@ -381,7 +381,7 @@ def _with_progress(job: Any, progress: gr.Progress) -> Any:
     """Run ``job(callback)`` in a thread and show its ``IndexProgress`` events as Gradio progress.
 
     Gradio's progress is reported from the event's own thread, so events cross over through a queue; the
-    bar moves at least twice a second (``rag.progress.TICK_S``) while the job runs.
+    bar moves at least twice a second (``rag.indexing.progress.TICK_S``) while the job runs.
     """
     events: queue.Queue[IndexProgress] = queue.Queue()
     outcome: dict[str, Any] = {}

@@ -5,7 +5,7 @@
   shared by every chat server and indexing job that connects to it.
 
 ``sync_store`` brings the chosen backend's index up to date with the docs folder, the way
-``rag.indexing.sync_index`` does for FAISS (it is that function for ``"faiss"``).
+``rag.indexing.faiss.sync_index`` does for FAISS (it is that function for ``"faiss"``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.indexing import IndexReport, sync_index
+from rag.indexing.faiss import IndexReport, sync_index
+from rag.indexing.progress import ProgressCallback
 from rag.ingest.documents import Document
-from rag.progress import ProgressCallback
 from rag.stores.base import KeywordIndex, KeywordSearch, SharedStore, Store
 from rag.stores.faiss import ChunkStore
 
@@ -42,7 +42,7 @@ def sync_store(
     cannot be cancelled yet.
 
     Raises:
-        DocumentError, IndexVersionError, IndexLockedError, RagError: as ``rag.indexing.sync_index``.
+        DocumentError, IndexVersionError, IndexLockedError, RagError: as ``rag.indexing.faiss.sync_index``.
         ConfigError: The postgres backend's server cannot be reached or lacks pgvector.
     """
     if settings.vector_backend == "postgres":

@@ -216,7 +216,7 @@ class Manifest:
     checksums: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # files of the docs folder not indexed -> why
     # Files an indexing run still had to embed when this manifest was committed: empty once a run finishes,
-    # so a non-empty list means the run was interrupted and the next one resumes (rag.indexing).
+    # so a non-empty list means the run was interrupted and the next one resumes (rag.indexing.faiss).
     pending: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:

@@ -48,7 +48,7 @@ import numpy as np
 from rag.config import Settings
 from rag.embeddings import Embedder, Vectors
 from rag.errors import ConfigError, CorruptIndexError, IndexLockedError, IndexVersionError, RagError
-from rag.indexing import IndexReport, _compare, _Corpus, _scan, _setting_changes, resolve_index_type
+from rag.indexing.faiss import IndexReport, _compare, _Corpus, _scan, _setting_changes, resolve_index_type
 from rag.ingest.chunking import Chunk, Place, Sentence, chunk_document
 from rag.ingest.documents import Document
 from rag.retrieval import tokenize
@@ -713,7 +713,7 @@ class _Embedded:
 
 
 def _embed(settings: Settings, embedder: Embedder, documents: Sequence[Document], progress: bool) -> list[_Embedded]:
-    """Chunk and embed ``documents`` exactly as ``rag.indexing`` does for FAISS.
+    """Chunk and embed ``documents`` exactly as ``rag.indexing.faiss`` does for FAISS.
 
     One pass of the model per chunk gives its vector and its sentences' vectors; a sentence in the overlap
     of two chunks keeps its first chunk's reading, as the FAISS index's shared sentence rows do.
@@ -805,7 +805,7 @@ def sync_postgres(
     current: PostgresStore | None = None,
     reindex: Sequence[str] = (),
 ) -> tuple[PostgresStore, IndexReport]:
-    """Make the Postgres index match the documents; return a snapshot of it (``rag.indexing.sync_index``'s twin).
+    """Make the Postgres index match the documents; return a snapshot of it (``rag.indexing.faiss.sync_index``'s twin).
 
     Raises:
         ConfigError: The database cannot be reached, lacks pgvector, or int8 storage was asked for.

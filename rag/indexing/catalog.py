@@ -83,7 +83,7 @@ def list_documents(docs_dir: Path, manifest: Manifest, kept: Mapping[str, str] |
     kept = kept or {}
     on_disk = {f.source: f for f in list_document_files(docs_dir)} if Path(docs_dir).is_dir() else {}
     pending = set(manifest.pending)
-    skipped = dict(manifest.skipped)  # files found but not indexable, with why (rag.indexing records them)
+    skipped = dict(manifest.skipped)  # files found but not indexable, with why (rag.indexing.faiss records them)
     documents = []
     for name in sorted(set(on_disk) | set(manifest.files) | set(skipped)):
         file, entry = on_disk.get(name), manifest.files.get(name)

@@ -19,7 +19,7 @@ already done. Until its new version is committed, a changed file keeps its previ
 file whose new version cannot be read keeps its previous version (``IndexReport.kept`` says why).
 
 Progress (files and chunks done, rate, time left) goes to a callback at least twice a second
-(``rag.progress``).
+(``rag.indexing.progress``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from rag.errors import (
     IndexVersionError,
     RagError,
 )
+from rag.indexing.progress import ProgressCallback, ProgressTracker, tqdm_reporter
 from rag.ingest.chunking import Chunk, Sentence, chunk_document
 from rag.ingest.documents import (
     Document,
@@ -57,7 +58,6 @@ from rag.ingest.documents import (
     read_documents,
 )
 from rag.ingest.readers import PageSpan
-from rag.progress import ProgressCallback, ProgressTracker, tqdm_reporter
 from rag.stores.faiss import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
 __all__ = [
