@@ -23,7 +23,7 @@ import rag
 from rag.answerers.extractive import ExtractiveAnswerer
 from rag.evaluate import answer_is_correct
 from rag.grounding import split_answer_sentences
-from rag.retrieval import Passages
+from rag.retrieve.retriever import Passages
 
 HERE = Path(__file__).parent
 

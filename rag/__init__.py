@@ -30,7 +30,7 @@ from rag.indexing.progress import IndexProgress
 from rag.indexing.watch import DocsWatcher
 from rag.ingest.documents import Document
 from rag.pipeline import Bot, load
-from rag.retrieval import Passage, Passages
+from rag.retrieve.retriever import Passage, Passages
 
 __all__ = [
     "Answer",

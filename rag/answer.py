@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.retrieval import Passage
+from rag.retrieve.retriever import Passage
 
 __all__ = ["REFUSAL_TEXT", "Answer", "Citation"]
 

@@ -47,7 +47,7 @@ from rag.answer import Answer
 from rag.errors import ConfigError
 from rag.grounding import split_answer_sentences
 from rag.ingest.chunking import reflow
-from rag.retrieval import Passage
+from rag.retrieve.retriever import Passage
 
 __all__ = ["METRIC_NAMES", "EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa"]
 

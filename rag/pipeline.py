@@ -29,9 +29,9 @@ from rag.indexing.catalog import DocumentInfo, check_document_name, list_documen
 from rag.indexing.faiss import IndexCancelled, IndexReport, stored_text
 from rag.indexing.progress import ProgressCallback
 from rag.ingest.documents import Document, check_supported, load_document, load_documents
-from rag.retrieval import Passages, Retriever, tokenize
+from rag.retrieve.retriever import Passages, Retriever, tokenize
+from rag.retrieve.vocabulary import expand_aliases, names_matched_densely, uncovered_script
 from rag.stores import SharedStore, Store, sync_store
-from rag.vocabulary import expand_aliases, names_matched_densely, uncovered_script
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
 

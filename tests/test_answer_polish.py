@@ -144,7 +144,7 @@ def test_rag_eval_prints_na_and_passes_thresholds_it_cannot_measure(tmp_path: Pa
 
 
 def test_a_word_the_model_reads_as_a_name_in_the_passages_is_not_unknown(embedder: Any) -> None:
-    from rag.vocabulary import names_matched_densely
+    from rag.retrieve.vocabulary import names_matched_densely
 
     texts = ["Chip players Samsung and SK Hynix dominate the AI memory market.", "KT signed with Microsoft."]
     assert names_matched_densely(["Samsungs", "Japanese", "Google"], texts, embedder.encode) == {"Samsungs"}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rag
-from rag.retrieval import BM25, tokenize
+from rag.retrieve.retriever import BM25, tokenize
 from tests.conftest import SEEDS
 
 TEXTS = [

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 from rag.answer import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
-from rag.retrieval import Passage, ScoredSentence, tokenize
-from rag.vocabulary import CJK_RUN, expand_aliases
+from rag.retrieve.retriever import Passage, ScoredSentence, tokenize
+from rag.retrieve.vocabulary import CJK_RUN, expand_aliases
 
 __all__ = ["ExtractiveAnswerer"]
 

@@ -35,7 +35,7 @@ from rag.answerers.citations import (
     structured_to_text,
 )
 from rag.errors import AnswererUnavailable
-from rag.retrieval import Passage
+from rag.retrieve.retriever import Passage
 
 __all__ = ["SYSTEM_PROMPT", "LLMAnswerer", "build_messages", "parse_reply"]
 

@@ -23,7 +23,7 @@ from rag.answer import REFUSAL_TEXT, Answer
 from rag.config import VerifyMode
 from rag.embeddings import Embedder
 from rag.grounding import check_grounding, split_answer_sentences
-from rag.retrieval import tokenize
+from rag.retrieve.retriever import tokenize
 from rag.stores.base import Store
 
 __all__ = ["UNVERIFIED_NOTICE", "VERIFICATION_OUTCOMES", "verify_answer"]

@@ -9,7 +9,7 @@ Everything the FAISS index keeps in files lives in one schema (``Settings.pg_sch
     chunks     one row per live chunk: source, offsets, text, sentence offsets, optional page / page label
                / section / JSONB ``meta``; the chunk vector (``vector(d)``; an HNSW index when the index
                type is ``hnsw``); the sentence vectors the extractive answerer ranks (float16, as FAISS keeps
-               them); and the chunk's terms, tokenized by ``rag.retrieval.tokenize``, with their counts, as a
+               them); and the chunk's terms, tokenized by ``rag.retrieve.retriever.tokenize``, with their counts, as a
                ``tsvector`` under a GIN index: the keyword half of hybrid retrieval runs BM25 over it in SQL
 
 so both backends rank with the same tokens, the same BM25 formula and the same vectors, and give the same
@@ -51,7 +51,7 @@ from rag.errors import ConfigError, CorruptIndexError, IndexLockedError, IndexVe
 from rag.indexing.faiss import IndexReport, _compare, _Corpus, _scan, _setting_changes, resolve_index_type
 from rag.ingest.chunking import Chunk, Place, Sentence, chunk_document
 from rag.ingest.documents import Document
-from rag.retrieval import tokenize
+from rag.retrieve.retriever import tokenize
 from rag.stores.base import Scope
 from rag.stores.faiss import HNSW_EF_SEARCH, SENTENCE_DTYPE, SENTENCE_VECTORS, FileEntry, Manifest
 
@@ -73,7 +73,7 @@ STAGING_SUFFIX = "_next"  # a rebuild writes into <schema>_next, then moves its 
 LOCK_POLL_S = 0.2
 VECTOR_CACHE_ROWS = 4096  # chunks whose vectors a store keeps after a look-up
 MAX_LEXEME_CHARS = 500  # a longer "word" (a hash, base64) cannot go into a tsvector and is not a keyword
-BM25_K1, BM25_B = 1.5, 0.75  # rag.retrieval.BM25's defaults
+BM25_K1, BM25_B = 1.5, 0.75  # rag.retrieve.retriever.BM25's defaults
 
 
 # ----------------------------------------------------------------------------------- connecting
@@ -599,7 +599,7 @@ class PostgresStore:
 
 
 class PostgresKeywords:
-    """BM25 (``rag.retrieval.BM25``'s formula and tokens) computed in SQL over the chunks' ``tsvector``.
+    """BM25 (``rag.retrieve.retriever.BM25``'s formula and tokens) computed in SQL over the chunks' ``tsvector``.
 
     The GIN index finds the chunks holding a query term; their stored term counts give the scores.
     Document frequencies are counted in the database and cached for this snapshot.
@@ -637,7 +637,7 @@ class PostgresKeywords:
         return self.document_frequencies([term])[term]
 
     def idf(self, term: str) -> float:
-        """Inverse document frequency, as ``rag.retrieval.BM25.idf``."""
+        """Inverse document frequency, as ``rag.retrieve.retriever.BM25.idf``."""
         df = self.document_frequency(term)
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 

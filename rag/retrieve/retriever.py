@@ -19,8 +19,8 @@ import numpy as np
 from rag.config import RetrievalMode
 from rag.embeddings import Vectors
 from rag.ingest.chunking import Chunk
+from rag.retrieve.vocabulary import CJK_RUN, alias_of, cjk_bigrams
 from rag.stores.base import KeywordIndex, KeywordSearch, Scope, Store
-from rag.vocabulary import CJK_RUN, alias_of, cjk_bigrams
 
 __all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence", "tokenize"]
 
