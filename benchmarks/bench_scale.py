@@ -175,7 +175,7 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
 
     # Loading and answering, as a user would (the query embedder is the real one). A bot builds BM25 in
     # the background as it starts, and derives it from the previous one after a refresh.
-    from rag.answerers import build_answerer
+    from rag.answer.answerers import build_answerer
 
     started = time.perf_counter()
     bot = rag.Bot(settings, model, store, build_answerer(settings))
@@ -259,7 +259,7 @@ def _postgres(settings, embedder, model, work: Path, files: list[Path], queries:
     import pgserver
 
     import rag
-    from rag.answerers import build_answerer
+    from rag.answer.answerers import build_answerer
     from rag.stores.postgres import PostgresStore, connect, sync_postgres
 
     server = pgserver.get_server(work / "pgdata", cleanup_mode="stop")

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import rag
-from rag.answerers.extractive import ExtractiveAnswerer
+from rag.answer.answerers.extractive import ExtractiveAnswerer
+from rag.answer.grounding import split_answer_sentences
 from rag.evaluate import answer_is_correct
-from rag.grounding import split_answer_sentences
 from rag.retrieve.retriever import Passages
 
 HERE = Path(__file__).parent

@@ -9,8 +9,8 @@ Example:
 The public API is what ``__all__`` lists; everything else may change between releases.
 """
 
-from rag.answer import Answer, Citation
-from rag.answerers import Answerer
+from rag.answer.answerers import Answerer
+from rag.answer.types import Answer, Citation
 from rag.config import Settings
 from rag.errors import (
     AnswererUnavailable,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rag.answer import Answer
+from rag.answer.types import Answer
 from rag.errors import QuestionError
 from rag.pipeline import Bot
 

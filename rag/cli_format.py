@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import textwrap
 
-from rag.answer import Answer, Citation
+from rag.answer.types import Answer, Citation
 from rag.ingest.chunking import Chunk, Place, reflow
 
 __all__ = ["format_answer", "format_place"]

@@ -135,7 +135,7 @@ class Settings:
         watch_docs: ``rag serve`` follows its docs folder, indexing files as they are added, changed or removed.
         examples: The chat's example questions: questions separated by ``|``, or the path of a file with one
             question a line. Empty: the seed examples for the seed corpus, none for any other.
-        verify: What happens to an LLM answer before a user sees it (``rag.answerers.verify``): ``"strict"``
+        verify: What happens to an LLM answer before a user sees it (``rag.answer.verify``): ``"strict"``
             replaces an answer that cites no valid passage, or none of whose sentences a cited passage
             supports, with the extractive answer (or the refusal) and a notice; ``"flag"`` shows it with
             its unsupported sentences listed; ``"off"`` shows the model's reply unchecked.

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer import Answer
+from rag.answer.grounding import split_answer_sentences
+from rag.answer.types import Answer
 from rag.errors import ConfigError
-from rag.grounding import split_answer_sentences
 from rag.ingest.chunking import reflow
 from rag.retrieve.retriever import Passage
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.answer import REFUSAL_TEXT, Answer
-from rag.answerers import ANSWERERS, Answerer, build_answerer
-from rag.answerers.verify import verify_answer
+from rag.answer.answerers import ANSWERERS, Answerer, build_answerer
+from rag.answer.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
+from rag.answer.types import REFUSAL_TEXT, Answer
+from rag.answer.verify import verify_answer
 from rag.config import RetrievalMode, Settings
 from rag.embeddings import Embedder, embedder_for, export_onnx
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
-from rag.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.indexing.catalog import DocumentInfo, check_document_name, list_documents, resolve_sources
 from rag.indexing.faiss import IndexCancelled, IndexReport, stored_text
 from rag.indexing.progress import ProgressCallback

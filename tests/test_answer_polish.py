@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import rag
+from rag.answer.grounding import split_answer_sentences
 from rag.evaluate import EvalResult, compute_metrics, load_qa, threshold_failures
-from rag.grounding import split_answer_sentences
 from tests.conftest import ROOT, SEEDS
 
 

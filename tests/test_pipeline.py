@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.answer import REFUSAL_TEXT
+from rag.answer.types import REFUSAL_TEXT
 from rag.evaluate import answer_is_correct
 from tests.conftest import ANALYSIS, ANSWER_FIELDS, SEEDS, SIGNING
 

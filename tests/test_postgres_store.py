@@ -38,11 +38,11 @@ def test_the_eval_metrics_and_answers_are_the_same_on_both_backends(
         pg_settings.replace(vector_backend="faiss"),
         embedder,
         sync_index(pg_settings.replace(vector_backend="faiss"), embedder, progress=False)[0],
-        rag.answerers.build_answerer(pg_settings),
+        rag.answer.answerers.build_answerer(pg_settings),
     )
     store, report = sync_store(pg_settings, embedder, progress=False)
     assert isinstance(store, PostgresStore) and report.action == "built"
-    pg_bot = rag.Bot(pg_settings, embedder, store, rag.answerers.build_answerer(pg_settings))
+    pg_bot = rag.Bot(pg_settings, embedder, store, rag.answer.answerers.build_answerer(pg_settings))
 
     on_faiss, on_postgres = evaluate(faiss_bot, QA, progress=False), evaluate(pg_bot, QA, progress=False)
     assert set(on_postgres.metrics) == set(on_faiss.metrics) and set(on_faiss.metrics) <= set(METRIC_NAMES)
@@ -246,7 +246,7 @@ def test_a_bot_sees_documents_another_process_added_to_the_shared_index(
     from rag import pipeline
 
     monkeypatch.setattr(pipeline, "SHARED_INDEX_CHECK_S", 0.0)
-    answerer = rag.answerers.build_answerer(pg_settings)
+    answerer = rag.answer.answerers.build_answerer(pg_settings)
     first = rag.Bot(pg_settings, embedder, sync_postgres(pg_settings, embedder, progress=False)[0], answerer)
     second = rag.Bot(pg_settings, embedder, PostgresStore.load(pg_settings), answerer)
     assert second.ask("Who leads the Zorblat project?").refused

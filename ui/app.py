@@ -32,7 +32,7 @@ import gradio as gr
 
 import rag
 from rag import Answer, Bot, Settings
-from rag.answerers import ANSWERERS, Answerer, build_answerer
+from rag.answer.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
 from rag.indexing.faiss import IndexCancelled
 from rag.indexing.progress import IndexProgress

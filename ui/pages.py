@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 
 from rag import Bot
-from rag.answer import Citation
+from rag.answer.types import Citation
 from rag.errors import RagError
 from rag.indexing.faiss import stored_pages
 from rag.ingest.readers import UnreadableFile

@@ -32,7 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.answer import REFUSAL_TEXT, Answer, Citation
+from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
 from rag.retrieve.retriever import Passage, ScoredSentence, tokenize
 from rag.retrieve.vocabulary import CJK_RUN, expand_aliases

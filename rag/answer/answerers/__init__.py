@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from rag.answer import Answer
+from rag.answer.types import Answer
 from rag.config import Settings
 from rag.errors import AnswererUnavailable, ConfigError
 from rag.retrieve.retriever import Passage
@@ -40,38 +40,38 @@ class Answerer(Protocol):
 
 
 def _extractive(settings: Settings) -> Answerer:
-    from rag.answerers.extractive import ExtractiveAnswerer
+    from rag.answer.answerers.extractive import ExtractiveAnswerer
 
     return ExtractiveAnswerer(min_score=settings.min_score, max_sentences=settings.max_answer_sentences)
 
 
 def _openai(settings: Settings) -> Answerer:
-    from rag.answerers.hosted import build_openai
+    from rag.answer.answerers.hosted import build_openai
 
     return build_openai(settings)
 
 
 def _azure(settings: Settings) -> Answerer:
-    from rag.answerers.hosted import build_azure
+    from rag.answer.answerers.hosted import build_azure
 
     return build_azure(settings)
 
 
 def _ollama(settings: Settings) -> Answerer:
-    from rag.answerers.local import build_ollama
+    from rag.answer.answerers.local import build_ollama
 
     return build_ollama(settings)
 
 
 def _llamacpp(settings: Settings) -> Answerer:
-    from rag.answerers.local import build_llamacpp
+    from rag.answer.answerers.local import build_llamacpp
 
     return build_llamacpp(settings)
 
 
 def _auto(settings: Settings) -> Answerer:
     """Hosted when a key (or a compatible server) is configured, else Ollama if it answers, else extractive."""
-    from rag.answerers.local import ollama_host, ollama_is_up
+    from rag.answer.answerers.local import ollama_host, ollama_is_up
 
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
         choice = "openai"

@@ -5,15 +5,15 @@ This is the only module that talks to a chat model. It owns:
 - the prompt: numbered passages in delimited blocks, marked as data, so instructions written inside a
   document do not change what the assistant does;
 - asking for structured citations where the backend constrains output (``structured_kwargs``: JSON in which
-  every sentence lists its passage ids, see ``rag.answerers.citations``), and bounding every reply in tokens;
+  every sentence lists its passage ids, see ``rag.answer.answerers.citations``), and bounding every reply in tokens;
 - reading the reply: JSON or any marker style real models write becomes ``[n]`` markers, which become
   citations of the passages actually shown, numbered in order of first use; markers pointing nowhere
   (``[99]``) are removed and the answer's notice says so; a reply saying it cannot find the answer is a
-  refusal (whether the answer is backed by what it cites is ``rag.answerers.verify``'s job);
+  refusal (whether the answer is backed by what it cites is ``rag.answer.verify``'s job);
 - turning every failure of the backend (unreachable, timeout, HTTP 401/429/500, dropped stream) into
   ``AnswererUnavailable`` with a message safe to show: it never contains a key.
 
-Which chat model is used is decided by ``rag.answerers.hosted`` and ``rag.answerers.local``.
+Which chat model is used is decided by ``rag.answer.answerers.hosted`` and ``rag.answer.answerers.local``.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answer import Answer, Citation
-from rag.answerers.citations import (
+from rag.answer.answerers.citations import (
     STRUCTURED_PROMPT,
     citation_schema,
     completed_sentences,
     normalize_markers,
     structured_to_text,
 )
+from rag.answer.types import Answer, Citation
 from rag.errors import AnswererUnavailable
 from rag.retrieve.retriever import Passage
 

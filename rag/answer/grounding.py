@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from rag.answer import Answer
+from rag.answer.types import Answer
 from rag.embeddings import Embedder
 from rag.retrieve.retriever import Passage
 from rag.stores.base import Store

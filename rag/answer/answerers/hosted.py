@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rag.answerers.llm import LLMAnswerer
+from rag.answer.answerers.llm import LLMAnswerer
 from rag.config import Settings
 from rag.errors import ConfigError
 

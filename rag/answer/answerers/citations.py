@@ -1,7 +1,7 @@
 """How an LLM's reply names its passages: the marker styles real models write, and structured JSON citations.
 
 Two ways in, one way out. Both end as answer text with ``[n]`` markers (``n`` as shown in the prompt),
-which ``rag.answerers.llm.parse_reply`` then checks and renumbers:
+which ``rag.answer.answerers.llm.parse_reply`` then checks and renumbers:
 
 - ``normalize_markers`` rewrites the styles models actually use instead of the ``[1]`` they were asked
   for: ``[1, 2]``, ``[1][2]``, ``【1】``, ``[Passage 2]``, ``(Passage 2)``, ``(passages 1 and 3)``,

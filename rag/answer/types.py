@@ -104,7 +104,7 @@ class Answer:
         passages: Every passage that was retrieved, cited or not, best first.
         standalone_question: The question actually searched for, when a follow-up was rewritten.
         unsupported_sentences: Sentences of the answer that no cited passage supports.
-        verification: What verification did to an LLM answer (``rag.answerers.verify``): ``"verified"``,
+        verification: What verification did to an LLM answer (``rag.answer.verify``): ``"verified"``,
             ``"partial"`` (see ``unsupported_sentences``), ``"replaced"`` (the model's answer could not be
             verified, so this is the extractive answer or refusal), ``"flagged"``, ``"off"``, or
             ``"not_needed"`` (an extractive answer or a refusal).
