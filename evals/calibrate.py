@@ -22,7 +22,7 @@ from typing import Any
 import rag
 from rag.answer.answerers.extractive import ExtractiveAnswerer
 from rag.answer.grounding import split_answer_sentences
-from rag.evaluate import answer_is_correct
+from rag.eval.metrics import answer_is_correct
 from rag.retrieve.retriever import Passages
 
 HERE = Path(__file__).parent

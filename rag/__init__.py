@@ -23,7 +23,7 @@ from rag.errors import (
     QuestionError,
     RagError,
 )
-from rag.evaluate import EvalResult, evaluate
+from rag.eval.metrics import EvalResult, evaluate
 from rag.indexing.catalog import DocumentInfo
 from rag.indexing.faiss import IndexCancelled
 from rag.indexing.progress import IndexProgress

@@ -279,8 +279,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "eval":
         thresholds = _parse_thresholds(args.min)
-        from rag.evaluate import evaluate, load_qa
-        from rag.report import compare_runs, read_records, write_report
+        from rag.eval.metrics import evaluate, load_qa
+        from rag.eval.report import compare_runs, read_records, write_report
 
         if args.compare:
             a, b = args.compare
@@ -293,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.report:
             for path in write_report(result, args.report, f"rag evaluation: {args.qa.name}, {bot.answerer.name}"):
                 logger.info("wrote %s", path)
-        from rag.evaluate import threshold_failures
+        from rag.eval.metrics import threshold_failures
 
         failed = threshold_failures(result.metrics, thresholds, _parse_thresholds(args.max))
         for line in failed:
@@ -347,7 +347,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
 
 
 def _parse_thresholds(specs: Sequence[str]) -> dict[str, float]:
-    from rag.evaluate import METRIC_NAMES
+    from rag.eval.metrics import METRIC_NAMES
 
     thresholds: dict[str, float] = {}
     for spec in specs:

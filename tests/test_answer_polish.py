@@ -14,7 +14,7 @@ import pytest
 
 import rag
 from rag.answer.grounding import split_answer_sentences
-from rag.evaluate import EvalResult, compute_metrics, load_qa, threshold_failures
+from rag.eval.metrics import EvalResult, compute_metrics, load_qa, threshold_failures
 from tests.conftest import ROOT, SEEDS
 
 
@@ -151,7 +151,7 @@ def test_a_word_the_model_reads_as_a_name_in_the_passages_is_not_unknown(embedde
 
 
 def test_reports_print_na_for_metrics_with_nothing_to_measure(tmp_path: Path) -> None:
-    from rag.report import compare_runs, write_report
+    from rag.eval.report import compare_runs, write_report
 
     records = [{**_record(True, False, 1), "id": "a", "question": "q", "answer": "a"}]
     markdown, page = write_report(EvalResult(compute_metrics(records), records), tmp_path)

@@ -10,7 +10,7 @@ import pytest
 
 import rag
 from rag.answer.types import REFUSAL_TEXT
-from rag.evaluate import answer_is_correct
+from rag.eval.metrics import answer_is_correct
 from tests.conftest import ANALYSIS, ANSWER_FIELDS, SEEDS, SIGNING
 
 

@@ -20,7 +20,7 @@ import rag
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import ConfigError, IndexLockedError, IndexVersionError
-from rag.evaluate import METRIC_NAMES, evaluate
+from rag.eval.metrics import METRIC_NAMES, evaluate
 from rag.indexing.faiss import sync_index
 from rag.ingest.documents import Document
 from rag.stores import postgres, sync_store

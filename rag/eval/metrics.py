@@ -202,7 +202,7 @@ class EvalResult:
 
     def plot(self) -> Any:
         """A matplotlib ``Figure``: bar chart of the 0-to-1 metrics (needs matplotlib). Shows inline in Jupyter."""
-        from rag.report import metrics_figure
+        from rag.eval.report import metrics_figure
 
         return metrics_figure(self)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
-from rag.evaluate import EvalResult, compute_metrics, format_metric
+from rag.eval.metrics import EvalResult, compute_metrics, format_metric
 
 __all__ = ["compare_runs", "metrics_figure", "read_records", "write_report"]
 
