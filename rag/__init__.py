@@ -11,6 +11,7 @@ The public API is what ``__all__`` lists; everything else may change between rel
 
 from rag.answer.answerers import Answerer
 from rag.answer.types import Answer, Citation
+from rag.bot.bot import Bot, load
 from rag.config import Settings
 from rag.errors import (
     AnswererUnavailable,
@@ -29,7 +30,6 @@ from rag.indexing.faiss import IndexCancelled
 from rag.indexing.progress import IndexProgress
 from rag.indexing.watch import DocsWatcher
 from rag.ingest.documents import Document
-from rag.pipeline import Bot, load
 from rag.retrieve.retriever import Passage, Passages
 
 __all__ = [

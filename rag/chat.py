@@ -13,8 +13,8 @@ import sys
 from typing import TextIO
 
 from rag.answer.types import Answer
+from rag.bot.bot import Bot
 from rag.errors import QuestionError
-from rag.pipeline import Bot
 
 __all__ = ["format_sources", "run_chat"]
 

@@ -243,7 +243,7 @@ def test_rag_index_and_ask_on_postgres_from_the_command_line(
 def test_a_bot_sees_documents_another_process_added_to_the_shared_index(
     pg_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag import pipeline
+    from rag.bot import bot as pipeline
 
     monkeypatch.setattr(pipeline, "SHARED_INDEX_CHECK_S", 0.0)
     answerer = rag.answer.answerers.build_answerer(pg_settings)

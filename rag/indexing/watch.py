@@ -24,7 +24,7 @@ from rag.errors import RagError
 from rag.indexing.faiss import IndexReport
 
 if TYPE_CHECKING:
-    from rag.pipeline import Bot
+    from rag.bot.bot import Bot
 
 __all__ = ["DocsWatcher"]
 

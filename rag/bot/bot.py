@@ -561,7 +561,7 @@ class Bot:
     @property
     def retriever(self) -> Any:
         """This bot's retrieval as a LangChain ``BaseRetriever``, for use in any LangChain chain."""
-        from rag.langchain_retriever import BotRetriever
+        from rag.bot.langchain import BotRetriever
 
         return BotRetriever(bot=self)
 

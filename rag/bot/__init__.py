@@ -1,0 +1,5 @@
+"""The ``Bot``: the stages put together behind ``ask``, ``stream`` and ``retrieve``, and ``rag.load``.
+
+- ``bot``: the ``Bot`` (a loaded index, an embedder and an answerer; its documents added, removed, refreshed);
+- ``langchain``: ``bot.retriever``, the bot's retrieval as a LangChain ``BaseRetriever``.
+"""
