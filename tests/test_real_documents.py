@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.cli_format import format_answer, format_place
+from rag.cli.format import format_answer, format_place
 from rag.ingest.chunking import reflow
 from rag.stores.faiss import MANIFEST
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from rag import Answer
 from rag.answer.types import Citation, highlight_html
-from rag.cli_format import format_place
+from rag.cli.format import format_place
 
 __all__ = ["answer_html", "answer_key", "error_html", "evidence_html", "passage_anchor"]
 

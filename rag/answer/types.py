@@ -151,7 +151,7 @@ class Answer:
             lines += ["", f"*{self.notice}*"]
         if self.citations:
             lines.append("")
-        from rag.cli_format import format_place  # imported here: that module prints answers, so imports this one
+        from rag.cli.format import format_place  # imported here: that module prints answers, so imports this one
 
         for c in self.citations:
             snippet = " ".join(c.text.split())
@@ -172,7 +172,7 @@ class Answer:
         parts = [f'<div class="rag-answer"><p style="{style}">{body}</p>']
         if self.notice:
             parts.append(f'<p style="color:#8a4b00;font-style:italic">{html.escape(self.notice)}</p>')
-        from rag.cli_format import format_place
+        from rag.cli.format import format_place
 
         for c in self.citations:
             where = format_place("", c.page, c.page_label, c.section).strip()

@@ -256,7 +256,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            from rag.cli_format import format_answer
+            from rag.cli.format import format_answer
 
             print(format_answer(answer, verbose=args.verbose))
         return 0
@@ -300,11 +300,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"rag: below threshold: {line}", file=sys.stderr)
         return 1 if failed else 0
     if args.command == "chat":
-        from rag.chat import run_chat
+        from rag.cli.chat import run_chat
 
         return run_chat(rag.load(settings=settings, progress=progress))
     if args.command == "docs":
-        from rag.cli_docs import run_docs
+        from rag.cli.docs import run_docs
 
         return run_docs(args, settings, progress)
     if args.command == "serve":
