@@ -83,7 +83,7 @@ def best_time(run: object, path: Path, passes: int) -> float:
 
 
 def rag_reader(path: Path) -> None:
-    from rag.ingest.readers import ReadOptions
+    from rag.ingest.readers.base import ReadOptions
     from rag.ingest.readers.pdf import READER
 
     READER.read(path.read_bytes(), ReadOptions(ocr="off"))

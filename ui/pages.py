@@ -19,7 +19,7 @@ from rag import Bot
 from rag.answer.types import Citation
 from rag.errors import RagError
 from rag.indexing.faiss import stored_pages
-from rag.ingest.readers import UnreadableFile
+from rag.ingest.readers.base import UnreadableFile
 from rag.ingest.readers.pdf import char_boxes, render_page
 
 __all__ = ["PAGE_SCALE", "page_figure_html", "page_image_png", "page_viewer"]

@@ -57,7 +57,7 @@ from rag.ingest.documents import (
     load_document,
     read_documents,
 )
-from rag.ingest.readers import PageSpan
+from rag.ingest.readers.base import PageSpan
 from rag.stores.faiss import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
 __all__ = [

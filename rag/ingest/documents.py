@@ -20,7 +20,8 @@ from pathlib import Path
 from stat import S_ISREG
 
 from rag.errors import DocumentError
-from rag.ingest.readers import PageSpan, ReadOptions, SectionSpan, UnreadableFile, reader_for, supported_suffixes
+from rag.ingest.readers import reader_for, supported_suffixes
+from rag.ingest.readers.base import PageSpan, ReadOptions, SectionSpan, UnreadableFile
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",

@@ -11,96 +11,21 @@ that into a ``DocumentError`` naming the file, and indexing lists it among the s
 
 Formats: ``.pdf`` (``rag.ingest.readers.pdf``, PDFium), ``.docx`` (``rag.ingest.readers.docx``, python-docx),
 ``.html``/``.htm`` (``rag.ingest.readers.html``, trafilatura), and text: ``.txt``, ``.md``, ``.rst`` and files
-without an extension that decode as UTF-8 (``rag.ingest.readers.text``).
+without an extension that decode as UTF-8 (``rag.ingest.readers.text``). What they share (the protocol, the
+``Extracted`` text and its spans) is in ``rag.ingest.readers.base``; this module is the registry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Protocol
 
-__all__ = [
-    "Extracted",
-    "PageSpan",
-    "ReadOptions",
-    "Reader",
-    "SectionSpan",
-    "UnreadableFile",
-    "reader_for",
-    "supported_suffixes",
-]
+from rag.ingest.readers import docx, html, pdf, text
+from rag.ingest.readers.base import Reader
 
-
-@dataclass(frozen=True)
-class PageSpan:
-    """The stretch ``text[start:end]`` that came from one page: ``number`` is 1-based and physical.
-
-    ``label`` is the printed page label the PDF defines for that page ("iv", "12"), or None.
-    """
-
-    start: int
-    end: int
-    number: int
-    label: str | None = None
-
-
-@dataclass(frozen=True)
-class SectionSpan:
-    """The stretch ``text[start:end]`` under one heading; ``title`` is the heading path ("2 Files > 2.4 Globs")."""
-
-    start: int
-    end: int
-    title: str
-
-
-@dataclass(frozen=True)
-class Extracted:
-    """What a reader got out of a file.
-
-    Attributes:
-        text: The extracted text; every offset in the index points into it.
-        kind: The format: ``"pdf"``, ``"docx"``, ``"html"`` or ``"text"``.
-        pages: Page spans in order, covering the text (empty for formats without pages).
-        sections: Section spans in order (empty when the file has no headings).
-    """
-
-    text: str
-    kind: str
-    pages: tuple[PageSpan, ...] = ()
-    sections: tuple[SectionSpan, ...] = ()
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How readers behave: ``ocr`` is ``"auto"`` (OCR scanned PDFs when tesseract is installed) or ``"off"``."""
-
-    ocr: str = "auto"
-
-
-class UnreadableFile(Exception):
-    """A file a reader cannot turn into text; the message is the reason, without the file's name."""
-
-
-class Reader(Protocol):
-    """One format: the file name suffixes it reads, and how."""
-
-    kind: str
-    suffixes: tuple[str, ...]
-
-    def read(self, data: bytes, options: ReadOptions) -> Extracted:
-        """Extract the text of a file from its bytes.
-
-        Raises:
-            UnreadableFile: The file cannot be read; the message says why.
-        """
-        ...
+__all__ = ["reader_for", "supported_suffixes"]
 
 
 def _readers() -> list[Reader]:
-    # Imported here, not at the top: a package's modules import this one for the dataclasses above.
-    from rag.ingest.readers import docx, html, pdf, text
-
     return [text.READER, pdf.READER, docx.READER, html.READER]
 
 
@@ -116,21 +41,3 @@ def reader_for(name: str | PurePath) -> Reader | None:
         if suffix in reader.suffixes or (not suffix and reader.kind == "text"):
             return reader
     return None
-
-
-def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[SectionSpan, ...]:
-    """Section spans from headings ``(offset, level, title)`` in order: each runs to the next heading.
-
-    The title of a span is its heading path: the titles of the enclosing headings (lower levels) and its own,
-    joined with " > ".
-    """
-    spans: list[SectionSpan] = []
-    path: list[tuple[int, str]] = []
-    for i, (offset, level, title) in enumerate(headings):
-        while path and path[-1][0] >= level:
-            path.pop()
-        path.append((level, title))
-        end = headings[i + 1][0] if i + 1 < len(headings) else len(text)
-        if end > offset:
-            spans.append(SectionSpan(offset, end, " > ".join(t for _, t in path)))
-    return tuple(spans)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from rag.ingest.readers import Extracted, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers.base import Extracted, ReadOptions, UnreadableFile, section_spans
 
 __all__ = ["READER", "DocxReader"]
 

@@ -7,7 +7,7 @@ back to the visible text of ``<body>`` without ``nav``, ``header``, ``footer``, 
 
 from __future__ import annotations
 
-from rag.ingest.readers import Extracted, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers.base import Extracted, ReadOptions, UnreadableFile, section_spans
 from rag.ingest.readers.text import headings
 
 __all__ = ["READER", "HtmlReader"]

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rag.ingest.readers import Extracted, PageSpan, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers.base import Extracted, PageSpan, ReadOptions, UnreadableFile, section_spans
 
 __all__ = ["OCR_COMMAND", "READER", "PdfReader", "char_boxes", "open_pdf", "render_page"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from rag.ingest.readers import Extracted, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers.base import Extracted, ReadOptions, UnreadableFile, section_spans
 
 __all__ = ["READER", "TextReader", "headings"]
 
