@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.retrieve.retriever import BM25, tokenize
+from rag.ingest.terms import tokenize
+from rag.retrieve.retriever import BM25
 from rag.retrieve.vocabulary import question_script, uncovered_script
 
 DOCS = {

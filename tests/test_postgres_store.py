@@ -77,7 +77,7 @@ def test_retrieval_scores_terms_and_sentence_vectors_match_faiss(pg_settings: Se
         assert [r for r, _ in pg_hits] == [r for r, _ in faiss_hits]
         assert [s for _, s in pg_hits] == pytest.approx([s for _, s in faiss_hits], abs=1e-5)
         assert pg_keywords.top(question, 6) == bm25.top(question, 6)
-        for term in rag.retrieve.retriever.tokenize(question):
+        for term in rag.ingest.terms.tokenize(question):
             assert pg_keywords.document_frequency(term) == bm25.document_frequency(term)
             assert math.isclose(pg_keywords.idf(term), bm25.idf(term))
 

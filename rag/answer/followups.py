@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from rag.errors import QuestionError
-from rag.retrieve.retriever import tokenize
+from rag.ingest.terms import tokenize
 
 __all__ = ["History", "follow_up_terms", "heuristic_rewrite", "looks_like_follow_up", "normalize_history"]
 

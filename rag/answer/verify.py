@@ -23,7 +23,7 @@ from rag.answer.grounding import check_grounding, split_answer_sentences
 from rag.answer.types import REFUSAL_TEXT, Answer
 from rag.config import VerifyMode
 from rag.embeddings import Embedder
-from rag.retrieve.retriever import tokenize
+from rag.ingest.terms import tokenize
 from rag.stores.base import Store
 
 __all__ = ["UNVERIFIED_NOTICE", "VERIFICATION_OUTCOMES", "verify_answer"]

@@ -29,7 +29,8 @@ from rag.indexing.catalog import DocumentInfo, check_document_name, list_documen
 from rag.indexing.faiss import IndexCancelled, IndexReport, stored_text
 from rag.indexing.progress import ProgressCallback
 from rag.ingest.documents import Document, check_supported, load_document, load_documents
-from rag.retrieve.retriever import Passages, Retriever, tokenize
+from rag.ingest.terms import tokenize
+from rag.retrieve.retriever import Passages, Retriever
 from rag.retrieve.vocabulary import expand_aliases, names_matched_densely, uncovered_script
 from rag.stores import SharedStore, Store, sync_store
 

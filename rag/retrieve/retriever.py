@@ -19,10 +19,11 @@ import numpy as np
 from rag.config import RetrievalMode
 from rag.embeddings import Vectors
 from rag.ingest.chunking import Chunk
-from rag.retrieve.vocabulary import CJK_RUN, alias_of, cjk_bigrams
+from rag.ingest.terms import tokenize
+from rag.retrieve.vocabulary import alias_of
 from rag.stores.base import KeywordIndex, KeywordSearch, Scope, Store
 
-__all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence", "tokenize"]
+__all__ = ["BM25", "Passage", "Passages", "Retriever", "ScoredSentence"]
 
 RRF_K = 60  # the constant of Cormack et al. (2009); it damps the weight of the very first ranks
 TERM_CACHE_ROWS = 20_000  # chunks whose tokenized sentences are kept in memory
@@ -150,73 +151,7 @@ class Passages(list[Passage]):
             return repr(self)
 
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 _WORD = re.compile(r"[\w'’]+", re.UNICODE)
-_STOPWORDS = frozenset(
-    """a an and are as at be been but by did do does for from had has have how i in is it its of on or that
-    the their them they this to was were what when where which who whom why will with would you your me
-    my we our us can could should about into than then there these those so if not no during up down
-    over after before also just only more most some any each other such very much many here now get got
-    make made tell know say said please hey quick one thing""".split()
-)
-
-
-# Suffixes stripped by the light stemmer, longest first; "ies" becomes "y" so companies = company.
-_SUFFIXES = (("ship", ""), ("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", ""))
-
-
-def stem(token: str) -> str:
-    """Strip one common English suffix, keeping at least four letters (partnership -> partner)."""
-    for suffix, replacement in _SUFFIXES:
-        if token.endswith(suffix) and len(token) - len(suffix) + len(replacement) >= 4 and not token.endswith("ss"):
-            return token[: -len(suffix)] + replacement
-    return token
-
-
-# Token -> stem, filled as tokens are met: a dict lookup is the cheapest step per token, and indexing 100k
-# chunks tokenizes some fifteen million of them. Cleared when it grows past a bound (hostile input).
-_STEMS: dict[str, str] = {}
-_STEMS_LIMIT = 500_000
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case, stemmed word tokens without stop words: the vocabulary of BM25 and of term overlap."""
-    stems = _STEMS
-    if len(stems) > _STEMS_LIMIT:
-        stems.clear()
-    out: list[str] = []
-    for token in _TOKEN.findall(text.lower()):
-        if not token.isascii() and CJK_RUN.search(token):
-            out.extend(_cjk_tokens(token))
-            continue
-        stemmed = stems.get(token)
-        if stemmed is None:
-            stemmed = stems[token] = "" if token in _STOPWORDS else stem(token)
-        if stemmed:
-            out.append(stemmed)
-    return out
-
-
-def _cjk_tokens(token: str) -> list[str]:
-    """A word holding Hangul, Kana or Han: its CJK runs as character bigrams, the rest stemmed as usual.
-
-    ``"kt는"`` -> ``["kt", "는"]``: the particle comes off the name, so "KT" is found.
-    """
-    out: list[str] = []
-    cursor = 0
-    for match in CJK_RUN.finditer(token):
-        out.extend(_plain_tokens(token[cursor : match.start()]))
-        out.extend(cjk_bigrams(match.group()))
-        cursor = match.end()
-    out.extend(_plain_tokens(token[cursor:]))
-    return out
-
-
-def _plain_tokens(piece: str) -> list[str]:
-    if not piece or piece in _STOPWORDS:
-        return []
-    stemmed = stem(piece)
-    return [stemmed] if stemmed else []
 
 
 class BM25:

@@ -3,13 +3,12 @@
 - ``ALIASES``: well-known aliases and paraphrases ("MSFT", "inked", "chief executive"). ``expand_aliases``
   puts their usual form in a question before it is searched, so keyword search and term overlap find
   "Microsoft" for "MSFT" and "signed" for "inked", and the unknown-name rule does not fire on them.
-- CJK text has no spaces between words and particles stick to nouns ("KT는"): ``cjk_bigrams`` cuts runs of
-  Hangul, Kana and Han into overlapping character pairs, the dictionary-free tokenisation that keyword
-  search uses for them (as Lucene's CJKBigramFilter does).
 - ``uncovered_script`` names the script of a question that the embedding model was not trained on, so the
   pipeline can say that only keyword search could match it.
 - ``names_matched_densely``: the "unknown" names of a question that the embedding model reads as a name the
   passages hold (cosine at least ``DENSE_NAME_MATCH``): those are variants, not names the documents lack.
+
+How text becomes keyword terms (stems, stop words, CJK bigrams) is ``rag.ingest.terms``.
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ import numpy as np
 
 __all__ = [
     "ALIASES",
-    "CJK_RUN",
     "DENSE_NAME_MATCH",
-    "cjk_bigrams",
     "expand_aliases",
     "names_matched_densely",
     "question_script",
@@ -65,20 +62,6 @@ def expand_aliases(question: str) -> str:
 def alias_of(word: str) -> str | None:
     """The usual form of ``word`` when it is a known alias, else None."""
     return ALIASES.get(word.lower())
-
-
-# Hangul (syllables and jamo), Hiragana, Katakana (full and half width) and Han ideographs.
-CJK_RUN = re.compile(
-    "[\u1100-\u11ff\u3040-\u309f\u30a0-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+"
-)
-
-
-def cjk_bigrams(run: str) -> list[str]:
-    """Overlapping character pairs of a CJK run (``"협력했나요"`` -> 협력, 력했, 했나, 나요); a lone character stays."""
-    if len(run) < 2:
-        return [run] if run else []
-    return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 def _script_of(char: str) -> str | None:

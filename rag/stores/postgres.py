@@ -9,7 +9,7 @@ Everything the FAISS index keeps in files lives in one schema (``Settings.pg_sch
     chunks     one row per live chunk: source, offsets, text, sentence offsets, optional page / page label
                / section / JSONB ``meta``; the chunk vector (``vector(d)``; an HNSW index when the index
                type is ``hnsw``); the sentence vectors the extractive answerer ranks (float16, as FAISS keeps
-               them); and the chunk's terms, tokenized by ``rag.retrieve.retriever.tokenize``, with their counts, as a
+               them); and the chunk's terms, tokenized by ``rag.ingest.terms.tokenize``, with their counts, as a
                ``tsvector`` under a GIN index: the keyword half of hybrid retrieval runs BM25 over it in SQL
 
 so both backends rank with the same tokens, the same BM25 formula and the same vectors, and give the same
@@ -51,7 +51,7 @@ from rag.errors import ConfigError, CorruptIndexError, IndexLockedError, IndexVe
 from rag.indexing.faiss import IndexReport, _compare, _Corpus, _scan, _setting_changes, resolve_index_type
 from rag.ingest.chunking import Chunk, Place, Sentence, chunk_document
 from rag.ingest.documents import Document
-from rag.retrieve.retriever import tokenize
+from rag.ingest.terms import tokenize
 from rag.stores.base import Scope
 from rag.stores.faiss import HNSW_EF_SEARCH, SENTENCE_DTYPE, SENTENCE_VECTORS, FileEntry, Manifest
 

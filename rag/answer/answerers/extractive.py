@@ -34,8 +34,9 @@ from dataclasses import dataclass
 
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
-from rag.retrieve.retriever import Passage, ScoredSentence, tokenize
-from rag.retrieve.vocabulary import CJK_RUN, expand_aliases
+from rag.ingest.terms import CJK_RUN, tokenize
+from rag.retrieve.retriever import Passage, ScoredSentence
+from rag.retrieve.vocabulary import expand_aliases
 
 __all__ = ["ExtractiveAnswerer"]
 
