@@ -23,7 +23,7 @@ import rag
 from rag.answer.answerers.extractive import ExtractiveAnswerer
 from rag.answer.grounding import split_answer_sentences
 from rag.eval.metrics import answer_is_correct
-from rag.retrieve.retriever import Passages
+from rag.retrieve.passages import Passages
 
 HERE = Path(__file__).parent
 

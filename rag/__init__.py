@@ -30,7 +30,7 @@ from rag.indexing.faiss import IndexCancelled
 from rag.indexing.progress import IndexProgress
 from rag.indexing.watch import DocsWatcher
 from rag.ingest.documents import Document
-from rag.retrieve.retriever import Passage, Passages
+from rag.retrieve.passages import Passage, Passages
 
 __all__ = [
     "Answer",

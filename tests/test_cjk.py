@@ -8,7 +8,7 @@ import pytest
 
 import rag
 from rag.ingest.terms import tokenize
-from rag.retrieve.retriever import BM25
+from rag.retrieve.bm25 import BM25
 from rag.retrieve.vocabulary import question_script, uncovered_script
 
 DOCS = {

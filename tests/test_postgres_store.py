@@ -70,7 +70,7 @@ def test_retrieval_scores_terms_and_sentence_vectors_match_faiss(pg_settings: Se
     np.testing.assert_allclose(pg_store.chunk_vectors(), faiss_store.chunk_vectors(), atol=1e-7)
     for row in range(len(pg_store)):
         np.testing.assert_array_equal(pg_store.sentence_vectors_of(row), faiss_store.sentence_vectors_of(row))
-    pg_keywords, bm25 = pg_store.keyword_index(), rag.retrieve.retriever.BM25([c.text for c in faiss_store.chunks])
+    pg_keywords, bm25 = pg_store.keyword_index(), rag.retrieve.bm25.BM25([c.text for c in faiss_store.chunks])
     for question in ["Microsoft cloud partnership details", "KT Mi:dm tokens", "Zorblat", "sovereignty security"]:
         vector = embedder.encode_one(question)
         pg_hits, faiss_hits = pg_store.search(vector, 5), faiss_store.search(vector, 5)

@@ -13,7 +13,7 @@ import pytest
 
 import rag
 from rag.ingest.terms import tokenize
-from rag.retrieve.retriever import BM25
+from rag.retrieve.bm25 import BM25
 from tests.conftest import SEEDS
 
 TEXTS = [

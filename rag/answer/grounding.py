@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.answer.types import Answer
 from rag.embeddings import Embedder
-from rag.retrieve.retriever import Passage
+from rag.retrieve.passages import Passage
 from rag.stores.base import Store
 
 __all__ = ["SUPPORT_THRESHOLD", "check_grounding", "split_answer_sentences"]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.retrieve.retriever import Passage
+from rag.retrieve.passages import Passage
 
 __all__ = ["REFUSAL_TEXT", "Answer", "Citation"]
 

@@ -47,7 +47,7 @@ from rag.answer.grounding import split_answer_sentences
 from rag.answer.types import Answer
 from rag.errors import ConfigError
 from rag.ingest.chunking import reflow
-from rag.retrieve.retriever import Passage
+from rag.retrieve.passages import Passage
 
 __all__ = ["METRIC_NAMES", "EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa"]
 

@@ -7,26 +7,21 @@ its type, size, pages, chunks, when it was indexed and its status:
 - ``pending``: new, changed or deleted since the index was last brought up to date, or left to do by an
   interrupted run (the next refresh takes care of it);
 - ``skipped``: it will not be indexed, and ``reason`` says why.
-
-``resolve_sources`` turns the names and glob patterns of a scoped question into document names.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rag.errors import DocumentError, QuestionError
+from rag.errors import DocumentError
 from rag.ingest.documents import list_document_files
 from rag.stores.faiss import Manifest
 
-__all__ = ["DocumentInfo", "check_document_name", "format_size", "list_documents", "resolve_sources"]
-
-_GLOB = frozenset("*?[")
+__all__ = ["DocumentInfo", "check_document_name", "format_size", "list_documents"]
 
 
 @dataclass(frozen=True)
@@ -112,33 +107,6 @@ def list_documents(docs_dir: Path, manifest: Manifest, kept: Mapping[str, str] |
             status, reason = "indexed", ""
         documents.append(DocumentInfo(name, kind, size, pages, entry.chunks, indexed_at, status, reason))
     return documents
-
-
-def resolve_sources(patterns: Iterable[str], names: Sequence[str]) -> list[str]:
-    """The document names that ``patterns`` select: exact names, base names, or glob patterns (``*.md``).
-
-    Raises:
-        QuestionError: A pattern selects no indexed document (a typo should not silently widen or empty
-            the scope).
-    """
-    chosen: set[str] = set()
-    known = set(names)
-    for pattern in patterns:
-        pattern = str(pattern).strip()
-        if not pattern:
-            continue
-        if pattern in known:
-            chosen.add(pattern)
-            continue
-        if _GLOB & set(pattern):
-            found = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
-            found |= {n for n in names if fnmatch.fnmatchcase(PurePosixPath(n).name, pattern)}
-        else:
-            found = {n for n in names if PurePosixPath(n).name == pattern}
-        if not found:
-            raise QuestionError(f"no indexed document matches {pattern!r}; 'rag docs list' shows their names")
-        chosen |= found
-    return sorted(chosen)
 
 
 def check_document_name(docs_dir: Path, name: str) -> Path:

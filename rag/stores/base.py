@@ -71,7 +71,7 @@ class Store(Protocol):
 
 
 class KeywordIndex(Protocol):
-    """Keyword ranking with the statistics term overlap is weighed by (``rag.retrieve.retriever.BM25`` is one)."""
+    """Keyword ranking with the statistics term overlap is weighed by (``rag.retrieve.bm25.BM25`` is one)."""
 
     @property
     def size(self) -> int:

@@ -73,7 +73,7 @@ STAGING_SUFFIX = "_next"  # a rebuild writes into <schema>_next, then moves its 
 LOCK_POLL_S = 0.2
 VECTOR_CACHE_ROWS = 4096  # chunks whose vectors a store keeps after a look-up
 MAX_LEXEME_CHARS = 500  # a longer "word" (a hash, base64) cannot go into a tsvector and is not a keyword
-BM25_K1, BM25_B = 1.5, 0.75  # rag.retrieve.retriever.BM25's defaults
+BM25_K1, BM25_B = 1.5, 0.75  # rag.retrieve.bm25.BM25's defaults
 
 
 # ----------------------------------------------------------------------------------- connecting
@@ -599,7 +599,7 @@ class PostgresStore:
 
 
 class PostgresKeywords:
-    """BM25 (``rag.retrieve.retriever.BM25``'s formula and tokens) computed in SQL over the chunks' ``tsvector``.
+    """BM25 (``rag.retrieve.bm25.BM25``'s formula and tokens) computed in SQL over the chunks' ``tsvector``.
 
     The GIN index finds the chunks holding a query term; their stored term counts give the scores.
     Document frequencies are counted in the database and cached for this snapshot.
@@ -637,7 +637,7 @@ class PostgresKeywords:
         return self.document_frequencies([term])[term]
 
     def idf(self, term: str) -> float:
-        """Inverse document frequency, as ``rag.retrieve.retriever.BM25.idf``."""
+        """Inverse document frequency, as ``rag.retrieve.bm25.BM25.idf``."""
         df = self.document_frequency(term)
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 from rag.answer.types import Answer
 from rag.config import Settings
 from rag.errors import AnswererUnavailable, ConfigError
-from rag.retrieve.retriever import Passage
+from rag.retrieve.passages import Passage
 
 __all__ = ["ANSWERERS", "Answerer", "UnbuiltAnswerer", "build_answerer"]
 

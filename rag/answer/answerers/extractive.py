@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
 from rag.ingest.terms import CJK_RUN, tokenize
-from rag.retrieve.retriever import Passage, ScoredSentence
+from rag.retrieve.passages import Passage, ScoredSentence
 from rag.retrieve.vocabulary import expand_aliases
 
 __all__ = ["ExtractiveAnswerer"]

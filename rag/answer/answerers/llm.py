@@ -35,7 +35,7 @@ from rag.answer.answerers.citations import (
 )
 from rag.answer.types import Answer, Citation
 from rag.errors import AnswererUnavailable
-from rag.retrieve.retriever import Passage
+from rag.retrieve.passages import Passage
 
 __all__ = ["SYSTEM_PROMPT", "LLMAnswerer", "build_messages", "parse_reply"]
 
