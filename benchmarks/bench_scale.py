@@ -233,7 +233,7 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
     result["refresh_hnsw_s"] = time.perf_counter() - started
 
     # float32 vectors against 8-bit codes, on the same vectors: size, exact search, recall.
-    from rag.stores.faiss import VectorCodec
+    from rag.stores.codec import VectorCodec
 
     samples = [flat.chunk_vectors(), *(flat.sentence_vectors_of(r) for r in range(min(len(flat), 5000)))]
     coded = flat.compacted(VectorCodec.fit("int8", samples))
@@ -314,7 +314,7 @@ def _hnsw_recall_on_sentences(store, queries: np.ndarray) -> float:  # type: ign
     """Recall@10 of HNSW (rag's parameters) against exact search, over the real sentence vectors of ``store``."""
     import faiss
 
-    from rag.stores.faiss import HNSW_EF_SEARCH, VectorCodec
+    from rag.stores.codec import HNSW_EF_SEARCH, VectorCodec
 
     # Each sentence once (one in the overlap of two chunks would otherwise tie with its own copy).
     vectors = np.unique(np.vstack([store.sentence_vectors_of(r) for r in range(len(store))]), axis=0)

@@ -18,7 +18,8 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, RagError
 from rag.indexing.faiss import sync_index
-from rag.stores.faiss import ChunkStore, VectorCodec
+from rag.stores.codec import VectorCodec
+from rag.stores.faiss import ChunkStore
 from tests.conftest import ANALYSIS, SIGNING
 
 

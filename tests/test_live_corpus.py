@@ -22,7 +22,8 @@ from rag.embeddings import Embedder
 from rag.indexing.faiss import sync_index
 from rag.indexing.progress import IndexProgress
 from rag.stores.base import Scope
-from rag.stores.faiss import ChunkStore, Manifest
+from rag.stores.faiss import ChunkStore
+from rag.stores.manifest import Manifest
 from tests.conftest import ANALYSIS, SIGNING
 
 NOTES = "notes.md"

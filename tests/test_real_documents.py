@@ -15,7 +15,7 @@ import pytest
 import rag
 from rag.cli.format import format_answer, format_place
 from rag.ingest.chunking import reflow
-from rag.stores.faiss import MANIFEST
+from rag.stores.manifest import MANIFEST
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
 import make_docs

@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.errors import DocumentError
 from rag.indexing.catalog import DocumentInfo, check_document_name, format_size, list_documents
 from rag.ingest.documents import load_document
-from rag.stores.faiss import MANIFEST, Manifest
+from rag.stores.manifest import MANIFEST, Manifest
 
 __all__ = ["run_docs"]
 

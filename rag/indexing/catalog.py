@@ -19,7 +19,7 @@ from typing import Any
 
 from rag.errors import DocumentError
 from rag.ingest.documents import list_document_files
-from rag.stores.faiss import Manifest
+from rag.stores.manifest import Manifest
 
 __all__ = ["DocumentInfo", "check_document_name", "format_size", "list_documents"]
 

@@ -58,7 +58,10 @@ from rag.ingest.documents import (
     read_documents,
 )
 from rag.ingest.readers.base import PageSpan
-from rag.stores.faiss import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
+from rag.stores.codec import VectorCodec
+from rag.stores.faiss import ChunkStore
+from rag.stores.manifest import SENTENCE_VECTORS, FileEntry, Manifest
+from rag.stores.segments import Segment
 
 __all__ = [
     "IndexCancelled",

@@ -19,7 +19,7 @@ import numpy as np
 
 from rag.embeddings import Vectors
 from rag.ingest.chunking import Chunk
-from rag.stores.faiss import Manifest
+from rag.stores.manifest import Manifest
 
 __all__ = ["KeywordIndex", "KeywordSearch", "Scope", "SharedStore", "Store"]
 

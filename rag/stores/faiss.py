@@ -25,19 +25,19 @@ into one segment, without re-embedding, once there are too many segments or dead
 Writes are atomic: segments are new folders that nothing references until the manifest is replaced (a
 rename), so a crash leaves the previous index usable; folders no manifest references are removed later.
 
-Vectors are kept as floats, or scalar-quantized to one byte per dimension (``VectorCodec``): a quarter of
-float32's size on disk and in memory, searched by FAISS over the codes themselves.
+Vectors are kept as floats, or scalar-quantized to one byte per dimension (``rag.stores.codec.VectorCodec``):
+a quarter of float32's size on disk and in memory, searched by FAISS over the codes themselves.
 
 In memory, a ``ChunkStore`` is the live view: live chunks in segment order, their vectors in a FAISS index
 (exact search: ``IndexFlatIP`` or ``IndexScalarQuantizer``; graph search: ``IndexHNSWFlat`` or
-``IndexHNSWSQ``), and the segments themselves for sentence vectors.
+``IndexHNSWSQ``), and the segments themselves for sentence vectors. This module owns that view, and saving and
+loading it; a segment's files are ``rag.stores.segments``, the manifest ``rag.stores.manifest``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import gc
 import hashlib
 import json
@@ -48,269 +48,34 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faiss
 import numpy as np
 
 from rag.embeddings import Vectors
 from rag.errors import CorruptIndexError, IndexNotFoundError, IndexOutdatedError, IndexVersionError
-from rag.ingest.chunking import Chunk, Place, Sentence
+from rag.ingest.chunking import Chunk
+from rag.stores.base import Scope
+from rag.stores.codec import HNSW_EF_SEARCH, VectorCodec
+from rag.stores.manifest import FORMAT_CHANGES, FORMAT_VERSION, MANIFEST, Manifest
+from rag.stores.segments import (
+    CHUNKS,
+    SEGMENT_FILES,
+    SENTENCES,
+    Segment,
+    check_segments,
+    file_sha256,
+    fsync_file,
+    read_segment,
+    write_segment,
+)
 
-if TYPE_CHECKING:  # rag.stores.base imports this module
-    from rag.stores.base import Scope
-
-__all__ = ["FORMAT_VERSION", "SENTENCE_VECTORS", "ChunkStore", "FileEntry", "Manifest", "Segment", "VectorCodec"]
+__all__ = ["ChunkStore"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
-# What each format brought, for the log line that says why an older index is rebuilt.
-FORMAT_CHANGES = {3: "chunks carry their page, page label and section; the manifest lists skipped files"}
-MANIFEST = "manifest.json"
-VECTORS = "vectors.npy"
-CHUNKS = "chunks.jsonl"
-SENTENCES = "sentences.npy"
-SEGMENT_FILES = (VECTORS, CHUNKS, SENTENCES)
 _FORMAT_1_FILES = {"vectors.faiss", CHUNKS, SENTENCES}  # left by an index of format 1, replaced in place
-# Sentence vectors are most of an index (several per chunk), and only rank a chunk's own sentences against
-# one another: float16 halves them on disk and in memory, and changed no eval result.
-SENTENCE_DTYPE = np.float16
-# Sentence vectors are pooled from the token vectors of their chunk ("late chunking"); an index whose
-# sentences were embedded on their own ("separate") is rebuilt, since the answerer is calibrated for these.
-SENTENCE_VECTORS = "pooled-in-chunk"
-# HNSW graph parameters: 32 links per node, a construction beam of 80, a search beam of 256. On the 13,763
-# real sentence vectors of the 1k benchmark corpus, recall@10 against exact search is 1.00 for queries like
-# the corpus's own text at any beam from 64, and 0.74 / 0.88 / 0.95 / 0.98 at beams 64 / 128 / 256 / 512 for
-# questions the corpus does not answer (off-topic: their neighbours are near ties); 256 costs about twice
-# the time of 128 and stays far under exact search at the sizes where HNSW is chosen.
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256
-# 8-bit codes span [-r, r] in every dimension, r being this many times the largest component in the first
-# build's vectors. Ranges fitted per dimension to a small first build (the two seed articles) clipped 13% of
-# the components of other documents (cosine to the float vector 0.963); twice the largest clipped none on the
-# 1k-chunk benchmark corpus (cosine 0.9998, recall@10 against float32 0.989).
-QUANTIZER_HEADROOM = 2.0
-
-
-@dataclass(frozen=True)
-class VectorCodec:
-    """How an index keeps its vectors: as floats, or as 8-bit scalar-quantized codes.
-
-    ``"float32"`` keeps chunk vectors as float32 and sentence vectors as float16. ``"int8"`` keeps both as
-    one byte per dimension: FAISS's ``QT_8bit`` scalar quantizer, whose 256 steps per dimension span a range
-    set once from the first build's vectors (``fit``), then kept, so that every segment shares one code
-    book and compaction never re-quantizes. FAISS searches the codes directly.
-
-    Attributes:
-        storage: ``"float32"`` or ``"int8"``.
-        ranges: For ``"int8"``: each dimension's minimum, then each one's width (FAISS's ``trained`` layout).
-    """
-
-    storage: str = "float32"
-    ranges: tuple[float, ...] = ()
-
-    @classmethod
-    def fit(cls, storage: str, samples: Sequence[np.ndarray]) -> VectorCodec:
-        """A codec for ``storage``; for ``"int8"``, its range set from ``samples`` (float unit vectors)."""
-        if storage == "float32":
-            return cls()
-        if storage != "int8":
-            raise ValueError(f"unknown vector storage {storage!r}")
-        largest = max(float(np.abs(v).max()) for v in samples if len(v))
-        reach = min(1.0, QUANTIZER_HEADROOM * largest)  # components of unit vectors are never past 1
-        dimension = next(np.shape(v)[1] for v in samples if len(v))
-        return cls("int8", (-reach,) * dimension + (2 * reach,) * dimension)
-
-    @functools.cached_property
-    def _quantizer(self) -> Any:
-        # Made once per codec: building it took most of a 65 us decode, paid per passage per question.
-        quantizer = faiss.ScalarQuantizer(len(self.ranges) // 2, faiss.ScalarQuantizer.QT_8bit)
-        faiss.copy_array_to_vector(np.asarray(self.ranges, dtype=np.float32), quantizer.trained)
-        return quantizer
-
-    def encode_chunks(self, vectors: np.ndarray) -> np.ndarray:
-        """Chunk vectors as stored: float32, or uint8 codes."""
-        return self._encode(vectors, np.float32)
-
-    def encode_sentences(self, vectors: np.ndarray) -> np.ndarray:
-        """Sentence vectors as stored: float16, or uint8 codes."""
-        return self._encode(vectors, SENTENCE_DTYPE)
-
-    def _encode(self, vectors: np.ndarray, float_dtype: type) -> np.ndarray:
-        if self.storage == "float32":
-            return np.ascontiguousarray(vectors, dtype=float_dtype)
-        return np.asarray(self._quantizer.compute_codes(np.ascontiguousarray(vectors, dtype=np.float32)))
-
-    def decode(self, stored: np.ndarray) -> np.ndarray:
-        """Stored vectors as floats (float16 sentence vectors stay float16)."""
-        if self.storage == "float32":
-            return stored
-        return np.asarray(self._quantizer.decode(np.ascontiguousarray(stored)))
-
-    def dtypes(self) -> tuple[type, type]:
-        """The stored types of chunk and sentence vectors."""
-        return (np.float32, SENTENCE_DTYPE) if self.storage == "float32" else (np.uint8, np.uint8)
-
-    def new_index(self, index_type: str, dimension: int) -> Any:
-        """An empty FAISS index for unit vectors of this codec, scored by inner product (= cosine)."""
-        if index_type not in {"flat", "hnsw"}:
-            raise CorruptIndexError(f"unknown index type {index_type!r}")
-        index: Any
-        ip, qt8 = faiss.METRIC_INNER_PRODUCT, faiss.ScalarQuantizer.QT_8bit
-        if self.storage == "float32":
-            index = faiss.IndexFlatIP(dimension) if index_type == "flat" else faiss.IndexHNSWFlat(dimension, HNSW_M, ip)
-        else:
-            index = faiss.IndexScalarQuantizer(dimension, qt8, ip) if index_type == "flat" else _hnsw_sq(dimension)
-            codes: Any = index if index_type == "flat" else faiss.downcast_index(index.storage)
-            faiss.copy_array_to_vector(np.asarray(self.ranges, dtype=np.float32), codes.sq.trained)
-            codes.is_trained = index.is_trained = True  # trained by hand: the ranges are the code book
-        if index_type == "hnsw":
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        return index
-
-
-def _hnsw_sq(dimension: int) -> Any:
-    constructor: Any = faiss.IndexHNSWSQ  # its stubs miss this (dimension, quantizer type, M, metric) form
-    return constructor(dimension, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """What the index knows of one source file.
-
-    ``size`` and ``mtime_ns`` are the file's when it was hashed (-1 when unknown, or when the file had been
-    modified too recently to trust its time): a file that still has both is not read again to be hashed.
-    """
-
-    sha256: str
-    chunks: int
-    sentences: int
-    segment: str = ""
-    size: int = -1
-    mtime_ns: int = -1
-    kind: str = ""  # the format its reader saw: "text", "pdf", "docx", "html"
-    pages: int = 0  # for PDFs: how many pages
-    indexed_at: float = 0.0  # when its chunks were embedded (Unix time; 0 when unknown)
-
-
-@dataclass
-class Manifest:
-    """Everything needed to decide whether an index still matches its documents and settings."""
-
-    embedding_model: str
-    dimension: int
-    chunk_size: int
-    chunk_overlap: int
-    files: dict[str, FileEntry]
-    sentence_vectors: str = "separate"  # how sentence vectors were made; SENTENCE_VECTORS for new indexes
-    format_version: int = FORMAT_VERSION
-    index_type: str = "flat"
-    vector_storage: str = "float32"
-    vector_ranges: list[float] = field(default_factory=list)  # the int8 codec's ranges (VectorCodec)
-    segments: list[str] = field(default_factory=list)
-    graph: str = ""  # the HNSW graph file, when index_type is "hnsw"
-    # The graph's vectors, in order: [segment name, how many chunks of it], its segments as they were added.
-    graph_layout: list[list[Any]] = field(default_factory=list)
-    checksums: dict[str, str] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)  # files of the docs folder not indexed -> why
-    # Files an indexing run still had to embed when this manifest was committed: empty once a run finishes,
-    # so a non-empty list means the run was interrupted and the next one resumes (rag.indexing.faiss).
-    pending: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        """The manifest as JSON."""
-        # Shallow copies, not dataclasses.asdict: its deep copy took 0.2 s for a thousand files.
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        fields["files"] = {name: vars(entry) for name, entry in self.files.items()}
-        # One line: Python's JSON encoder runs in C only without indentation (4x faster at 10k files).
-        return json.dumps(fields, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Manifest:
-        """Parse a manifest; raises ``ValueError`` or ``TypeError`` when it is malformed."""
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError("manifest is not a JSON object")
-        raw["files"] = {name: FileEntry(**entry) for name, entry in raw.get("files", {}).items()}
-        return cls(**raw)
-
-    @functools.cached_property
-    def codec(self) -> VectorCodec:
-        """How this index's vectors are stored (the fields it comes from are never changed in place)."""
-        return VectorCodec(self.vector_storage, tuple(self.vector_ranges))
-
-
-@dataclass
-class Segment:
-    """The chunks of some files, as embedded together: one folder of the index.
-
-    ``sentence_rows[i][j]`` is the row in ``sentence_vectors`` of ``chunks[i].sentences[j]``. Vectors are
-    as stored (see ``VectorCodec``): floats, or 8-bit codes.
-    """
-
-    name: str
-    chunks: list[Chunk]
-    chunk_vectors: np.ndarray
-    sentence_rows: list[tuple[int, ...]]
-    sentence_vectors: np.ndarray
-    _flat: Any = field(default=None, repr=False, compare=False)
-
-    def live(self, sources: set[str]) -> np.ndarray:
-        """A mask over this segment's chunks: True for those of a file in ``sources``."""
-        names, codes = self._sources
-        keep = np.fromiter((name in sources for name in names), dtype=bool, count=len(names))
-        return keep[codes] if len(codes) else np.zeros(0, dtype=bool)
-
-    @functools.cached_property
-    def _sources(self) -> tuple[list[str], np.ndarray]:
-        # Each chunk's file as a number, worked out once per segment: a refresh then finds the live chunks of
-        # a 100k-chunk segment with one numpy lookup instead of a Python test per chunk.
-        numbers: dict[str, int] = {}
-        codes = np.fromiter(
-            (numbers.setdefault(chunk.source, len(numbers)) for chunk in self.chunks),
-            dtype=np.int32,
-            count=len(self.chunks),
-        )
-        return list(numbers), codes
-
-    def flat_index(self, codec: VectorCodec) -> Any:
-        """This segment's chunk vectors in an exact FAISS index (built on first use, then kept).
-
-        Segments never change, so their indexes are shared by every store that holds them: a refresh adds
-        an index for its new segment and reuses the others, instead of copying every vector into a new one.
-        """
-        if self._flat is None:  # two threads may both build it; one of the equal results is kept
-            index = codec.new_index("flat", self.chunk_vectors.shape[1])
-            if len(self.chunk_vectors):
-                stored = np.ascontiguousarray(self.chunk_vectors)
-                if codec.storage == "int8":
-                    index.add_sa_codes(stored)  # the codes go in as they are: nothing to decode
-                else:
-                    index.add(stored)
-            self._flat = index
-        return self._flat
-
-    @classmethod
-    def new(
-        cls,
-        chunks: Sequence[Chunk],
-        chunk_vectors: Vectors,
-        sentence_rows: Sequence[tuple[int, ...]],
-        sentence_vectors: np.ndarray,
-        codec: VectorCodec = VectorCodec(),
-    ) -> Segment:
-        """A segment with a fresh, unique name, not yet on disk, its float vectors encoded by ``codec``."""
-        if len(chunks) != len(chunk_vectors) or len(chunks) != len(sentence_rows):
-            raise ValueError("chunks, chunk vectors and sentence rows must have the same length")
-        return cls(
-            f"seg-{uuid.uuid4().hex[:12]}",
-            list(chunks),
-            codec.encode_chunks(chunk_vectors),
-            list(sentence_rows),
-            codec.encode_sentences(sentence_vectors),
-        )
 
 
 @dataclass
@@ -343,7 +108,7 @@ class ChunkStore:
     def is_current_in(self, folder: Path) -> bool:
         """Whether ``folder``'s manifest is the one this store was loaded from or saved as."""
         try:
-            return bool(self.manifest_sha256) and _sha256(Path(folder) / MANIFEST) == self.manifest_sha256
+            return bool(self.manifest_sha256) and file_sha256(Path(folder) / MANIFEST) == self.manifest_sha256
         except OSError:
             return False
 
@@ -576,20 +341,20 @@ class ChunkStore:
             if segment.name in kept and previous is not None and all(n in previous.checksums for n in names):
                 checksums.update({n: previous.checksums[n] for n in names})
                 continue
-            checksums.update(_write_segment(folder, segment))
+            checksums.update(write_segment(folder, segment))
         graph = ""
         if self.manifest.index_type == "hnsw":  # FAISS writes a graph whole: there is no appending to one
             graph = f"hnsw-{uuid.uuid4().hex[:12]}.faiss"
             faiss.write_index(self.index, str(folder / graph))
-            _fsync(folder / graph)
-            checksums[graph] = _sha256(folder / graph)
+            fsync_file(folder / graph)
+            checksums[graph] = file_sha256(folder / graph)
         self.manifest.graph = graph
         self.manifest.segments = [s.name for s in self.segments]
         self.manifest.checksums = checksums
         staged = folder / f".{MANIFEST}.{os.getpid()}.tmp"
         staged.write_text(self.manifest.to_json(), encoding="utf-8")
-        _fsync(staged)
-        self.manifest_sha256 = _sha256(staged)
+        fsync_file(staged)
+        self.manifest_sha256 = file_sha256(staged)
         os.replace(staged, folder / MANIFEST)  # the commit point
         _remove_unreferenced(folder, self.manifest, previous)
         logger.debug("saved index with %d chunks in %d segment(s) to %s", len(self.chunks), len(self.segments), folder)
@@ -640,18 +405,18 @@ class ChunkStore:
             if not name or not path.is_file():
                 raise CorruptIndexError(f"{path} is missing")
             expected = manifest.checksums.get(name)
-            if expected is None or _sha256(path) != expected:
+            if expected is None or file_sha256(path) != expected:
                 raise CorruptIndexError(f"{path} does not match its checksum in {MANIFEST} (truncated or edited)")
         if manifest.vector_storage not in {"float32", "int8"} or (
             manifest.vector_storage == "int8" and len(manifest.vector_ranges) != 2 * manifest.dimension
         ):
             raise CorruptIndexError(f"{folder} is inconsistent: vector storage {manifest.vector_storage!r} is unknown")
         try:
-            segments = [_read_segment(folder, name, manifest.codec) for name in manifest.segments]
+            segments = [read_segment(folder, name, manifest.codec) for name in manifest.segments]
             graph = faiss.read_index(str(folder / manifest.graph)) if manifest.index_type == "hnsw" else None
         except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CorruptIndexError(f"{folder} cannot be read: {exc}") from exc
-        _check_segments(folder, manifest, segments)
+        check_segments(folder, manifest, segments)
         if manifest.index_type not in {"flat", "hnsw"}:
             raise CorruptIndexError(f"{folder} is inconsistent: unknown index type {manifest.index_type!r}")
         try:
@@ -685,102 +450,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _write_segment(folder: Path, segment: Segment) -> dict[str, str]:
-    """Write ``segment`` as a new folder under ``folder``; return the checksums of its files."""
-    target = folder / segment.name
-    target.mkdir()
-    with open(target / VECTORS, "wb") as out:
-        np.save(out, segment.chunk_vectors, allow_pickle=False)
-    with open(target / CHUNKS, "w", encoding="utf-8") as out:
-        for chunk, rows in zip(segment.chunks, segment.sentence_rows, strict=True):
-            out.write(json.dumps(_chunk_to_dict(chunk, rows), ensure_ascii=False) + "\n")
-    with open(target / SENTENCES, "wb") as out:
-        np.save(out, segment.sentence_vectors, allow_pickle=False)
-    for name in SEGMENT_FILES:
-        _fsync(target / name)
-    return {f"{segment.name}/{name}": _sha256(target / name) for name in SEGMENT_FILES}
-
-
-def _read_segment(folder: Path, name: str, codec: VectorCodec) -> Segment:
-    chunks, rows = _read_chunks(folder / name / CHUNKS)
-    with open(folder / name / VECTORS, "rb") as file:
-        chunk_vectors = np.load(file, allow_pickle=False)
-    with open(folder / name / SENTENCES, "rb") as file:
-        sentence_vectors = np.load(file, allow_pickle=False)
-    if (chunk_vectors.dtype, sentence_vectors.dtype) != codec.dtypes():
-        raise ValueError(f"segment {name} holds vectors of type {chunk_vectors.dtype}/{sentence_vectors.dtype}")
-    return Segment(name, chunks, chunk_vectors, rows, sentence_vectors)
-
-
-def _chunk_to_dict(chunk: Chunk, rows: tuple[int, ...]) -> dict[str, Any]:
-    return {
-        "id": chunk.id,
-        "source": chunk.source,
-        "start": chunk.start,
-        "end": chunk.end,
-        "text": chunk.text,
-        "sentences": [[s.start, s.end, row] for s, row in zip(chunk.sentences, rows, strict=True)],
-        # Where the text comes from; left out when unknown, so plain-text chunks cost nothing more.
-        **({"page": chunk.page} if chunk.page is not None else {}),
-        **({"page_label": chunk.page_label} if chunk.page_label is not None else {}),
-        **({"section": chunk.section} if chunk.section is not None else {}),
-        **({"places": [list(place) for place in chunk.places]} if chunk.places else {}),
-    }
-
-
-def _read_chunks(path: Path) -> tuple[list[Chunk], list[tuple[int, ...]]]:
-    chunks: list[Chunk] = []
-    rows: list[tuple[int, ...]] = []
-    with open(path, encoding="utf-8") as file:
-        for line in file:
-            raw = json.loads(line)
-            spans = raw["sentences"]
-            chunks.append(
-                Chunk(
-                    id=str(raw["id"]),
-                    source=str(raw["source"]),
-                    start=int(raw["start"]),
-                    end=int(raw["end"]),
-                    text=str(raw["text"]),
-                    sentences=tuple(Sentence(int(s), int(e)) for s, e, _ in spans),
-                    page=raw.get("page"),
-                    page_label=raw.get("page_label"),
-                    section=raw.get("section"),
-                    places=tuple(Place(*place) for place in raw.get("places", ())),
-                )
-            )
-            rows.append(tuple(int(r) for _, _, r in spans))
-    return chunks, rows
-
-
-def _check_segments(folder: Path, manifest: Manifest, segments: list[Segment]) -> None:
-    problems = []
-    live_counts: dict[str, int] = {}
-    for segment in segments:
-        if segment.chunk_vectors.ndim != 2 or len(segment.chunk_vectors) != len(segment.chunks):
-            problems.append(f"{segment.name}: {len(segment.chunk_vectors)} vectors for {len(segment.chunks)} chunks")
-        for vectors in (segment.chunk_vectors, segment.sentence_vectors):
-            if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != manifest.dimension):
-                problems.append(f"{segment.name}: vectors of shape {vectors.shape}")
-        n_sentences = len(segment.sentence_vectors)
-        for chunk, rows in zip(segment.chunks, segment.sentence_rows, strict=True):
-            entry = manifest.files.get(chunk.source)
-            if len(chunk.text) != chunk.end - chunk.start or len(rows) != len(chunk.sentences):
-                problems.append(f"chunk {chunk.id} does not match the manifest")
-                break
-            if any(not 0 <= r < n_sentences for r in rows):
-                problems.append(f"chunk {chunk.id} points to a missing sentence vector")
-                break
-            if entry is not None and entry.segment == segment.name:
-                live_counts[chunk.source] = live_counts.get(chunk.source, 0) + 1
-    for source, entry in manifest.files.items():
-        if entry.segment not in manifest.segments or live_counts.get(source, 0) != entry.chunks:
-            problems.append(f"{source}: the manifest's chunk count does not match its segment")
-            break
-    if problems:
-        raise CorruptIndexError(f"{folder} is inconsistent: {'; '.join(problems[:3])}")
 
 
 def _read_manifest_or_none(folder: Path) -> Manifest | None:
@@ -823,16 +492,3 @@ def _stale(path: Path) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as file:
-        os.fsync(file.fileno())

@@ -53,7 +53,8 @@ from rag.ingest.chunking import Chunk, Place, Sentence, chunk_document
 from rag.ingest.documents import Document
 from rag.ingest.terms import tokenize
 from rag.stores.base import Scope
-from rag.stores.faiss import HNSW_EF_SEARCH, SENTENCE_DTYPE, SENTENCE_VECTORS, FileEntry, Manifest
+from rag.stores.codec import HNSW_EF_SEARCH, SENTENCE_DTYPE
+from rag.stores.manifest import SENTENCE_VECTORS, FileEntry, Manifest
 
 __all__ = ["FORMAT_VERSION", "PostgresStore", "connect", "sync_postgres"]
 
