@@ -260,7 +260,9 @@ def _postgres(settings, embedder, model, work: Path, files: list[Path], queries:
 
     import rag
     from rag.answer.answerers import build_answerer
-    from rag.stores.postgres import PostgresStore, connect, sync_postgres
+    from rag.indexing.postgres import sync_postgres
+    from rag.stores.postgres import PostgresStore
+    from rag.stores.postgres_schema import connect
 
     server = pgserver.get_server(work / "pgdata", cleanup_mode="stop")
     out: dict[str, float] = {}

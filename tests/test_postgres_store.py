@@ -21,11 +21,14 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import ConfigError, IndexLockedError, IndexVersionError
 from rag.eval.metrics import METRIC_NAMES, evaluate
+from rag.indexing import postgres as postgres_indexing
 from rag.indexing.faiss import sync_index
+from rag.indexing.postgres import sync_postgres
+from rag.indexing.sync import sync_store
 from rag.ingest.documents import Document
-from rag.stores import postgres, sync_store
+from rag.stores import postgres
 from rag.stores.base import Scope
-from rag.stores.postgres import PostgresStore, sync_postgres
+from rag.stores.postgres import PostgresStore
 from tests.conftest import ANALYSIS, ROOT, SEEDS, SIGNING
 
 QA = ROOT / "evals" / "qa.jsonl"
@@ -161,7 +164,7 @@ def test_an_index_from_a_newer_layout_is_refused_and_left_alone(pg_settings: Set
 def test_a_writer_waits_for_the_advisory_lock_and_gives_up_clearly(
     pg_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres, "LOCK_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(postgres_indexing, "LOCK_TIMEOUT_S", 0.5)
     key = f"rag-index:{pg_settings.pg_schema}"
     with psycopg.connect(str(pg_settings.pg_dsn), autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from rag import Bot
 from rag.answer.types import Citation
 from rag.errors import RagError
-from rag.indexing.faiss import stored_pages
+from rag.indexing.texts import stored_pages
 from rag.ingest.readers.base import UnreadableFile
 from rag.ingest.readers.pdf import char_boxes, render_page
 

@@ -26,15 +26,18 @@ from rag.config import RetrievalMode, Settings
 from rag.embeddings import Embedder, embedder_for, export_onnx
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.indexing.catalog import DocumentInfo, check_document_name, list_documents
-from rag.indexing.faiss import IndexCancelled, IndexReport, stored_text
+from rag.indexing.faiss import IndexCancelled
 from rag.indexing.progress import ProgressCallback
+from rag.indexing.refresh import IndexReport
+from rag.indexing.sync import sync_store
+from rag.indexing.texts import stored_text
 from rag.ingest.documents import Document, check_supported, load_document, load_documents
 from rag.ingest.terms import tokenize
 from rag.retrieve.passages import Passages
 from rag.retrieve.retriever import Retriever
 from rag.retrieve.scopes import resolve_sources
 from rag.retrieve.vocabulary import expand_aliases, names_matched_densely, uncovered_script
-from rag.stores import SharedStore, Store, sync_store
+from rag.stores import SharedStore, Store
 
 __all__ = ["Bot", "load", "open_index", "validate_question"]
 

@@ -25,12 +25,10 @@ Progress (files and chunks done, rate, time left) goes to a callback at least tw
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +38,6 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import (
     CorruptIndexError,
-    DocumentError,
     IndexLockedError,
     IndexNotFoundError,
     IndexOutdatedError,
@@ -48,30 +45,25 @@ from rag.errors import (
     RagError,
 )
 from rag.indexing.progress import ProgressCallback, ProgressTracker, tqdm_reporter
-from rag.ingest.chunking import Chunk, Sentence, chunk_document
-from rag.ingest.documents import (
-    Document,
-    DocumentFile,
-    check_docs_folder,
-    list_document_files,
-    load_document,
-    read_documents,
+from rag.indexing.refresh import (
+    Corpus,
+    IndexReport,
+    plan_refresh,
+    resolve_index_type,
+    resolve_vector_storage,
+    scan_docs,
+    setting_changes,
 )
-from rag.ingest.readers.base import PageSpan
+from rag.indexing.sentences import sentence_rows
+from rag.indexing.texts import save_extracted_texts
+from rag.ingest.chunking import Chunk, Sentence, chunk_document
+from rag.ingest.documents import Document
 from rag.stores.codec import VectorCodec
 from rag.stores.faiss import ChunkStore
 from rag.stores.manifest import SENTENCE_VECTORS, FileEntry, Manifest
 from rag.stores.segments import Segment
 
-__all__ = [
-    "IndexCancelled",
-    "IndexReport",
-    "ProgressCallback",
-    "extracted_text_path",
-    "stored_pages",
-    "stored_text",
-    "sync_index",
-]
+__all__ = ["IndexCancelled", "sync_index"]
 
 logger = logging.getLogger(__name__)
 # The summary of what indexing did has a logger of its own, so that ``rag index``, which prints the summary
@@ -83,9 +75,6 @@ LOCK_TIMEOUT_S = 600.0
 # this share of the live ones, the index is compacted into one segment (a rewrite, no re-embedding).
 MAX_SEGMENTS = 16
 MAX_DEAD_SHARE = 0.25
-# A file modified less than this long before it was hashed is read again at the next refresh, whatever its
-# size and time say: a later write within the same tick of the file system's clock would look the same.
-RACY_S = 2.0
 # Chunks embedded per call of the model while indexing: at about 20 chunks/s on two cores, one call takes
 # under half a second, so progress moves often and a cancel is noticed quickly. Throughput is the same at
 # any batch size on CPU (FIELD-NOTES).
@@ -106,49 +95,6 @@ class IndexCancelled(RagError):
     def __init__(self, committed: list[str], remaining: list[str], store: ChunkStore | None) -> None:
         super().__init__(f"indexing cancelled: {len(committed)} file(s) indexed and kept, {len(remaining)} not indexed")
         self.committed, self.remaining, self.store = committed, remaining, store
-
-
-@dataclass
-class IndexReport:
-    """What ``sync_index`` did, for logs, the CLI and tests."""
-
-    action: str  # "reused", "refreshed" or "built"
-    reason: str = ""
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    embedded_chunks: int = 0
-    total_chunks: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # files not indexed: (name, reason)
-    # Files whose new version could not be read: their previous version stays indexed. (name, why)
-    kept: list[tuple[str, str]] = field(default_factory=list)
-    # When this run finished an interrupted one: (files, chunks) that run had already committed.
-    resumed: tuple[int, int] | None = None
-
-    def summary(self, *, with_skipped: bool = True) -> str:
-        """For humans: ``refreshed index: 1 changed, 1 added (3 chunks embedded, 11 in all)``.
-
-        With ``with_skipped``, one more line per file not indexed, with its reason.
-        """
-        parts = [
-            f"{len(v)} {k}"
-            for k, v in (("changed", self.changed), ("added", self.added), ("removed", self.removed))
-            if v
-        ]
-        detail = ", ".join(parts) or self.reason
-        line = f"{self.action} index: {detail} ({self.embedded_chunks} chunks embedded, {self.total_chunks} in all)"
-        if self.resumed is not None:
-            line = (
-                f"resumed an interrupted run ({self.resumed[0]} file(s), {self.resumed[1]} chunks were already "
-                f"indexed); {line}"
-            )
-        for name, why in self.kept:
-            line += f"; kept the previous version of {name}: {why}"
-        if self.skipped and with_skipped:
-            line += f"\n{len(self.skipped)} file(s) not indexed:" + "".join(
-                f"\n  {name}: {reason}" for name, reason in self.skipped
-            )
-        return line
 
 
 def sync_index(
@@ -185,11 +131,13 @@ def sync_index(
     """
     store, report = (None, IndexReport("built", "rebuild requested")) if rebuild else _open(settings, embedder, current)
     if documents is not None:
-        corpus = _Corpus.of(documents)
+        corpus = Corpus.of(documents)
     else:
-        corpus = _scan(settings.docs_dir, store, settings.ocr, settings.index_dir)
+        corpus = scan_docs(
+            settings.docs_dir, store.manifest if store is not None else None, settings.ocr, settings.index_dir
+        )
     if store is not None:
-        report = _compare(settings, store, corpus, reindex)
+        report = plan_refresh(settings, store.manifest, corpus, reindex)
         if report is None and store.manifest.skipped == corpus.skipped:
             return store, _reused(store, corpus)
     lock = FileLock(str(_lock_path(settings.index_dir)))
@@ -200,7 +148,7 @@ def sync_index(
                 # A problem the first look already reported is not logged again.
                 store, report = _open(settings, embedder, store or current, log=store is not None)
                 if store is not None:
-                    report = _compare(settings, store, corpus, reindex)
+                    report = plan_refresh(settings, store.manifest, corpus, reindex)
                     if report is None:
                         if store.manifest.skipped != corpus.skipped:
                             # The chunks are as they were; only the list of skipped files is recorded, so
@@ -230,7 +178,7 @@ def sync_index(
     return new_store, report
 
 
-def _reused(store: ChunkStore, corpus: _Corpus) -> IndexReport:
+def _reused(store: ChunkStore, corpus: Corpus) -> IndexReport:
     report = IndexReport(
         "reused",
         "up to date",
@@ -251,91 +199,6 @@ def _save(store: ChunkStore, folder: Path, base: ChunkStore | None) -> None:
             f"cannot write the index to {folder}: {exc.strerror or exc}; "
             "check that the folder is writable and the disk is not full"
         ) from exc
-
-
-EXTRACTED = "extracted"
-
-
-def extracted_text_path(index_dir: Path, sha256: str) -> Path:
-    """Where the index keeps the text extracted from a file (PDF, Word, HTML) whose bytes hash to ``sha256``."""
-    return Path(index_dir) / EXTRACTED / f"{sha256}.txt"
-
-
-def stored_text(settings: Settings, manifest: Manifest, source: str) -> str:
-    """The extracted text of the indexed document ``source``: stored with the index, or the text file itself.
-
-    Raises:
-        DocumentError: ``source`` is not indexed, or its text cannot be read.
-    """
-    entry = manifest.files.get(source)
-    if entry is None:
-        raise DocumentError(f"{source} is not indexed", source)
-    path = extracted_text_path(settings.index_dir, entry.sha256)
-    try:
-        if entry.kind not in {"", "text"}:
-            with open(path, encoding="utf-8", newline="") as file:  # line ends as written: offsets count them
-                return file.read()
-        return load_document(settings.docs_dir / source, source).text
-    except OSError as exc:
-        raise DocumentError(f"cannot read the text of {source}: {exc.strerror or exc}", path) from exc
-
-
-def stored_pages(settings: Settings, manifest: Manifest, source: str) -> tuple[PageSpan, ...]:
-    """The page spans over the extracted text of ``source`` (empty for formats without pages)."""
-    entry = manifest.files.get(source)
-    if entry is None or not entry.pages:
-        return ()
-    path = extracted_text_path(settings.index_dir, entry.sha256).with_suffix(".pages.json")
-    try:
-        return tuple(PageSpan(int(s), int(e), int(n), label) for s, e, n, label in json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError) as exc:
-        raise DocumentError(f"cannot read the pages of {source}: {exc}", path) from exc
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    staged = path.with_name(f".{path.name}.tmp")
-    with open(staged, "w", encoding="utf-8", newline="") as file:
-        file.write(text)
-    staged.replace(path)
-
-
-def save_extracted_texts(index_dir: Path, corpus: _Corpus, manifest: Manifest) -> None:
-    """Store the extracted text of every newly read non-text document; drop texts no file refers to any more.
-
-    Offsets of chunks and citations point into this text: ``text[start:end] == citation.text``. Plain text
-    files are their own extracted text, so they are not copied. Files are named by the SHA-256 of the
-    source file's bytes, so an unchanged file's text is written once.
-    """
-    folder = Path(index_dir) / EXTRACTED
-    for doc in corpus.read.values():
-        if doc.kind == "text" or doc.source not in manifest.files:
-            continue
-        path = extracted_text_path(index_dir, doc.sha256)
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            if doc.pages:  # written first: a text file present means its pages are too
-                pages = [[p.start, p.end, p.number, p.label] for p in doc.pages]
-                _write_atomically(path.with_suffix(".pages.json"), json.dumps(pages))
-            _write_atomically(path, doc.text)
-    if folder.is_dir():
-        wanted = {f"{entry.sha256}{suffix}" for entry in manifest.files.values() for suffix in (".txt", ".pages.json")}
-        for path in folder.iterdir():
-            if path.name not in wanted and not path.name.startswith("."):
-                path.unlink(missing_ok=True)
-
-
-def resolve_index_type(settings: Settings, chunks: int) -> str:
-    """The FAISS index type for ``chunks`` chunks: the setting, or by size when it is ``"auto"``."""
-    if settings.index_type != "auto":
-        return settings.index_type
-    return "hnsw" if chunks >= settings.hnsw_threshold else "flat"
-
-
-def resolve_vector_storage(settings: Settings, store: ChunkStore | None) -> str:
-    """How vectors are to be stored: the setting, or when it is ``"auto"`` what the index has (else float32)."""
-    if settings.vector_storage != "auto":
-        return settings.vector_storage
-    return store.manifest.vector_storage if store is not None else "float32"
 
 
 def _lock_path(index_dir: Path) -> Path:
@@ -361,184 +224,18 @@ def _open(
         if log:
             logger.warning("the index is unusable (%s); rebuilding it", exc)
         return None, IndexReport("built", f"the previous index was unusable: {exc}")
-    setting_changes = _setting_changes(store.manifest, settings, embedder)
-    if setting_changes:
+    changes = setting_changes(store.manifest, settings, embedder)
+    if changes:
         if log:
-            logger.info("settings changed since the index was built (%s); rebuilding", setting_changes)
-        return None, IndexReport("built", f"settings changed: {setting_changes}")
+            logger.info("settings changed since the index was built (%s); rebuilding", changes)
+        return None, IndexReport("built", f"settings changed: {changes}")
     return store, None
-
-
-def _compare(settings: Settings, store: ChunkStore, corpus: _Corpus, reindex: Sequence[str] = ()) -> IndexReport | None:
-    """What a refresh of ``store`` must do for ``corpus``; None when the index can be used as it is."""
-    wanted_type = resolve_index_type(settings, sum(e.chunks for e in store.manifest.files.values()))
-    current = corpus.hashes
-    indexed = {name: entry.sha256 for name, entry in store.manifest.files.items()}
-    forced = set(reindex) & set(current) & set(indexed)
-    report = IndexReport(
-        "refreshed",
-        added=sorted(set(current) - set(indexed)),
-        removed=sorted(set(indexed) - set(current)),
-        changed=sorted(
-            name for name in set(current) & set(indexed) if current[name] != indexed[name] or name in forced
-        ),
-    )
-    if not (report.added or report.removed or report.changed):
-        storage, wanted_storage = store.manifest.vector_storage, resolve_vector_storage(settings, store)
-        if store.manifest.index_type == wanted_type and storage == wanted_storage:
-            # Files read again only because their recorded time was too recent to trust (say, copied in
-            # just before the first build) get their time recorded now, or every refresh would read them.
-            stamped = _newly_trusted(store, corpus)
-            if not stamped:
-                return None
-            report.reason = f"recorded the size and time of {len(stamped)} unchanged file(s)"
-            return report
-        report.reason = (
-            f"index type {store.manifest.index_type} -> {wanted_type}"
-            if storage == wanted_storage
-            else f"vector storage {storage} -> {wanted_storage}"
-        )
-        logger.info("re-indexing the stored vectors: %s", report.reason)
-    logger.info(
-        "documents changed since the index was built: %s",
-        "; ".join(
-            f"{k}: {', '.join(v)}"
-            for k, v in (("added", report.added), ("changed", report.changed), ("removed", report.removed))
-            if v
-        ),
-    )
-    return report
-
-
-def _newly_trusted(store: ChunkStore, corpus: _Corpus) -> list[str]:
-    """Files read again though unchanged whose size and time can now be recorded, and were not."""
-    stamped = []
-    for source, (size, mtime_ns) in corpus.stamps.items():
-        entry = store.manifest.files[source]
-        if mtime_ns >= 0 and (entry.size, entry.mtime_ns) != (size, mtime_ns):
-            stamped.append(source)
-    return stamped
-
-
-@dataclass
-class _Corpus:
-    """The documents as indexing sees them: each one's SHA-256, and its text where it had to be read.
-
-    ``stamps`` holds ``(size, mtime_ns)`` of the files read from the docs folder, for the manifest.
-    """
-
-    hashes: dict[str, str]
-    read: dict[str, Document]
-    files: dict[str, DocumentFile] = field(default_factory=dict)
-    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)  # files not indexed -> why
-    ocr: str = "auto"
-    kept: dict[str, str] = field(default_factory=dict)  # unreadable now, indexed before: name -> why
-
-    @classmethod
-    def of(cls, documents: Sequence[Document]) -> _Corpus:
-        """Documents given in memory: all read, nothing to stamp."""
-        return cls({d.source: d.sha256 for d in documents}, {d.source: d for d in documents})
-
-    def document(self, source: str) -> Document:
-        """The document ``source``, read now if the scan did not need to."""
-        doc = self.read.get(source)
-        if doc is None:
-            doc = load_document(self.files[source].path, source, ocr=self.ocr)
-            if doc.sha256 != self.hashes[source]:
-                raise DocumentError(
-                    f"{source} changed while it was being indexed; index again", self.files[source].path
-                )
-            self.read[source] = doc  # kept: its entry in the manifest and its stored text need it again
-        return doc
-
-
-def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto", index_dir: Path | None = None) -> _Corpus:
-    """Hash every document of ``folder``, reading only files whose size or time differ from the index's.
-
-    A file is trusted unread only when the index recorded its size and modification time, and the time
-    was at least ``RACY_S`` older than the moment it was hashed, so that a write in the same clock tick as
-    the hashing is never missed (git's "racily clean" rule).
-
-    Raises:
-        DocumentError: The folder does not exist, or holds no readable document.
-    """
-    folder = check_docs_folder(folder)
-    known = store.manifest.files if store is not None else {}
-    scanned_at = time.time_ns()
-    corpus = _Corpus({}, {}, ocr=ocr)
-    unknown: list[DocumentFile] = []
-    # An index kept inside the docs folder is not a document (its files would all be "unsupported").
-    index_prefix = _relative_prefix(index_dir, folder) if index_dir is not None else None
-    for file in list_document_files(folder):
-        if index_prefix is not None and file.source.startswith(index_prefix):
-            continue
-        corpus.files[file.source] = file
-        entry = known.get(file.source)
-        if entry is not None and entry.mtime_ns >= 0 and (entry.size, entry.mtime_ns) == (file.size, file.mtime_ns):
-            corpus.hashes[file.source] = entry.sha256
-        else:
-            unknown.append(file)
-    known_skipped = store.manifest.skipped if store is not None else {}
-    also_known = len(corpus.hashes) + sum(1 for file in unknown if file.source in known)
-    if not unknown and not also_known and store is not None:
-        # Every document was deleted: the index empties too, or deleted files would go on being cited.
-        logger.warning("%s holds no documents any more; the index is emptied", folder)
-        return corpus
-    read = read_documents(
-        folder, unknown, also_known=also_known, skipped=corpus.skipped, known_skipped=known_skipped, ocr=ocr
-    )
-    for doc in read:
-        file = corpus.files[doc.source]
-        corpus.hashes[doc.source], corpus.read[doc.source] = doc.sha256, doc
-        trusted = scanned_at - file.mtime_ns >= RACY_S * 1e9
-        corpus.stamps[doc.source] = (file.size, file.mtime_ns) if trusted else (-1, -1)
-    for file in unknown:
-        entry = known.get(file.source)
-        if file.source not in corpus.hashes and entry is not None:
-            # Its new version cannot be read (half written, broken): keep the previous one searchable rather
-            # than dropping the file, and say why. Its stamp differs, so the next scan tries it again.
-            corpus.hashes[file.source] = entry.sha256
-            corpus.kept[file.source] = corpus.skipped.pop(file.source, "") or _why_unreadable(file)
-    logger.debug("%d document(s) in %s, %d read", len(corpus.hashes), folder, len(corpus.read))
-    return corpus
-
-
-def _relative_prefix(inner: Path, folder: Path) -> str | None:
-    """``inner``'s path relative to ``folder`` as a source-name prefix ("index/"); None when it lies outside."""
-    try:
-        relative = inner.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return None
-    return f"{relative.as_posix()}/" if relative.parts else None
-
-
-def _why_unreadable(file: DocumentFile) -> str:
-    try:
-        load_document(file.path, file.source)
-    except DocumentError as exc:
-        return str(exc)
-    return "it changed while it was being read"
-
-
-def _setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) -> str:
-    pairs = [
-        ("embedding_model", manifest.embedding_model, embedder.name),
-        ("dimension", manifest.dimension, embedder.dimension),
-        ("chunk_size", manifest.chunk_size, settings.chunk_size),
-        ("chunk_overlap", manifest.chunk_overlap, settings.chunk_overlap),
-        ("sentence_vectors", manifest.sentence_vectors, SENTENCE_VECTORS),
-    ]
-    if manifest.vector_storage == "int8" and settings.vector_storage == "float32":
-        # 8-bit codes cannot give the float32 vectors back: only embedding again can.
-        pairs.append(("vector_storage", manifest.vector_storage, settings.vector_storage))
-    return ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new in pairs if old != new)
 
 
 def _update(
     settings: Settings,
     embedder: Embedder,
-    corpus: _Corpus,
+    corpus: Corpus,
     previous: ChunkStore | None,
     report: IndexReport,
     progress: bool | ProgressCallback,
@@ -661,8 +358,8 @@ def _embed(
     """The chunk vectors of ``step``'s files, each chunk's rows in the sentence vectors, and those vectors.
 
     One pass of the model per chunk gives its vector and, pooled from the same token vectors, its
-    sentences' vectors: each sentence read in its context, and no second pass over the text. The vectors
-    are None when ``cancel`` was set before the step was done.
+    sentences' vectors (``rag.indexing.sentences``): each sentence read in its context, and no second pass
+    over the text. The vectors are None when ``cancel`` was set before the step was done.
     """
     chunks = [c for source in step for c in fresh[source][1]]
     spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in chunks]
@@ -678,28 +375,14 @@ def _embed(
         tracker.add(chunks=len(vectors))
     chunk_vectors = np.vstack(vector_parts)
     all_pooled = np.vstack(pooled_parts)
-    rows: list[tuple[int, ...]] = []
-    first_pooled: list[int] = []  # for each sentence of the new segment, its row in ``all_pooled``
-    n_pooled = 0
-    for source in step:
-        sentences, source_chunks = fresh[source]
-        positions: dict[Sentence, int] = {}
-        for chunk in source_chunks:
-            for sentence in chunk.sentences:
-                if sentence not in positions:  # a sentence in the overlap keeps its first chunk's reading
-                    positions[sentence] = len(first_pooled)
-                    first_pooled.append(n_pooled)
-                n_pooled += 1
-            rows.append(tuple(positions[s] for s in chunk.sentences))
-        if len(positions) != len(sentences):
-            raise AssertionError("every sentence of a document belongs to one of its chunks")
+    rows, first_pooled = sentence_rows([fresh[source] for source in step])
     return chunk_vectors, rows, all_pooled[first_pooled]
 
 
 def _commit(
     settings: Settings,
     embedder: Embedder,
-    corpus: _Corpus,
+    corpus: Corpus,
     files: dict[str, FileEntry],
     previous: ChunkStore | None,
     segment: Segment | None,
@@ -740,7 +423,7 @@ def _commit(
 
 def _finish(settings: Settings, store: ChunkStore) -> ChunkStore:
     """Convert the vector storage, or compact, when either is due (nothing is re-embedded)."""
-    wanted_storage = resolve_vector_storage(settings, store)
+    wanted_storage = resolve_vector_storage(settings, store.manifest)
     if store.manifest.codec.storage != wanted_storage:
         # float32 -> int8: the stored vectors are quantized, with a code book learnt from all of them.
         logger.info("storing the vectors as %s", wanted_storage)

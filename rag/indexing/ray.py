@@ -183,11 +183,11 @@ def index_with_ray(
     actors: int | None = None,
     temp_dir: Path | None = None,
 ) -> Any:
-    """``rag index`` with the embedding on Ray: returns ``(store, report)`` like ``rag.stores.sync_store``.
+    """``rag index`` with the embedding on Ray: returns ``(store, report)`` like ``rag.indexing.sync.sync_store``.
 
     ``actors`` defaults to the CPUs of a local Ray, or of the cluster at ``address``.
     """
-    from rag.stores import sync_store
+    from rag.indexing.sync import sync_store
 
     embedder = embedder_for(settings)
     with ray_session(address, num_cpus=actors, temp_dir=temp_dir):

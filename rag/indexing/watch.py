@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
-from rag.indexing.faiss import IndexReport
+from rag.indexing.refresh import IndexReport
 
 if TYPE_CHECKING:
     from rag.bot.bot import Bot
