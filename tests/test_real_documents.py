@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.cli.format import format_answer, format_place
+from rag.answer.types import format_place
+from rag.cli.format import format_answer
 from rag.ingest.chunking import reflow
 from rag.stores.manifest import MANIFEST
 

@@ -2,6 +2,8 @@
 
 ``Answer.to_dict()`` is the JSON contract shared by ``rag ask --json``, the web chat's ``/ask`` endpoint
 and ``rag eval``'s records. ``_repr_html_`` renders it in Jupyter with every piece of document text escaped.
+``format_place`` is how a citation's place reads (``file.pdf p. 7 §2.4 The glob files``) wherever an answer
+is shown: here, in ``rag ask`` (``rag.cli.format``) and in the chat.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from rag.retrieve.passages import Passage
 
-__all__ = ["REFUSAL_TEXT", "Answer", "Citation"]
+__all__ = ["REFUSAL_TEXT", "Answer", "Citation", "format_place", "highlight_html"]
 
 REFUSAL_TEXT = "I couldn't find this in the documents."
 
@@ -151,8 +153,6 @@ class Answer:
             lines += ["", f"*{self.notice}*"]
         if self.citations:
             lines.append("")
-        from rag.cli.format import format_place  # imported here: that module prints answers, so imports this one
-
         for c in self.citations:
             snippet = " ".join(c.text.split())
             where = format_place(c.source, c.page, c.page_label, c.section)
@@ -172,8 +172,6 @@ class Answer:
         parts = [f'<div class="rag-answer"><p style="{style}">{body}</p>']
         if self.notice:
             parts.append(f'<p style="color:#8a4b00;font-style:italic">{html.escape(self.notice)}</p>')
-        from rag.cli.format import format_place
-
         for c in self.citations:
             where = format_place("", c.page, c.page_label, c.section).strip()
             parts.append(
@@ -200,3 +198,20 @@ def highlight_html(text: str, offset: int, spans: tuple[tuple[int, int], ...]) -
         cursor = end
     out.append(html.escape(text[cursor:]))
     return "".join(out)
+
+
+def format_place(source: str, page: int | None, page_label: str | None, section: str | None) -> str:
+    """``file.pdf p. 7 §2.4 The glob files``: the page and the innermost heading, where known."""
+    parts = [source]
+    if page is not None:
+        printed = f" (printed {page_label})" if page_label and page_label != str(page) else ""
+        parts.append(f"p. {page}{printed}")
+    if section:
+        heading = section.rsplit(" > ", 1)[-1]
+        number, _, title = heading.partition(" ")
+        # "2.4. The glob files" reads "§2.4 The glob files"; a heading without a number "§ Charging".
+        if number.rstrip(".").replace(".", "").isdigit():
+            parts.append(f"§{number.rstrip('.')} {title}".rstrip())
+        else:
+            parts.append(f"§ {heading}")
+    return " ".join(parts)

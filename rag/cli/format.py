@@ -7,40 +7,23 @@
     [1] lantern-manual.pdf p. 3 (printed 2) §2.1 Ports  chars 562-751
         “The relay listens on port 7431 by default.”
 
-A citation's place is its file, then the page (with the printed label when the PDF's differs from the
-physical number) and the section's own heading, then the character offsets into the extracted text. Under
-it come the sentences the answer relies on, reflowed (no line breaks inside), each with its own page or
-section when that differs from the citation's. ``verbose`` adds the whole passage.
+A citation's place (``rag.answer.types.format_place``) is its file, then the page (with the printed label
+when the PDF's differs from the physical number) and the section's own heading, then the character offsets
+into the extracted text. Under it come the sentences the answer relies on, reflowed (no line breaks inside),
+each with its own page or section when that differs from the citation's. ``verbose`` adds the whole passage.
 """
 
 from __future__ import annotations
 
 import textwrap
 
-from rag.answer.types import Answer, Citation
+from rag.answer.types import Answer, Citation, format_place
 from rag.ingest.chunking import Chunk, Place, reflow
 
-__all__ = ["format_answer", "format_place"]
+__all__ = ["format_answer"]
 
 _INDENT = "    "
 _WIDTH = 100
-
-
-def format_place(source: str, page: int | None, page_label: str | None, section: str | None) -> str:
-    """``file.pdf p. 7 §2.4 The glob files``: the page and the innermost heading, where known."""
-    parts = [source]
-    if page is not None:
-        printed = f" (printed {page_label})" if page_label and page_label != str(page) else ""
-        parts.append(f"p. {page}{printed}")
-    if section:
-        heading = section.rsplit(" > ", 1)[-1]
-        number, _, title = heading.partition(" ")
-        # "2.4. The glob files" reads "§2.4 The glob files"; a heading without a number "§ Charging".
-        if number.rstrip(".").replace(".", "").isdigit():
-            parts.append(f"§{number.rstrip('.')} {title}".rstrip())
-        else:
-            parts.append(f"§ {heading}")
-    return " ".join(parts)
 
 
 def format_answer(answer: Answer, *, verbose: bool = False) -> str:
