@@ -49,7 +49,7 @@ from rag.errors import ConfigError
 from rag.ingest.chunking import reflow
 from rag.retrieve.passages import Passage
 
-__all__ = ["METRIC_NAMES", "EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa"]
+__all__ = ["METRIC_NAMES", "EvalResult", "QAItem", "answer_is_correct", "evaluate", "load_qa", "metrics_figure"]
 
 METRIC_NAMES = (
     "hit@1",
@@ -202,8 +202,6 @@ class EvalResult:
 
     def plot(self) -> Any:
         """A matplotlib ``Figure``: bar chart of the 0-to-1 metrics (needs matplotlib). Shows inline in Jupyter."""
-        from rag.eval.report import metrics_figure
-
         return metrics_figure(self)
 
     def _repr_html_(self) -> str:
@@ -367,3 +365,23 @@ def threshold_failures(
     failed = [f"{m} = {metrics[m]:.3f} < {v}" for m, v in minimums.items() if m in metrics and metrics[m] < v]
     failed += [f"{m} = {metrics[m]:.3f} > {v}" for m, v in (maximums or {}).items() if m in metrics and metrics[m] > v]
     return missing + failed
+
+
+_LATENCY = ("latency_p50_ms", "latency_p95_ms")
+
+
+def metrics_figure(result: EvalResult) -> Any:
+    """A matplotlib bar chart of the metrics that range from 0 to 1 (latencies left out)."""
+    from matplotlib.figure import Figure
+
+    # Sentences per answer is a count, not a share; a metric with nothing to measure (NaN) has no bar.
+    names = [k for k, v in result.metrics.items() if k not in _LATENCY and k != "sentences_per_answer" and v == v]
+    figure = Figure(figsize=(8, 3.6))
+    axis = figure.subplots()
+    bars = axis.bar(names, [result.metrics[k] for k in names], color="#4f46e5")
+    axis.bar_label(bars, fmt="%.2f", fontsize=8)
+    axis.set_ylim(0, 1.1)
+    axis.set_ylabel("score")
+    axis.set_title("Metrics")
+    axis.tick_params(axis="x", rotation=40, labelsize=8)
+    return figure

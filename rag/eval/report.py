@@ -17,28 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
-from rag.eval.metrics import EvalResult, compute_metrics, format_metric
+from rag.eval.metrics import EvalResult, compute_metrics, format_metric, metrics_figure
 
-__all__ = ["compare_runs", "metrics_figure", "read_records", "write_report"]
-
-_LATENCY = ("latency_p50_ms", "latency_p95_ms")
-
-
-def metrics_figure(result: EvalResult) -> Any:
-    """A matplotlib bar chart of the metrics that range from 0 to 1 (latencies left out)."""
-    from matplotlib.figure import Figure
-
-    # Sentences per answer is a count, not a share; a metric with nothing to measure (NaN) has no bar.
-    names = [k for k, v in result.metrics.items() if k not in _LATENCY and k != "sentences_per_answer" and v == v]
-    figure = Figure(figsize=(8, 3.6))
-    axis = figure.subplots()
-    bars = axis.bar(names, [result.metrics[k] for k in names], color="#4f46e5")
-    axis.bar_label(bars, fmt="%.2f", fontsize=8)
-    axis.set_ylim(0, 1.1)
-    axis.set_ylabel("score")
-    axis.set_title("Metrics")
-    axis.tick_params(axis="x", rotation=40, labelsize=8)
-    return figure
+__all__ = ["compare_runs", "read_records", "write_report"]
 
 
 def _charts(result: EvalResult) -> tuple[str, str]:
