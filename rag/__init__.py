@@ -11,7 +11,8 @@ The public API is what ``__all__`` lists; everything else may change between rel
 
 from rag.answer.answerers import Answerer
 from rag.answer.types import Answer, Citation
-from rag.bot.bot import Bot, load
+from rag.bot.bot import Bot
+from rag.bot.load import load
 from rag.config import Settings
 from rag.errors import (
     AnswererUnavailable,

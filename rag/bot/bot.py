@@ -1,9 +1,9 @@
 """The ``Bot``: a loaded index, an embedder and an answerer, put together behind ``ask`` and ``retrieve``.
 
-``rag.load()`` resolves every default (docs and index folders, the packaged model, the extractive
-answerer), brings the index up to date, and returns a ``Bot``. A ``Bot`` is safe to share between threads:
-readers take a snapshot of the current index, and writers (``add_documents``, ``refresh``) build a new one
-and swap it in under a lock.
+``rag.load()`` (``rag.bot.load``) resolves every default (docs and index folders, the packaged model, the
+extractive answerer), brings the index up to date, and returns a ``Bot``. A ``Bot`` is safe to share between
+threads: readers take a snapshot of the current index, and writers (``add_documents``, ``refresh``) build a new
+one and swap it in under a lock.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.answer.answerers import ANSWERERS, Answerer, build_answerer
+from rag.answer.answerers import ANSWERERS, Answerer
 from rag.answer.followups import History, follow_up_terms, heuristic_rewrite, looks_like_follow_up, normalize_history
 from rag.answer.types import REFUSAL_TEXT, Answer
 from rag.answer.verify import verify_answer
+from rag.bot.questions import validate_question
 from rag.config import RetrievalMode, Settings
-from rag.embeddings import Embedder, embedder_for, export_onnx
+from rag.embeddings import Embedder
 from rag.errors import AnswererUnavailable, DocumentError, QuestionError
 from rag.indexing.catalog import DocumentInfo, check_document_name, list_documents
 from rag.indexing.faiss import IndexCancelled
@@ -39,35 +40,13 @@ from rag.retrieve.scopes import resolve_sources
 from rag.retrieve.vocabulary import expand_aliases, names_matched_densely, uncovered_script
 from rag.stores import SharedStore, Store
 
-__all__ = ["Bot", "load", "open_index", "validate_question"]
+__all__ = ["Bot"]
 
 logger = logging.getLogger(__name__)
 
-_HAS_WORD = re.compile(r"\w", re.UNICODE)
 # A shared index (Postgres) may be changed by another process: a bot looks for a newer version this often,
 # before a question, and loads it (one cheap query per interval; a reload reads the chunk list).
 SHARED_INDEX_CHECK_S = 2.0
-
-
-def validate_question(question: object, max_chars: int = 4000) -> str:
-    """Return ``question`` stripped, or raise ``QuestionError`` saying what is wrong with it.
-
-    Raises:
-        QuestionError: Not a string, empty, longer than ``max_chars``, with NUL bytes, or with no letter
-            or digit to search for.
-    """
-    if not isinstance(question, str):
-        raise QuestionError(f"a question must be a string, got {type(question).__name__}")
-    text = question.strip()
-    if not text:
-        raise QuestionError("the question is empty; type a question about the documents")
-    if len(text) > max_chars:
-        raise QuestionError(f"the question is {len(text):,} characters long; the limit is {max_chars:,}")
-    if "\x00" in text:
-        raise QuestionError("the question contains NUL bytes")
-    if not _HAS_WORD.search(text):
-        raise QuestionError("the question has no words in it, only punctuation or symbols")
-    return text
 
 
 @dataclass(frozen=True)
@@ -570,64 +549,3 @@ class Bot:
         from rag.bot.langchain import BotRetriever
 
         return BotRetriever(bot=self)
-
-
-def load(
-    docs_dir: Path | str | None = None,
-    index_dir: Path | str | None = None,
-    *,
-    answerer: str | None = None,
-    model: str | None = None,
-    settings: Settings | None = None,
-    rebuild: bool = False,
-    progress: bool = True,
-    **overrides: Any,
-) -> Bot:
-    """Load a bot over ``docs_dir``, building or refreshing its index in ``index_dir`` as needed.
-
-    Every argument left as None comes from ``settings`` (or ``Settings.from_env()``): docs in ``seeds/``,
-    the index in ``index/``, the packaged all-MiniLM-L6-v2 model and the extractive answerer.
-
-    Args:
-        docs_dir: Folder of ``.txt``/``.md`` documents.
-        index_dir: Folder of the persisted index.
-        answerer: Answerer backend name.
-        model: LLM model name for LLM answerers.
-        settings: Base settings; ``Settings.from_env()`` when None.
-        rebuild: Re-embed everything even if the index is up to date.
-        progress: Show progress bars while embedding.
-        **overrides: Any other ``Settings`` field, e.g. ``top_k=5`` or ``retrieval="dense"``.
-
-    Raises:
-        ConfigError: A setting is invalid or the embedding model cannot be loaded.
-        DocumentError: The docs folder is missing or holds no readable document.
-
-    Example:
-        >>> import rag
-        >>> bot = rag.load()
-        >>> print(bot.ask("When will KT share the details of the partnership?").text)  # doctest: +SKIP
-        KT says it will unveil specifics of the partnership by September. [1]
-    """
-    base = settings if settings is not None else Settings.from_env()
-    settings = base.replace(docs_dir=docs_dir, index_dir=index_dir, answerer=answerer, model=model, **overrides)
-    embedder, store, _ = open_index(settings, rebuild=rebuild, progress=progress)
-    return Bot(settings, embedder, store, build_answerer(settings))
-
-
-def open_index(
-    settings: Settings, *, rebuild: bool = False, progress: bool | ProgressCallback = True
-) -> tuple[Embedder, Store, IndexReport]:
-    """Load the embedding model, bring the index up to date, and return both with what was done.
-
-    When the model runs on sentence-transformers only because no ONNX export exists yet (backend
-    ``"auto"``), it is exported now, while it is loaded anyway, so that the next start is a fast one.
-
-    Raises:
-        ConfigError: The embedding model cannot be loaded.
-        DocumentError: The docs folder is missing or holds no readable document.
-    """
-    embedder = embedder_for(settings)
-    store, report = sync_store(settings, embedder, rebuild=rebuild, progress=progress)
-    if settings.embedding_backend == "auto" and embedder.backend == "torch":
-        export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
-    return embedder, store, report

@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if args.command == "ask":
         # Check the question before loading anything, so a typo costs no model load.
-        from rag.bot.bot import validate_question
+        from rag.bot.questions import validate_question
 
         validate_question(args.question, settings.max_question_chars)
         bot = rag.load(settings=settings, progress=progress)
@@ -269,7 +269,7 @@ def _run(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0
     if args.command == "index":
-        from rag.bot.bot import open_index
+        from rag.bot.load import open_index
         from rag.indexing.faiss import SUMMARY_LOGGER
 
         # The summary is this command's output: the same line logged on stderr would print it twice.

@@ -18,20 +18,31 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from rag.config import Settings
 from rag.errors import RagError
 from rag.indexing.refresh import IndexReport
 
-if TYPE_CHECKING:
-    from rag.bot.bot import Bot
-
-__all__ = ["DocsWatcher"]
+__all__ = ["DocsWatcher", "Refreshable"]
 
 logger = logging.getLogger(__name__)
 
 DEBOUNCE_S = 1.0  # a change "settles" once no other event came for this long
 POLL_S = 2.0  # the polling fallback's interval
+
+
+class Refreshable(Protocol):
+    """What the watcher needs of a bot (a ``rag.Bot`` is one): its settings, for the docs folder, and ``refresh``."""
+
+    @property
+    def settings(self) -> Settings:
+        """The bot's settings; ``settings.docs_dir`` is the folder watched."""
+        ...
+
+    def refresh(self) -> IndexReport:
+        """Bring the index up to date with the docs folder."""
+        ...
 
 
 class DocsWatcher:
@@ -45,7 +56,7 @@ class DocsWatcher:
 
     def __init__(
         self,
-        bot: Bot,
+        bot: Refreshable,
         *,
         debounce_s: float = DEBOUNCE_S,
         poll_s: float | None = None,
