@@ -10,8 +10,9 @@ its sources: HTML with its tags stripped (as a browser shows it, ``<script>``/``
 ``pdftotext`` (poppler-utils, plain mode) when it is installed, otherwise skipped with a notice. An item with
 ``pages`` must have its first group on one of those (1-based, physical) pages.
 
-Warnings (not failures): an alternative shorter than 3 characters (2 for an option such as ``-f``), a question that already contains its
-first group's answer, and a question sharing 8 or more consecutive words with its source (copied wording).
+Warnings (not failures): an alternative shorter than 3 characters (2 for an option such as ``-f``), a question
+that already contains its first group's answer, and a question sharing 8 or more consecutive words with its
+source (copied wording).
 
 Usage::
 
@@ -46,6 +47,7 @@ _BREAK = re.compile(r"[ \t]*\n[ \t]*")
 
 
 def fold(text: str) -> str:
+    """``text`` as ``rag eval`` compares it: reflowed, lower case, whitespace runs made one space."""
     text = _BREAK.sub(" ", _HYPHENATED.sub("", text.replace("\u00ad", "")))
     return " ".join(text.lower().split())
 
@@ -86,6 +88,7 @@ class _VisibleText(HTMLParser):
 
 
 def html_text(path: Path) -> str:
+    """The visible text of an HTML file, with a blank line around each block element."""
     parser = _VisibleText()
     parser.feed(path.read_text(encoding="utf-8", errors="replace"))
     parser.close()
@@ -96,9 +99,7 @@ def pdf_pages(path: Path) -> list[str] | None:
     """The text of each page (pdftotext's form feeds split them), or None without pdftotext."""
     if shutil.which("pdftotext") is None:
         return None
-    result = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=False
-    )
+    result = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=False)
     if result.returncode != 0:
         raise OSError(f"pdftotext failed on {path}: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout.decode("utf-8", errors="replace").split("\f")
@@ -113,6 +114,7 @@ class Documents:
         self.pages: dict[str, list[str] | None] = {}
 
     def text(self, source: str) -> str | None:
+        """The folded text of ``source``; None for a PDF without pdftotext."""
         if source not in self.whole:
             path = self.root / source
             if not path.is_file():
@@ -126,6 +128,7 @@ class Documents:
         return self.whole[source]
 
     def page_texts(self, source: str) -> list[str] | None:
+        """The folded text of each page of a PDF ``source``; None otherwise."""
         self.text(source)
         return self.pages.get(source)
 
@@ -185,8 +188,8 @@ def check_evidence(item: dict, docs: Documents) -> tuple[list[str], list[str], b
     problems: list[str] = []
     warnings: list[str] = []
     groups = [[fold(alt) for alt in group] for group in item["answers_all"]]
-    for group, original in zip(groups, item["answers_all"]):
-        for alt, text in zip(group, original):
+    for group, original in zip(groups, item["answers_all"], strict=True):
+        for alt, text in zip(group, original, strict=True):
             if len(alt) < 2 or (len(alt) < 3 and not alt.startswith("-")):
                 warnings.append(f"short alternative {text!r} may match by accident")
     question = fold(item["question"])
@@ -199,7 +202,7 @@ def check_evidence(item: dict, docs: Documents) -> tuple[list[str], list[str], b
     if not any(all(any(alt in text for alt in group) for group in groups) for text in readable.values()):
         missing = [
             original
-            for group, original in zip(groups, item["answers_all"])
+            for group, original in zip(groups, item["answers_all"], strict=True)
             if not any(any(alt in text for alt in group) for text in readable.values())
         ]
         if missing:
@@ -226,6 +229,7 @@ def check_evidence(item: dict, docs: Documents) -> tuple[list[str], list[str], b
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check the files, print problems and counts; 0 when there is no error."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="question files (default: questions/*.jsonl)")
     parser.add_argument("--docs", type=Path, default=HERE / "docs", help="the fetched documents (default: %(default)s)")
@@ -283,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in [*names, "all"]:
         row = [sum(n for (c, k), n in counts.items() if (name == "all" or c == name) and k == kind) for kind in KINDS]
         print(
-            f"{name:<{width}} " + " ".join(f"{n:>12}" for n in row) + f" {sum(row):>6} {sum(row[len(ANSWERABLE_KINDS):]):>6}"
+            f"{name:<{width}} "
+            + " ".join(f"{n:>12}" for n in row)
+            + f" {sum(row):>6} {sum(row[len(ANSWERABLE_KINDS) :]):>6}"
         )
     print()
     summary = f"{sum(counts.values())} items, {errors} error(s), {warnings} warning(s)"

@@ -42,6 +42,7 @@ class FetchError(Exception):
 
 
 def sha256_of(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -50,6 +51,7 @@ def sha256_of(path: Path) -> str:
 
 
 def load_manifest() -> dict:
+    """manifest.json, parsed."""
     try:
         return json.loads(MANIFEST.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -103,6 +105,7 @@ def doc_exclusion_hint() -> str:
 
 
 def fetch(manifest: dict, names: list[str]) -> int:
+    """Install what is missing and copy the corpora ``names``; the number of warnings printed."""
     corpora = manifest["corpora"]
     missing_packages = sorted(
         {
@@ -126,9 +129,7 @@ def fetch(manifest: dict, names: list[str]) -> int:
             source = Path(entry["source"])
             target = DOCS / entry["dest"]
             if not source.is_file():
-                raise FetchError(
-                    f"{name}: {source} is missing after installing {package}{doc_exclusion_hint()}"
-                )
+                raise FetchError(f"{name}: {source} is missing after installing {package}{doc_exclusion_hint()}")
             digest = sha256_of(source)
             if digest != entry["sha256"]:
                 notes.append(f"{entry['dest']} differs from the manifest's sha256")
@@ -168,6 +169,7 @@ def refresh_manifest(manifest: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments and fetch; 0 on success, 1 with a one-line message on error."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--corpus",
