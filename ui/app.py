@@ -224,7 +224,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
             name = path.name  # Gradio keeps the original name, inside a random temporary folder
             try:
                 check_supported(path)
-                doc = load_document(path, source=f"{UPLOADS}/{name}", max_bytes=MAX_DOCUMENT_BYTES)
+                doc = load_document(path, f"{UPLOADS}/{name}", MAX_DOCUMENT_BYTES, options=bot.settings.read_options())
                 documents.append(doc)
             except rag.DocumentError as exc:
                 problems.append(str(exc).replace(str(path), name))
