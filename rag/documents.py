@@ -137,6 +137,8 @@ def load_document(
             extracted = reader.read(data, options)
     except UnreadableFile as exc:
         raise SkippedFile(name, str(exc), path) from None
+    except isolation.ExtractionStopped:
+        raise  # shutting down: the file is not at fault, and nothing is recorded about it
     except Exception as exc:  # a parser's own failure on a malformed file must not stop the whole folder
         logger.debug("the %s reader failed on %s", reader.kind, path, exc_info=True)
         raise SkippedFile(

@@ -7,12 +7,19 @@ route. Without one the chat runs open, as before, with one shared conversation h
 
 Server state lives beside the users file when auth is on (``<users>.conversations.sqlite3``,
 ``<users>.audit.jsonl``) and in the index folder when it is off.
+
+Stopping (SIGTERM, Ctrl-C): the docs watcher and every extraction worker are stopped the moment the signal
+arrives (an upload or a refresh reading a file then ends at once), and requests still running after
+``SHUTDOWN_GRACE_S`` are cancelled, so the server is gone within seconds whatever it was doing.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import gradio as gr
@@ -25,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import rag
 from rag import Bot, Settings
 from rag.documents import MAX_DOCUMENT_BYTES
+from rag.readers import isolation
 from rag.watch import DocsWatcher
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog
@@ -44,6 +52,10 @@ from ui.auth_views import ACCOUNT_CSS
 __all__ = ["create_app", "serve"]
 
 logger = logging.getLogger("rag.server")
+
+# Requests still running this long after a stop signal are cancelled (uvicorn waits for ever by default: an
+# upload being read held a stopping server for 4.5 minutes).
+SHUTDOWN_GRACE_S = 3
 
 
 def create_app(bot: Bot, *, users_file: Path | None = None) -> FastAPI:
@@ -147,8 +159,30 @@ def serve(
         logger.info("chat ready on %s, open to anyone who can reach it (no accounts)", where)
     # Files added, changed or removed in the docs folder are indexed while the server runs (--no-watch: not).
     watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S
+    )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        _Server(config, on_exit=lambda: _stop_background(watcher)).run()
     finally:
-        if watcher is not None:
-            watcher.stop()
+        _stop_background(watcher)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also starts stopping the background work as soon as it is told to stop."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # A signal handler must not wait for locks: the stopping happens in a thread of its own.
+        threading.Thread(target=self._on_exit, name="rag-stop", daemon=True).start()
+
+
+def _stop_background(watcher: DocsWatcher | None) -> None:
+    """Stop the watcher (no refresh after this) and kill every extraction worker (a file being read is dropped)."""
+    if watcher is not None:
+        watcher.stop(timeout=0)
+    isolation.shutdown()

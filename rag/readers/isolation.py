@@ -72,11 +72,15 @@ class _Worker:
         self.process, self.memory = process, memory
         self.idle_since = time.monotonic()
 
-    def kill(self) -> None:
-        """Kill the worker and its children (its process group), and reap it."""
-        if self.process.poll() is None:
+    def terminate(self) -> None:
+        """Kill the worker and its children (its process group); safe from any thread, the owner reaps it."""
+        if self.process.returncode is None:
             with contextlib.suppress(OSError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """Kill the worker and its children, close its pipes and reap it (by the thread that owns it)."""
+        self.terminate()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -252,7 +256,9 @@ class _Pool:
             write_frame(stdin, json.dumps({**job.request, "timeout_s": job.timeout_s}).encode("utf-8"))
             write_frame(stdin, job.payload)
             stdin.flush()
-        except OSError:
+        except (OSError, ValueError):
+            if self._closed:
+                raise _stopped() from None
             raise _Gone() from None
         try:
             if not _wait_readable(stdout.fileno(), deadline):
@@ -263,11 +269,14 @@ class _Pool:
                 raise UnreadableFile(f"{job.what} took longer than {job.timeout_s:g} s, the time limit{hint}; stopped")
             header = read_frame(stdout, MAX_REPLY)
             blob = read_frame(stdout, MAX_REPLY) if header is not None else None
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a pipe closed under us
             header = blob = None
         if header is None or blob is None:
             raise self._failure(worker, job)
-        reply = json.loads(header)
+        try:
+            reply = json.loads(header)
+        except ValueError:
+            reply = None
         if not isinstance(reply, dict):
             raise UnreadableFile(f"{job.what} failed: the worker's reply was not understood")
         if "unreadable" in reply:
@@ -293,11 +302,13 @@ class _Pool:
     def shutdown(self) -> None:
         with self._changed:
             self._closed = True
-            workers = [*self._idle, *self._busy]
+            idle, busy = self._idle, list(self._busy)
             self._idle = []
             self._changed.notify_all()
-        for worker in workers:
+        for worker in idle:
             worker.kill()
+        for worker in busy:
+            worker.terminate()  # the thread waiting on it sees it end, says why, and reaps it
 
     def live(self) -> list[int]:
         with self._changed:
