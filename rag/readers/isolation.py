@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 ISOLATED_KINDS = frozenset({"pdf", "docx", "html"})  # plain text is decoded in-process: it cannot expand
 MAX_WORKERS = max(1, min(4, os.cpu_count() or 1))
-IDLE_S = 300.0  # an idle worker is ended after this long (about 40 MB each)
+IDLE_S = 300.0  # an idle worker is ended after this long (about 50 MB each)
 RETIRE_RSS = 256 * 2**20  # a worker still this large after a job is ended rather than kept
 MAX_REPLY = 1 << 30  # the largest reply frame accepted from a worker
 RENDER_TIMEOUT_S = 15.0  # a page image is waited for in the chat: a normal page takes well under a second
@@ -335,7 +335,16 @@ def _over_memory(job: _Job) -> str:
 
 
 _POOL = _Pool(MAX_WORKERS)
-atexit.register(_POOL.shutdown)
+
+
+def _forget_after_fork() -> None:
+    # A forked child must not share its parent's workers (their pipes would carry both processes' requests),
+    # nor kill them when it exits: it starts a pool of its own.
+    global _POOL
+    _POOL = _Pool(MAX_WORKERS)
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def extract(kind: str, data: bytes, options: ReadOptions) -> Extracted:
@@ -386,6 +395,9 @@ def render_page_png(
 def shutdown() -> None:
     """Kill every worker now; extractions in progress and later ones raise ``ExtractionStopped``."""
     _POOL.shutdown()
+
+
+atexit.register(shutdown)
 
 
 def workers_started() -> int:

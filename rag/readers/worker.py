@@ -98,6 +98,17 @@ def _release_memory() -> None:
             ctypes.CDLL(None).malloc_trim(0)
 
 
+def _limit(which: int, value: int) -> None:
+    """Set a resource limit, soft and hard, to ``value``, or to the hard limit already in force when lower."""
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    try:
+        resource.setrlimit(which, (value, value))
+    except (ValueError, OSError) as exc:  # a platform without this limit: the parent's time limit still holds
+        print(f"rag extraction worker: cannot set resource limit {which}: {exc}", file=sys.stderr)
+
+
 def _limit_cpu(seconds: float) -> None:
     used = resource.getrusage(resource.RUSAGE_SELF)
     soft = int(used.ru_utime + used.ru_stime + seconds) + 1
@@ -144,7 +155,8 @@ def main() -> None:
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    _limit(resource.RLIMIT_AS, memory)
+    _limit(resource.RLIMIT_CORE, 0)  # a reader that crashes (PDFium aborts when memory runs out) leaves no core
     from rag.readers import UnreadableFile
 
     while True:
