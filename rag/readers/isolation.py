@@ -152,6 +152,7 @@ class _Job:
     memory: int
     what: str
     timeout_variable: str = "RAG_EXTRACT_TIMEOUT"
+    wait_s: float | None = None  # how long to wait for a free worker (None: as long as it takes)
 
 
 class _Pool:
@@ -173,7 +174,7 @@ class _Pool:
             ExtractionStopped: ``shutdown()`` was called.
         """
         for attempt in (1, 2):
-            worker = self._acquire(job.memory)
+            worker = self._acquire(job)
             keep = False
             try:
                 reply, blob = self._exchange(worker, job)
@@ -186,7 +187,9 @@ class _Pool:
                 self._release(worker, keep)
         raise AssertionError("unreachable")
 
-    def _acquire(self, memory: int) -> _Worker:
+    def _acquire(self, job: _Job) -> _Worker:
+        memory = job.memory
+        deadline = None if job.wait_s is None else time.monotonic() + job.wait_s
         with self._changed:
             while True:
                 if self._closed:
@@ -203,7 +206,10 @@ class _Pool:
                     self._starting += 1
                     self.started += 1
                     break
-                self._changed.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise UnreadableFile(f"{job.what}: every extraction worker stayed busy for {job.wait_s:g} s")
+                self._changed.wait(left)
         worker = None
         try:
             worker = self._spawner.run(lambda: self._start(memory))
@@ -385,7 +391,8 @@ def render_page_png(
         "scale": scale,
         "max_px": max_px,
     }
-    job = _Job(request, b"", RENDER_TIMEOUT_S, memory_bytes, f"rendering page {number}", timeout_variable="")
+    # A chat answer waits for its page image: it does not queue behind files being indexed for minutes.
+    job = _Job(request, b"", RENDER_TIMEOUT_S, memory_bytes, f"rendering page {number}", "", RENDER_TIMEOUT_S)
     reply, png = _POOL.call(job)
     if "error" in reply:
         raise UnreadableFile(f"rendering page {number} failed ({reply['error']})")
