@@ -15,9 +15,10 @@ arrives (an upload or a refresh reading a file then ends at once), and requests 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -159,26 +160,36 @@ def serve(
         logger.info("chat ready on %s, open to anyone who can reach it (no accounts)", where)
     # Files added, changed or removed in the docs folder are indexed while the server runs (--no-watch: not).
     watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S
-    )
     try:
-        _Server(config, on_exit=lambda: _stop_background(watcher)).run()
+        _run(app, watcher, host=host, port=port, log_level="warning", access_log=False)
     finally:
         _stop_background(watcher)
+
+
+def _run(app: FastAPI, watcher: DocsWatcher | None, **config: Any) -> None:
+    """``uvicorn.run(app, **config)`` that stops the background work at once when told to stop.
+
+    The watcher and the extraction workers are stopped the moment a stop signal arrives, and requests still
+    running ``SHUTDOWN_GRACE_S`` later are cancelled.
+    """
+    server = _Server(uvicorn.Config(app, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **config), watcher)
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a stop, not an error
+        server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, say
+        sys.exit(3)
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, which also starts stopping the background work as soon as it is told to stop."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, watcher: DocsWatcher | None) -> None:
         super().__init__(config)
-        self._on_exit = on_exit
+        self._watcher = watcher
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         # A signal handler must not wait for locks: the stopping happens in a thread of its own.
-        threading.Thread(target=self._on_exit, name="rag-stop", daemon=True).start()
+        threading.Thread(target=_stop_background, args=(self._watcher,), name="rag-stop", daemon=True).start()
 
 
 def _stop_background(watcher: DocsWatcher | None) -> None:
