@@ -83,3 +83,15 @@ def text_pdf(path: Path, pages: list[str], size: tuple[float, float] = (595.0, 8
         pdf.multi_cell(400, 16, text)
     pdf.output(str(path))
     return path
+
+
+def long_html(path: Path, paragraphs: int) -> Path:
+    """A web page of ``paragraphs`` short paragraphs, inside every default limit and slow to read.
+
+    trafilatura spends about half a millisecond a paragraph on it here: 200,000 (8.2 MB) took 100 s.
+    """
+    path.write_text(
+        "<html><body><article>" + "<p>The harbour office opens at seven.</p>" * paragraphs + "</article></body></html>",
+        encoding="utf-8",
+    )
+    return path
