@@ -9,6 +9,10 @@ Auth is on whenever the server has a users file. Then:
   only some of its routes, so ``GradioGuard`` checks every request before Gradio sees it.
 * Readers may not upload: the guard refuses ``/gradio_api/upload`` for them, and the chat's upload handler
   refuses again (the server never trusts the page to hide the button).
+* Sign-in takes a bounded form (a name of at most 64 characters, a password of at most 1,024, 16 KiB in all)
+  and is throttled per name and address (``server.limits.LoginThrottle``). The session cookie is ``Secure``
+  over HTTPS, which includes a request from a trusted proxy that says so and every request with
+  ``--https-proxy``.
 
 With auth off every request is ``ANONYMOUS``, an admin, as the chat was before accounts existed.
 
@@ -19,10 +23,11 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -41,7 +46,10 @@ ANONYMOUS = User("anonymous", "admin")
 # Paths served without a session even when auth is on: the login form, the API (it checks tokens itself) and
 # its documentation.
 PUBLIC_PATHS = frozenset({"/login", "/logout", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz"})
-PUBLIC_PREFIX = "/api/"
+PUBLIC_PREFIXES = ("/api/", "/static-offline-docs/")  # the API checks tokens itself; the docs' own files
+MAX_NAME_CHARS = 64  # as server.users allows
+MAX_PASSWORD_CHARS = 1024
+MAX_LOGIN_BYTES = 16 * 1024
 
 
 class ApiError(Exception):
@@ -62,6 +70,7 @@ class Auth:
     sessions: SessionStore
     audit: AuditLog
     throttle: LoginThrottle
+    https_proxy: bool = False  # TLS ends at a proxy in front: cookies are Secure even over plain HTTP
 
     @property
     def enabled(self) -> bool:
@@ -94,6 +103,10 @@ class Auth:
                 raise _unauthorized("the Authorization header must be `Bearer TOKEN`")
             user = self.users.user_for_token(token.strip())
             if user is None:
+                expired = self.users.token_expired(token.strip())
+                if expired is not None:
+                    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expired))
+                    raise _unauthorized(f"the API token expired at {when}; get a new one with `rag users token`")
                 raise _unauthorized("the API token is not valid (unknown or revoked); get one with `rag users token`")
             return user
         user = self.browser_user(request)
@@ -135,7 +148,7 @@ def require_role(role: Role) -> Callable[[Request], User]:
 
 
 def client_address(request: Request) -> str:
-    """The peer address of the request (a proxy in front would need to pass the client's own address)."""
+    """The client's address: the peer's, or what a ``--trusted-proxy`` passed on (``server.web_security``)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -201,16 +214,22 @@ def login_router() -> APIRouter:
     @router.post("/login")
     async def do_login(request: Request) -> Response:
         auth = auth_of(request)
-        form = await request.form()
-        name = str(form.get("username", "")).strip()
-        password = str(form.get("password", ""))
-        next_path = _safe_next(str(form.get("next", "/")))
+        form = await _login_form(request)
+        if isinstance(form, Response):
+            return form
+        name = form.get("username", "").strip()
+        password = form.get("password", "")
+        next_path = _safe_next(form.get("next", "/"))
         address = client_address(request)
         if auth.users is None:
             return RedirectResponse(next_path, status_code=303)
+        if len(name) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS or not name.isprintable():
+            message = f"A user name has at most {MAX_NAME_CHARS} characters and a password {MAX_PASSWORD_CHARS}."
+            return HTMLResponse(login_page(message, "error", next_path), status_code=400)
         wait = auth.throttle.blocked_for(name, address)
         if wait:
-            auth.audit.record("login_throttled", user=name, source=address, retry_after_s=wait)
+            if auth.throttle.report_block(name, address):  # once per block: a bot's every try would flood the log
+                auth.audit.record("login_throttled", user=name, source=address, retry_after_s=wait)
             page = login_page(f"Too many failed sign-ins. Try again in {wait} s.", "error", next_path, name)
             return HTMLResponse(page, status_code=429, headers={"Retry-After": str(wait)})
         # scrypt takes tens of milliseconds: keep it off the event loop
@@ -222,7 +241,7 @@ def login_router() -> APIRouter:
             auth.audit.record("login_failed", user=name, source=address)
             page = login_page("Wrong user name or password.", "error", next_path, name)
             return HTMLResponse(page, status_code=401)
-        auth.throttle.succeeded(name)
+        auth.throttle.succeeded(name, address)
         session_id = auth.sessions.create(user.name)
         auth.audit.record("login", user=user.name, source=address, role=user.role)
         response = RedirectResponse(next_path, status_code=303)
@@ -232,7 +251,7 @@ def login_router() -> APIRouter:
             max_age=int(auth.sessions.ttl_s),
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=request.url.scheme == "https" or auth.https_proxy,
             path="/",
         )
         return response
@@ -262,6 +281,21 @@ def login_router() -> APIRouter:
     return router
 
 
+async def _login_form(request: Request) -> dict[str, str] | Response:
+    """The sign-in form's fields, read with a size cap (an unbounded body is memory for the taking)."""
+    if "multipart/" in request.headers.get("content-type", ""):
+        return HTMLResponse(login_page("Send the sign-in form as a plain form."), status_code=415)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_LOGIN_BYTES:
+            return HTMLResponse(login_page("The sign-in form is too large."), status_code=413)
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+        fields.setdefault(key, value)
+    return fields
+
+
 class GradioGuard:
     """ASGI middleware: with auth on, no request reaches Gradio (or any non-public route) without a session.
 
@@ -279,7 +313,7 @@ class GradioGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "/")
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX):
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         request = Request(scope)

@@ -51,7 +51,7 @@ class SessionStore:
         """The user name of a live session, or None."""
         if not session_id:
             return None
-        with self.db.transaction() as conn:
+        with self.db.transaction(write=False) as conn:
             row = conn.execute(
                 "SELECT user FROM sessions WHERE id_sha256 = ? AND expires > ?", (_digest(session_id), time.time())
             ).fetchone()

