@@ -199,7 +199,7 @@ def serve(
             database (checked before loading, by ``server.startup.check_serving``).
     """
     settings = settings or Settings.from_env()
-    options = options or ServeOptions.from_env()
+    options = (options or ServeOptions.from_env()).answering_to(host)
     auth_on = check_serving(host, settings, no_auth=no_auth)
     with _private_upload_folder():
         bot = rag.load(settings=settings)

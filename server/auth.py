@@ -21,21 +21,23 @@ With auth off every request is ``ANONYMOUS``, an admin, as the chat was before a
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.audit import AuditLog
 from server.limits import LoginThrottle
-from server.sessions import SESSION_COOKIE, SessionStore
+from server.sessions import SESSION_COOKIE, ReceivedFiles, SessionStore, session_key
 from server.users import ROLES, Role, User, UserStore
 
 __all__ = ["ANONYMOUS", "ApiError", "Auth", "GradioGuard", "login_router", "require_role"]
@@ -71,6 +73,7 @@ class Auth:
     audit: AuditLog
     throttle: LoginThrottle
     https_proxy: bool = False  # TLS ends at a proxy in front: cookies are Secure even over plain HTTP
+    received: ReceivedFiles = field(default_factory=ReceivedFiles)  # which session uploaded which files
 
     @property
     def enabled(self) -> bool:
@@ -226,7 +229,7 @@ def login_router() -> APIRouter:
         if len(name) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS or not name.isprintable():
             message = f"A user name has at most {MAX_NAME_CHARS} characters and a password {MAX_PASSWORD_CHARS}."
             return HTMLResponse(login_page(message, "error", next_path), status_code=400)
-        wait = auth.throttle.blocked_for(name, address)
+        wait = auth.throttle.reserve(name, address)  # counted before the password check: see LoginThrottle
         if wait:
             if auth.throttle.report_block(name, address):  # once per block: a bot's every try would flood the log
                 auth.audit.record("login_throttled", user=name, source=address, retry_after_s=wait)
@@ -237,7 +240,6 @@ def login_router() -> APIRouter:
 
         user = await run_in_threadpool(auth.users.authenticate, name, password)
         if user is None:
-            auth.throttle.failed(name, address)
             auth.audit.record("login_failed", user=name, source=address)
             page = login_page("Wrong user name or password.", "error", next_path, name)
             return HTMLResponse(page, status_code=401)
@@ -300,7 +302,9 @@ class GradioGuard:
     """ASGI middleware: with auth on, no request reaches Gradio (or any non-public route) without a session.
 
     Page loads are redirected to ``/login?next=...``; other requests get 401 JSON. Uploads through
-    ``/gradio_api/upload`` also need the editor role. Checked on every request, before Gradio runs.
+    ``/gradio_api/upload`` also need the editor role. Checked on every request, before Gradio runs. With auth
+    on or off, the paths Gradio answers an upload with are noted under the sender's session
+    (``Auth.received``), for the upload event to accept those and no others.
     """
 
     def __init__(self, app: ASGIApp, auth: Auth) -> None:
@@ -309,10 +313,15 @@ class GradioGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Let the request through, redirect it to the login page, or refuse it."""
-        if scope["type"] not in {"http", "websocket"} or not self.auth.enabled:
+        if scope["type"] not in {"http", "websocket"}:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "/")
+        if path.rstrip("/").endswith("/gradio_api/upload"):
+            send = self._remembering_uploads(scope, send)
+        if not self.auth.enabled:
+            await self.app(scope, receive, send)
+            return
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
@@ -341,6 +350,27 @@ class GradioGuard:
             return
         scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)
+
+    def _remembering_uploads(self, scope: Scope, send: Send) -> Send:
+        """``send``, noting the paths Gradio's upload answers with under the sender's session."""
+        key = session_key(Request(scope).cookies.get(SESSION_COOKIE)) if self.auth.enabled else ""
+        status = 0
+        body = b""
+
+        async def remember(message: Message) -> None:
+            nonlocal status, body
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200 and len(body) < 1 << 20:
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    with contextlib.suppress(ValueError):
+                        paths = json.loads(body)
+                        if isinstance(paths, list):
+                            self.auth.received.add(key, [p for p in paths if isinstance(p, str)])
+            await send(message)
+
+        return remember
 
 
 def gradio_user(auth: Auth) -> Callable[[Request], Awaitable[str | None]] | None:

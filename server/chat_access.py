@@ -9,6 +9,7 @@ import gradio as gr
 from rag.errors import ConfigError
 from server.api import ServerState
 from server.auth import ANONYMOUS
+from server.sessions import SESSION_COOKIE, session_key
 from server.users import User, UserStore
 from ui.access import ConversationSummary, Viewer
 
@@ -51,6 +52,13 @@ class ServerChatAccess:
         role = viewer.role if viewer else None
         user = viewer.name if viewer else None
         self.state.auth.audit.record(event, user=user, source=_address(request), role=role, **details)
+
+    def sent(self, request: gr.Request, files: list[str]) -> bool:
+        """Whether the request's own browser session uploaded every one of ``files``."""
+        auth = self.state.auth
+        cookies = getattr(request, "cookies", None) or {}
+        key = session_key(cookies.get(SESSION_COOKIE)) if auth.enabled else ""
+        return auth.received.sent(key, files)
 
     def editor_refusal(self, request: gr.Request, event: str, **details: Any) -> str | None:
         """None for an editor or admin; otherwise why not, audited as ``<event>_refused``."""

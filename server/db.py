@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rag.errors import ConfigError
 
-__all__ = ["BUSY_TIMEOUT_S", "Database", "StateUnavailable", "check_database"]
+__all__ = ["BUSY_TIMEOUT_S", "SQLITE_HEADER", "Database", "StateUnavailable", "check_database"]
 
 BUSY_TIMEOUT_S = 5.0  # how long a write waits for another process's lock before the request gets a 503
 
@@ -56,13 +56,30 @@ def _state_error(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def check_database(path: Path) -> None:
     """Raise ``StateUnavailable`` naming ``path`` when it exists and is not a sound SQLite database.
 
-    Reads only (``PRAGMA quick_check``); a missing file is fine (the server creates it).
+    Reads only (its header, then ``PRAGMA quick_check``); a missing file is fine (the server creates it). SQLite
+    itself takes an empty file, or garbage shorter than a page, for an empty database and would write over
+    it; here either is refused. Call it before this process opens the database: closing any other handle on
+    the file drops the locks SQLite holds through its own (POSIX locks belong to the process).
     """
     if not path.exists():
         return
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StateUnavailable(f"cannot read the database {path}: {exc}") from None
+    if header != SQLITE_HEADER:
+        what = "is empty" if not header else "is not a SQLite database (its first bytes are not SQLite's header)"
+        raise StateUnavailable(
+            f"the database {path} {what}: restore it from a backup, or move it aside to start without saved "
+            "conversations and sessions (rag never recreates or resets it)"
+        )
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
         try:

@@ -24,6 +24,7 @@ class SlidingWindow:
         self._clock = clock
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._swept = clock()
 
     def _recent(self, key: str, now: float) -> deque[float]:
         events = self._events.get(key, deque())
@@ -55,7 +56,29 @@ class SlidingWindow:
                 return max(1, math.ceil(events[0] + self.window_s - now))
             events.append(now)
             self._events[key] = events
+            if now - self._swept >= self.window_s:
+                self._sweep(now)
             return 0
+
+    def _sweep(self, now: float) -> None:
+        """Drop every key whose events all left the window (once a window: keys never asked again go too)."""
+        self._swept = now
+        for key in [k for k, events in self._events.items() if not events or events[-1] <= now - self.window_s]:
+            del self._events[key]
+
+    def undo(self, key: str) -> None:
+        """Forget ``key``'s latest event (an attempt counted in advance that turned out fine)."""
+        with self._lock:
+            events = self._events.get(key)
+            if events:
+                events.pop()
+                if not events:
+                    del self._events[key]
+
+    def __len__(self) -> int:
+        """How many keys are held (for tests: keys are pruned, not kept forever)."""
+        with self._lock:
+            return len(self._events)
 
     def reset(self, key: str) -> None:
         """Forget ``key``'s events (a successful sign-in clears its failures)."""
@@ -86,6 +109,7 @@ class LoginThrottle:
         self._addresses = SlidingWindow(per_address, window_s, clock)
         self._names = SlidingWindow(per_name_everywhere, window_s, clock)
         self._reported = SlidingWindow(1, window_s, clock)  # one audit record per blocked name and address
+        self._lock = threading.Lock()
 
     @staticmethod
     def _pair(name: str, address: str) -> str:
@@ -99,6 +123,18 @@ class LoginThrottle:
             self._names.retry_after(name.lower()),
         )
 
+    def reserve(self, name: str, address: str) -> int:
+        """Count an attempt before its password is checked; returns 0, or the seconds to wait (nothing counted).
+
+        Counting first is what bounds concurrent guesses: a hundred wrong passwords sent at once all found
+        the name unblocked while the first were still being checked. ``succeeded`` takes a good one back.
+        """
+        with self._lock:
+            wait = self.blocked_for(name, address)
+            if not wait:
+                self.failed(name, address)
+            return wait
+
     def report_block(self, name: str, address: str) -> bool:
         """Whether this block is new enough to audit (once per name and address per window, not per try)."""
         return self._reported.hit(self._pair(name, address)) == 0
@@ -110,5 +146,7 @@ class LoginThrottle:
         self._names.hit(name.lower())
 
     def succeeded(self, name: str, address: str) -> None:
-        """A correct password clears the name's failures at this address (the other counts stay)."""
+        """A correct password: its reserved attempt is taken back and the name's failures at this address clear."""
         self._pairs.reset(self._pair(name, address))
+        self._addresses.undo(address)
+        self._names.undo(name.lower())

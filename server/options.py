@@ -4,7 +4,7 @@ These belong to the server, not to the library, so they live here rather than in
 a flag and an environment variable (flags win); lists are repeatable flags or comma-separated variables:
 
 * ``--allowed-host NAME`` / ``RAG_ALLOWED_HOSTS``: host names the server answers to besides ``localhost``, IP
-  addresses and this machine's name. Any other ``Host`` header is refused (DNS rebinding: a page on
+  addresses and the name ``--host`` binds to. Any other ``Host`` header is refused (DNS rebinding: a page on
   ``attacker.example`` resolved to this machine reaches it under that name). ``*.example.org`` allows a domain.
 * ``--trusted-proxy ADDR`` / ``RAG_TRUSTED_PROXIES``: addresses or networks of the reverse proxy in front.
   Only a request from one of them may say who the client is (``X-Forwarded-For``, ``X-Forwarded-Proto``).
@@ -18,6 +18,7 @@ Kept free of heavy imports: ``rag serve`` checks these before loading a model.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -111,6 +112,16 @@ class ServeOptions:
             https_proxy=https_proxy,
             chat_answerers=tuple(dict.fromkeys(a.strip() for a in answerers)),
         )
+
+    def answering_to(self, bind_host: str) -> ServeOptions:
+        """These options with the name ``--host`` binds to allowed too (an address needs no allowing)."""
+        name = bind_host.strip().lower().rstrip(".")
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            if _HOST_NAME.match(name) and name not in self.allowed_hosts:
+                return dataclasses.replace(self, allowed_hosts=(*self.allowed_hosts, name))
+        return self
 
     def as_flags(self) -> list[str]:
         """These options as ``rag serve`` flags (to start workers with the same ones)."""

@@ -6,8 +6,10 @@
    ``X-Forwarded-For`` entry (the one that proxy added) becomes the client address and ``X-Forwarded-Proto``
    the scheme. From anyone else both headers are ignored, so a client cannot pick the address the sign-in
    throttle and the audit log see.
-2. **Host.** ``localhost``, IP addresses, this machine's name and ``--allowed-host`` names are answered; any
-   other name gets 400. A page on a domain its owner points at 127.0.0.1 (DNS rebinding) sends that domain.
+2. **Host.** ``localhost``, IP addresses, the name ``--host`` binds to and ``--allowed-host`` names are
+   answered; any other name gets 400. A page on a domain its owner points at 127.0.0.1 (DNS rebinding)
+   sends that domain as its Host, never an IP address, so addresses are safe to answer (and are how a
+   server bound to 0.0.0.0 is reached without a name).
 3. **Origin.** A request that can change something (any method but GET/HEAD/OPTIONS, and every WebSocket)
    must come from this server's own pages: an ``Origin`` of another site, port or ``null`` gets 403, and so
    does a browser's ``Sec-Fetch-Site: cross-site``/``same-site`` without one. Sign-in and sign-out included
@@ -26,8 +28,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import socket
-from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -88,12 +88,10 @@ def _is_ip(host: str) -> bool:
 class WebGuard:
     """ASGI middleware: client address from trusted proxies only, Host and Origin checks, security headers."""
 
-    def __init__(self, app: ASGIApp, options: ServeOptions, machine_names: Sequence[str] | None = None) -> None:
+    def __init__(self, app: ASGIApp, options: ServeOptions) -> None:
         self.app = app
         self.proxies = [ipaddress.ip_network(p) for p in options.trusted_proxies]
         self.named_hosts = tuple(options.allowed_hosts)
-        names = [socket.gethostname()] if machine_names is None else list(machine_names)
-        self.machine_names = frozenset(n.lower() for n in names if n) | {"localhost"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the request, then pass it on with the response's headers added."""
@@ -155,7 +153,7 @@ class WebGuard:
 
     def allows_host(self, host: str) -> bool:
         """Whether a request for ``host`` (a name or address, no port) is answered."""
-        return not host or _is_ip(host) or host in self.machine_names or self._named(host)
+        return not host or _is_ip(host) or host == "localhost" or self._named(host)
 
     def _host_refusal(self, headers: Headers) -> tuple[int, str] | None:
         value = headers.get("host")

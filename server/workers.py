@@ -75,14 +75,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def render_haproxy_config(host: str, port: int, worker_ports: Sequence[int], maxconn: int = 4096) -> str:
-    """HAProxy's configuration for ``worker_ports`` on 127.0.0.1, listening on ``host:port``."""
+def render_haproxy_config(
+    host: str, port: int, worker_ports: Sequence[int], maxconn: int = 4096, *, secure_cookie: bool = False
+) -> str:
+    """HAProxy's configuration for ``worker_ports`` on 127.0.0.1, listening on ``host:port``.
+
+    ``secure_cookie``: TLS ends in front of HAProxy (``--https-proxy``), so its worker cookie is ``Secure``.
+    """
     servers = "\n".join(
         f"    server w{n} 127.0.0.1:{p} cookie w{n} check inter 2s fall 2 rise 1"
         for n, p in enumerate(worker_ports, start=1)
     )
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(MAXCONN=maxconn, BIND=bind, SERVERS=servers)
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        MAXCONN=maxconn, BIND=bind, SERVERS=servers, COOKIE_SECURE=" secure" if secure_cookie else ""
+    )
 
 
 @dataclass
@@ -176,7 +183,8 @@ def running_workers(
     balancer: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="rag-haproxy-") as folder:
         config = Path(folder) / "haproxy.cfg"
-        config.write_text(render_haproxy_config(host, port, ports), encoding="utf-8")
+        https = "--https-proxy" in serve_args or _https_proxy(environment)
+        config.write_text(render_haproxy_config(host, port, ports, secure_cookie=https), encoding="utf-8")
         try:
             check = subprocess.run([binary, "-c", "-q", "-f", str(config)], capture_output=True, text=True)
             if check.returncode != 0:
@@ -211,6 +219,12 @@ def _check_exposure(host: str, serve_args: Sequence[str], env: Mapping[str, str]
     args = list(serve_args)
     users = args[args.index("--users") + 1] if "--users" in args[:-1] else env.get("RAG_USERS_FILE") or "users.json"
     check_exposure(host, Path(users).expanduser(), no_auth="--no-auth" in args)
+
+
+def _https_proxy(env: Mapping[str, str]) -> bool:
+    from server.options import ServeOptions
+
+    return ServeOptions.from_env(env).https_proxy
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -8,9 +8,11 @@ browser (or an attacker with a cookie) sends.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +31,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180.0
+PASSWORDS = {"rita": "rita-reads-a-lot", "ed": "ed-edits-docs-1", "ada": "ada-admin-pass"}
+SECRET = "ZEBRA-SECRET-4711 the vault code is 9931"  # in <root>/private/secret-notes.txt of every prepared root
+# What each attacked file holds, as it would show if it leaked: the planted secret, a password hash, a system
+# file, a SQLite file, the server's environment (API keys).
+LEAKS = (SECRET, "scrypt$", "root:x:0:", "SQLite format 3", "RAG_DOCS=")
 
 
 def free_port() -> int:
@@ -97,18 +104,26 @@ def start(root: Path, flags: list[str], env: dict[str, str] | None = None) -> Se
     )
 
 
-def wait_until_up(served: Served, timeout_s: float = START_TIMEOUT_S) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = START_TIMEOUT_S) -> None:
+    """Until ``url`` answers 200; fails if ``process`` exits first or the time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            raise AssertionError(f"rag serve exited with {served.process.returncode}:\n{served.log()[-3000:]}")
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}")
         try:
-            if httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise AssertionError(f"rag serve did not answer within {timeout_s:.0f} s:\n{served.log()[-3000:]}")
+    raise AssertionError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def wait_until_up(served: Served, timeout_s: float = START_TIMEOUT_S) -> None:
+    try:
+        wait_for(f"{served.url}/healthz", served.process, timeout_s)
+    except AssertionError as exc:
+        raise AssertionError(f"rag serve: {exc}:\n{served.log()[-3000:]}") from None
 
 
 def stop(served: Served) -> None:
@@ -133,11 +148,31 @@ def serving(root: Path, flags: list[str] | None = None, env: dict[str, str] | No
 
 
 def prepare(root: Path, seeds: Path, index: Path | None = None) -> Path:
-    """``root`` with a copy of the seed documents and, when given, of a built index."""
+    """``root`` with a copy of the seed documents, of a built index when given, and ``private/secret-notes.txt``."""
     shutil.copytree(seeds, root / "docs")
     if index is not None:
         shutil.copytree(index, root / "index")
+    (root / "private").mkdir()
+    (root / "private" / "secret-notes.txt").write_text(SECRET + "\n", encoding="utf-8")
     return root
+
+
+def add_accounts(users_file: Path) -> dict[str, str]:
+    """rita (reader), ed (editor) and ada (admin) with ``PASSWORDS``; returns their API tokens."""
+    from server.users import UserStore
+
+    store = UserStore(users_file)
+    for name, role in (("rita", "reader"), ("ed", "editor"), ("ada", "admin")):
+        store.add(name, role, PASSWORDS[name])
+    return {name: store.issue_token(name) for name in PASSWORDS}
+
+
+def assert_nothing_leaked(served: Served, seen: str) -> None:
+    """No ``LEAKS`` marker in what an attack got back, none in Gradio's upload folder, no secret indexed."""
+    assert not [m for m in LEAKS if m in seen], "a server file came back"
+    copies = [p for p in files_in(served.gradio_tmp) if any(m.encode() in p.read_bytes() for m in LEAKS)]
+    assert copies == [], "Gradio copied a server file into its upload cache"
+    assert not (served.root / "docs" / "uploads" / "secret-notes.txt").exists()
 
 
 @contextmanager
@@ -257,3 +292,77 @@ def browser_sign_in(page: Any, base: str, name: str, password: str) -> None:
     page.locator("#password").fill(password)
     page.locator("#sign-in").click()
     page.locator("#question textarea").wait_for(timeout=30_000)
+
+
+def via(address: str, **args: Any) -> httpx.Client:
+    """A client whose connections come from ``address`` (any 127.x address is this machine)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60, **args)
+
+
+def files_in(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def file_urls(value: Any) -> list[str]:
+    """Every ``/file=`` URL inside an event's output."""
+    return [u for u in re.findall(r'"url": "([^"]+)"', json.dumps(value)) if "/file=" in u]
+
+
+def upload_files(client: httpx.Client, count: int, words: int = 900) -> list[dict[str, Any]]:
+    """Upload ``count`` text files through Gradio's upload route; returns them as the file input sends them."""
+    files = [
+        ("files", (f"bulk-{n}.txt", " ".join(f"Item {n}.{i} of the Quorblat ledger." for i in range(words)).encode()))
+        for n in range(count)
+    ]
+    reply = client.post("/gradio_api/upload", files=files)
+    assert reply.status_code == 200, reply.text[:300]
+    return [file_data(p, f"bulk-{n}.txt") for n, p in enumerate(reply.json())]
+
+
+def attack_inputs(page: GradioPage, dep: dict[str, Any], files: list[dict[str, Any]]) -> list[Any]:
+    """The event's inputs with ``files`` as a chat message (chatbot inputs) or as the upload (file inputs)."""
+    data = page.default_inputs(dep)
+    for n, component in enumerate(page.components[i] for i in dep["inputs"]):
+        if component["type"] == "chatbot":
+            data[n] = [{"role": "user", "content": [{"type": "file", "file": f} for f in files]}]
+        elif component["type"] == "file":
+            data[n] = files
+        elif component.get("props", {}).get("elem_id") == "question":
+            data[n] = "What is in these files?"
+    return data
+
+
+def replay_file_attack(client: httpx.Client, paths: list[Path]) -> str:
+    """Feed ``paths`` to every event with a chatbot or file input; returns all that came back, files fetched."""
+    page = GradioPage(client)
+    events = page.events_with_input("chatbot", "file")
+    assert len(events) >= 2, "the chat (chatbot input) and the upload (file input) at least"
+    seen = []
+    for dep in events:
+        try:
+            output: Any = page.call(dep["id"], attack_inputs(page, dep, [file_data(p) for p in paths]))
+        except EventError as exc:
+            output = str(exc)
+        seen.append(json.dumps(output))
+        seen += [client.get(url).text for url in file_urls(output)]
+    return "\n".join(seen)
+
+
+def ignore_failure(call: Any, *args: Any) -> None:
+    """``call(*args)``, when the server may be killed under it."""
+    with contextlib.suppress(EventError, httpx.HTTPError):
+        call(*args)
+
+
+def run_briefly(command: list[str], cwd: Path, env: dict[str, str], timeout_s: float) -> tuple[int | None, bytes]:
+    """Run ``command``; its exit code and output, or None if it was still running after ``timeout_s`` (killed)."""
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        out, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # its workers and HAProxy too: the group it leads
+        out, _ = process.communicate()
+        return None, out
+    return process.returncode, out

@@ -72,3 +72,24 @@ def test_a_correct_password_clears_the_names_failures() -> None:
     throttle.succeeded("carol", "192.0.2.1")
     throttle.failed("carol", "192.0.2.1")
     assert throttle.blocked_for("carol", "192.0.2.1") == 0
+
+
+def test_an_attempt_is_counted_before_its_password_is_checked_and_a_good_one_taken_back() -> None:
+    throttle = LoginThrottle(per_user=5, per_address=20, window_s=900, clock=Clock())
+    waits = [throttle.reserve("dave", "192.0.2.9") for _ in range(8)]  # eight at once, none checked yet
+    assert waits[:5] == [0] * 5 and all(w > 0 for w in waits[5:])
+    other = LoginThrottle(per_user=5, per_address=20, window_s=900, clock=Clock())
+    for _ in range(30):
+        assert other.reserve("erin", "192.0.2.10") == 0
+        other.succeeded("erin", "192.0.2.10")  # right passwords never add up to a block
+
+
+def test_keys_whose_events_left_the_window_are_dropped() -> None:
+    clock = Clock()
+    window = SlidingWindow(5, 60.0, clock)
+    for i in range(1000):
+        window.hit(f"name-{i}")
+    assert len(window) == 1000
+    clock.now += 61
+    window.hit("someone")
+    assert len(window) == 1

@@ -1,26 +1,22 @@
 """Issue 21, the web and server half: each finding replayed as an attack against a real ``rag serve``.
 
-One server (``main``) runs for the module with accounts, a configured proxy address (127.0.0.2), an allowed
-host name and two offered answerers (the extractive one and a scripted OpenAI-compatible server). Each test
-sends the requests an attacker would (a crafted Gradio event, a forged header, a page on another port in
-Chromium) and checks what got through. Tests that need a server of their own (a killed upload, corrupt
-files, HAProxy) start one. Addresses 127.0.0.x stand in for distinct clients: each test that fails sign-ins
-uses its own, so no test's throttle blocks another's.
+Two servers run for the module: ``main`` with accounts, a proxy address it trusts (127.0.0.2), an allowed host
+name and two offered answerers (extractive, and a scripted OpenAI-compatible server); ``open_server`` without
+accounts (the loopback default). Each test sends what an attacker would (a crafted Gradio event, a forged
+header, a page on another port in Chromium) and checks what got through; a few start servers of their own.
+Addresses 127.0.0.x stand in for distinct clients, so no test's sign-in throttle blocks another's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,38 +31,36 @@ from tests.conftest import SEEDS
 from tests.llm_servers import Reply, ScriptedServer, scripted_server
 from tests.security_servers import (
     COLLECTED,
+    PASSWORDS,
+    SECRET,
     EventError,
     GradioPage,
     Served,
+    add_accounts,
+    assert_nothing_leaked,
+    attack_inputs,
     attacker_site,
     browser_sign_in,
     file_data,
     free_port,
+    ignore_failure,
     prepare,
+    replay_file_attack,
+    run_briefly,
     serve_env,
     serving,
     signed_in,
     start,
     stop,
+    upload_files,
+    via,
+    wait_for,
     wait_until_up,
 )
+from ui.app import build_app, launch
 
-PASSWORDS = {"rita": "rita-reads-a-lot", "ed": "ed-edits-docs-1", "ada": "ada-admin-pass"}
-SECRET = "ZEBRA-SECRET-4711 the vault code is 9931"
 QUESTION = "Who signed the KT-Microsoft agreement, and where?"
 PROXY = "127.0.0.2"  # the main server's configured proxy
-
-
-def via(address: str, **args: Any) -> httpx.Client:
-    """A client whose connections come from ``address`` (any 127.x address is this machine)."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60, **args)
-
-
-def add_accounts(users_file: Path) -> dict[str, str]:
-    store = UserStore(users_file)
-    for name, role in (("rita", "reader"), ("ed", "editor"), ("ada", "admin")):
-        store.add(name, role, PASSWORDS[name])
-    return {name: store.issue_token(name) for name in PASSWORDS}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +77,6 @@ def built_index(seed_bot: rag.Bot) -> Path:
 @pytest.fixture(scope="module")
 def main(tmp_path_factory: pytest.TempPathFactory, built_index: Path, llm: ScriptedServer) -> Iterator[Served]:
     root = prepare(tmp_path_factory.mktemp("security"), SEEDS, built_index)
-    (root / "private").mkdir()
-    (root / "private" / "secret-notes.txt").write_text(SECRET + "\n", encoding="utf-8")
     tokens = add_accounts(root / "users.json")
     env = {
         "RAG_TRUSTED_PROXIES": PROXY,
@@ -99,6 +91,14 @@ def main(tmp_path_factory: pytest.TempPathFactory, built_index: Path, llm: Scrip
         yield served
 
 
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory, built_index: Path) -> Iterator[Served]:
+    """The loopback default: no users file, so no accounts."""
+    root = prepare(tmp_path_factory.mktemp("security-open"), SEEDS, built_index)
+    with serving(root, ["-q"]) as served:
+        yield served
+
+
 def token(main: Served, name: str) -> str:
     return str(json.loads(main.env["tokens"])[name])
 
@@ -107,47 +107,43 @@ def bearer(main: Served, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(main, name)}"}
 
 
-def files_in(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-
-
-def file_urls(value: Any) -> list[str]:
-    """Every ``url`` of a FileData inside an event's output."""
-    found = re.findall(r'"url": "([^"]+)"', json.dumps(value))
-    return [u for u in found if "/file=" in u]
-
-
 # ----------------------------------------------------------------------------------------------- finding 1
 
 
 def test_f1_no_event_reads_a_server_file_through_a_chatbot_or_file_input(main: Served) -> None:
-    secret = main.root / "private" / "secret-notes.txt"
+    database = main.root / "users.conversations.sqlite3"
+    targets = [main.root / "private" / "secret-notes.txt", main.users_file, database, Path("/etc/passwd")]
+    targets.append(Path("/proc/self/environ"))
     with signed_in(main.url, "rita", PASSWORDS["rita"]) as reader, signed_in(main.url, "ed", PASSWORDS["ed"]) as ed:
-        events = GradioPage(reader).events_with_input("chatbot", "file")
-        assert len(events) >= 2, "the chat (chatbot input) and the upload (file input) at least"
+        page = GradioPage(reader)  # a saved conversation first, to see that the live database survives
+        ask = page.event_targeting("question", "submit")
+        question = [page.components[i].get("props", {}).get("elem_id") for i in ask["inputs"]].index("question")
+        page.call(ask["id"], [QUESTION if n == question else v for n, v in enumerate(page.default_inputs(ask))])
         for client in (reader, ed):
-            page = GradioPage(client)
-            for dep in events:
-                data = page.default_inputs(dep)
-                for n, component in enumerate(page.components[i] for i in dep["inputs"]):
-                    if component["type"] == "chatbot":
-                        data[n] = [{"role": "user", "content": [{"type": "file", "file": file_data(secret)}]}]
-                    elif component["type"] == "file":
-                        data[n] = [file_data(secret), file_data(main.users_file)]
-                    elif component.get("props", {}).get("elem_id") == "question":
-                        data[n] = "What is in the notes?"
-                try:
-                    output = page.call(dep["id"], data)
-                except EventError:
-                    output = None
-                assert SECRET not in json.dumps(output)
-                for url in file_urls(output):
-                    assert SECRET not in client.get(url).text, url
-    copies = [p for p in files_in(main.gradio_tmp) if SECRET.encode() in p.read_bytes()]
-    assert copies == [], "Gradio copied a server file into its upload cache"
-    assert not (main.root / "docs" / "uploads" / "secret-notes.txt").exists()
+            assert_nothing_leaked(main, replay_file_attack(client, targets))
+        with signed_in(main.url, "ada", PASSWORDS["ada"]) as admin:
+            theirs = upload_files(admin, 1, words=20)  # in the upload folder, but another session's
+        editor = GradioPage(ed)
+        refused = editor.call(editor.events_with_input("file")[0]["id"], [theirs])[0]
+        assert "Only files you sent" in refused and Path(theirs[0]["path"]).exists()
     answer = httpx.post(f"{main.url}/api/ask", json={"question": "What is the vault code?"}, headers=bearer(main, "ed"))
     assert SECRET not in answer.text
+    # Reading the live SQLite file in the server's process used to drop SQLite's locks; a `rag users` change
+    # then deleted the live WAL and the conversation with it.
+    UserStore(main.users_file).add("passing", "reader", "passing-through")
+    command = [sys.executable, "-m", "rag.cli", "users", "remove", "passing", "--users", str(main.users_file)]
+    assert subprocess.run(command, env=serve_env(main.root), capture_output=True, timeout=60).returncode == 0
+    with sqlite3.connect(database) as outside:
+        assert outside.execute("SELECT count(*) FROM conversations WHERE owner = 'rita'").fetchone()[0] >= 1
+    assert httpx.get(f"{main.url}/api/conversations", headers=bearer(main, "rita")).json()
+
+
+def test_f1_with_accounts_off_no_event_reads_a_server_file_either(open_server: Served) -> None:
+    targets = [open_server.root / "private" / "secret-notes.txt", open_server.root / "index" / "manifest.json"]
+    with httpx.Client(base_url=open_server.url, timeout=60) as anyone:
+        seen = replay_file_attack(anyone, [*targets, Path("/etc/passwd"), Path("/proc/self/environ")])
+    assert_nothing_leaked(open_server, seen)
+    assert "chunk_overlap" not in seen  # the index's manifest
 
 
 # ----------------------------------------------------------------------------------------------- finding 2
@@ -171,26 +167,41 @@ def test_f2_only_known_hosts_get_an_answer_and_no_other_origin_may_read_one(main
 
 
 @pytest.mark.browser
-def test_f2_a_page_on_another_port_cannot_read_the_chat(main: Served, browser: Any) -> None:
-    with signed_in(main.url, "ed", PASSWORDS["ed"]) as ed:
-        uploaded = ed.post("/gradio_api/upload", files={"files": ("mine.txt", SECRET.encode())}).json()[0]
+def test_f2_a_page_on_another_port_cannot_read_the_open_chat(open_server: Served, browser: Any) -> None:
+    with httpx.Client(base_url=open_server.url, timeout=60) as owner:
+        uploaded = owner.post("/gradio_api/upload", files={"files": ("mine.txt", SECRET.encode())}).json()[0]
+        page = GradioPage(owner)
+        chat = page.event_targeting("question", "submit")
+        attack = json.dumps(
+            {
+                "data": attack_inputs(page, chat, [file_data("/etc/passwd")]),
+                "fn_index": chat["id"],
+                "session_hash": "evil",
+            }
+        )
+    # What the issue's page did: join the chat's queue with /etc/passwd as a message, read the result's file URL.
     script = f"""
-      const chat = "{main.url}", results = {{}};
-      for (const [name, path] of [["config", "/config"], ["file", "/gradio_api/file={uploaded}"],
-                                  ["info", "/gradio_api/info"]]) {{
+      const chat = "{open_server.url}", results = {{}};
+      for (const [name, path] of [["config", "/config"], ["file", "/gradio_api/file={uploaded}"]]) {{
         try {{ results[name] = await (await fetch(chat + path, {{credentials: "include"}})).text(); }}
         catch (error) {{ results[name] = "blocked"; }}
       }}
+      try {{
+        await fetch(chat + "/gradio_api/queue/join", {{method: "POST", credentials: "include",
+          headers: {{"Content-Type": "application/json"}}, body: {json.dumps(attack)}}});
+        const stream = await (await fetch(chat + "/gradio_api/queue/data?session_hash=evil")).text();
+        const url = (stream.match(/\\/gradio_api\\/file=[^"\\\\]+/) || [""])[0];
+        results.passwd = url ? await (await fetch(chat + url)).text() : "no file: " + stream.slice(0, 300);
+      }} catch (error) {{ results.passwd = "blocked"; }}
       document.title = "done"; window.results = results;"""
     with attacker_site(f"<script type=module>{script}</script>") as evil:
         context = browser.new_context()
-        page = context.new_page()
-        browser_sign_in(page, main.url, "ed", PASSWORDS["ed"])
-        page.goto(evil, wait_until="load")
-        page.wait_for_function("document.title === 'done'", timeout=20_000)
-        results = page.evaluate("window.results")
+        tab = context.new_page()
+        tab.goto(evil, wait_until="load")
+        tab.wait_for_function("document.title === 'done'", timeout=60_000)
+        results = tab.evaluate("window.results")
         context.close()
-    assert results == {"config": "blocked", "file": "blocked", "info": "blocked"}, results
+    assert results == {"config": "blocked", "file": "blocked", "passwd": "blocked"}, results
 
 
 # ----------------------------------------------------------------------------------------------- finding 3
@@ -267,7 +278,14 @@ def test_f6_a_strangers_failed_sign_ins_do_not_lock_the_owner_out(main: Served) 
         )
         assert owner.status_code == 303, owner.text[:200]
         huge = proxy.post("/login", data={"username": "n" * 100_000, "password": "x"}, headers=attacker)
-        assert huge.status_code in {400, 413}
+        long = proxy.post("/login", data={"username": "n" * 65, "password": "x"}, headers=attacker)
+        assert huge.status_code == 413 and long.status_code == 400
+        # Wrong passwords sent at once: each is counted before its check, so five are checked, not thirty.
+        burst = {"X-Forwarded-For": "203.0.113.77"}
+        form = {"username": "rita", "password": "not-hers"}
+        with ThreadPoolExecutor(30) as pool:
+            codes = sorted(pool.map(lambda _: proxy.post("/login", data=form, headers=burst).status_code, range(30)))
+    assert codes == [401] * 5 + [429] * 25
     assert all(len(json.dumps(e)) < 2000 for e in main.audit()), "a sign-in wrote a huge audit line"
     throttled = [e for e in main.audit() if e["event"] == "login_throttled" and e["from"] == "203.0.113.66"]
     assert len(throttled) == 1
@@ -308,23 +326,15 @@ def test_f7_haproxy_passes_on_the_clients_address_never_a_forged_one(tmp_path: P
     except RuntimeError as exc:
         pytest.skip(str(exc))
     assert "option forwardfor" in render_haproxy_config("127.0.0.1", 1, [2])
+    # --https-proxy (finding 13): HAProxy's own cookie is Secure too
     root = prepare(tmp_path, SEEDS, built_index)
     add_accounts(root / "users.json")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "-q", "--workers", "1", "--port", str(port)],
-        cwd=root, env=serve_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "rag.cli", "serve", "-q", "--workers", "1", "--https-proxy", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=root, env=serve_env(root), stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "rag serve --workers exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        httpx.post(
+        wait_for(f"http://127.0.0.1:{port}/healthz", process)
+        forged = httpx.post(
             f"http://127.0.0.1:{port}/login",
             data={"username": "forger", "password": "wrong"},
             headers={"X-Forwarded-For": "6.6.6.6", "Forwarded": "for=6.6.6.6"},
@@ -334,6 +344,8 @@ def test_f7_haproxy_passes_on_the_clients_address_never_a_forged_one(tmp_path: P
         process.wait(timeout=60)
     events = [json.loads(line) for line in (root / "users.audit.jsonl").read_text().splitlines()]
     assert [e["from"] for e in events if e["user"] == "forger"] == ["127.0.0.1"]
+    worker_cookie = [c for c in forged.headers.get_list("set-cookie") if c.startswith("RAGWORKER=")]
+    assert worker_cookie and "secure" in worker_cookie[0].lower(), forged.headers
 
 
 # ----------------------------------------------------------------------------------------------- finding 8
@@ -382,34 +394,14 @@ def test_f9_every_way_of_serving_refuses_a_network_address_without_accounts(
         [sys.executable, "-m", "rag.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
     ]
     for command in commands:
-        process = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            out, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # its workers and HAProxy too: the group it leads
-            process.communicate()
-            raise AssertionError(f"{command[2:4]} started serving 0.0.0.0 without accounts") from None
-        assert process.returncode == 2 and b"refusing to serve on 0.0.0.0 without accounts" in out, out[-500:]
-    from rag.errors import ConfigError
-    from ui.app import build_app, launch
-
-    with pytest.raises(ConfigError, match="without accounts"):
+        code, out = run_briefly(command, tmp_path, env, timeout_s=20)
+        assert code is not None, f"{command[2:4]} started serving 0.0.0.0 without accounts"
+        assert code == 2 and b"refusing to serve on 0.0.0.0 without accounts" in out, out[-500:]
+    with pytest.raises(rag.ConfigError, match="without accounts"):
         launch(build_app(seed_bot), "0.0.0.0", free_port(), block=False)
 
 
 # ----------------------------------------------------------------------------------------------- finding 10
-
-
-def upload_files(client: httpx.Client, count: int, words: int = 900) -> list[dict[str, Any]]:
-    """Upload ``count`` text files through Gradio's upload route; returns them as the file input sends them."""
-    files = [
-        ("files", (f"bulk-{n}.txt", " ".join(f"Item {n}.{i} of the Quorblat ledger." for i in range(words)).encode()))
-        for n in range(count)
-    ]
-    paths = client.post("/gradio_api/upload", files=files).json()
-    return [file_data(p, f"bulk-{n}.txt") for n, p in enumerate(paths)]
 
 
 def test_f10_only_editors_can_cancel_indexing_and_every_try_is_audited(main: Served) -> None:
@@ -481,6 +473,8 @@ def test_f12_a_corrupt_users_file_or_database_stops_the_start_with_exit_2(tmp_pa
     cases = [
         (tmp_path / "users.json", b'{"version": 1, "users": {"ada": '),
         (database, b"this is not a database, but it was one" * 200),
+        (database, b"garbage under a page, which SQLite would take for an empty database"),
+        (database, b""),
     ]
     good = (tmp_path / "users.json").read_bytes()
     for path, damage in cases:
@@ -573,8 +567,10 @@ def test_f13_an_upload_leaves_no_copy_in_gradios_cache(main: Served) -> None:
     with signed_in(main.url, "ed", PASSWORDS["ed"]) as ed:
         page = GradioPage(ed)
         files = upload_files(ed, 1, words=40)
+        received = Path(files[0]["path"])
+        assert received.is_file() and received.is_relative_to(main.gradio_tmp)
         assert page.call(page.events_with_input("file")[0]["id"], [files])[0].startswith("Added")
-    assert [p for p in files_in(main.gradio_tmp) if b"Quorblat" in p.read_bytes()] == []
+    assert not received.exists() and not received.parent.exists()
 
 
 def test_f13_an_upload_killed_mid_indexing_still_says_who_uploaded_it(tmp_path: Path, built_index: Path) -> None:
@@ -590,7 +586,7 @@ def test_f13_an_upload_killed_mid_indexing_still_says_who_uploaded_it(tmp_path: 
             page = GradioPage(ed)
             files = upload_files(ed, 12)
             threading.Thread(
-                target=lambda: _ignore(page.call, page.events_with_input("file")[0]["id"], [files])
+                target=lambda: ignore_failure(page.call, page.events_with_input("file")[0]["id"], [files])
             ).start()
             deadline = time.monotonic() + 60
             while not list((root / "docs" / "uploads").glob("bulk-*")) and time.monotonic() < deadline:
@@ -601,8 +597,3 @@ def test_f13_an_upload_killed_mid_indexing_still_says_who_uploaded_it(tmp_path: 
         stop(served)
     records = [e for e in served.audit() if e["event"].startswith("upload")]
     assert records and records[0]["user"] == "ed" and "uploads/bulk-0.txt" in records[0]["files"], records
-
-
-def _ignore(call: Any, *args: Any) -> None:
-    with contextlib.suppress(EventError, httpx.HTTPError):  # the server was killed under it
-        call(*args)

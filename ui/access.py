@@ -47,6 +47,9 @@ class ChatAccess(Protocol):
     def record(self, request: gr.Request, event: str, **details: Any) -> None:
         """Note ``event`` by the request's user in the audit log (an upload begun or done, a removal...)."""
 
+    def sent(self, request: gr.Request, files: list[str]) -> bool:
+        """Whether the request's own browser session uploaded every one of ``files`` (Gradio's paths)."""
+
     def editor_refusal(self, request: gr.Request, event: str, **details: Any) -> str | None:
         """None when the request's user may change documents (editor or admin); else a sentence saying why not.
 

@@ -134,7 +134,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         sources: list[str] | None,
         request: gr.Request,
     ) -> Iterator[tuple[str, list[dict[str, Any]], str, str | None]]:
-        history = list(history or [])
+        history = _text_only(history)  # the chat never holds files: a message naming one is not echoed back
         if not (message or "").strip():
             gr.Info("Type a question about the documents first.")
             yield "", history, gr.skip(), conversation_id
@@ -308,6 +308,19 @@ def _editor_check(access: ChatAccess) -> Any:
         return refusal
 
     return check
+
+
+def _text_only(history: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The chat's messages with their text only: file or component blocks a request slipped in are dropped."""
+    kept = []
+    for message in history or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+            content = "".join(str(t) for t in texts)
+        if isinstance(content, str) and message.get("role") in {"user", "assistant"}:
+            kept.append({"role": message["role"], "content": content})
+    return kept
 
 
 def _plain(content: Any) -> str:

@@ -10,8 +10,9 @@ files), so an upload interrupted by a crash or ``kill -9`` still says who added 
 folder; its end is ``upload``, ``upload_cancelled`` or ``upload_failed``.
 
 Gradio keeps each uploaded file in its upload folder; once the handler is done with them they are deleted
-(they are copied into ``<docs>/uploads/`` when added). Only files inside that folder are ever accepted: a
-request naming any other path (the users file, an index) is refused, beside Gradio's own check.
+(they are copied into ``<docs>/uploads/`` when added). Only files that this browser session uploaded are
+accepted (``ChatAccess.sent``; on the single-user page, any file in that folder): a request naming any other
+path (the users file, an index, another user's upload) is refused, beside Gradio's own check.
 """
 
 from __future__ import annotations
@@ -86,24 +87,29 @@ class Uploads:
         """Index the received files (all or nothing); returns the status line and clears the file input."""
         if not files:
             return "", None
+        mine = self._sent_here(request, files)
         try:
-            return self._upload(files, request, progress), None
+            return self._upload(files, request, progress, mine), None
         finally:
-            _remove_received(files)
+            if mine:  # never another session's files, whatever a request names
+                _remove_received(files)
 
-    def _upload(self, files: list[str], request: gr.Request, progress: gr.Progress) -> str:
+    def _sent_here(self, request: gr.Request, files: list[str]) -> bool:
+        folder = upload_folder()
+        inside = all(Path(f).resolve().is_relative_to(folder) for f in files)
+        return inside and (self.access is None or self.access.sent(request, files))
+
+    def _upload(self, files: list[str], request: gr.Request, progress: gr.Progress, mine: bool) -> str:
         names = [Path(f).name for f in files]
         access = self.access
         refusal = access.editor_refusal(request, "upload", files=names) if access else None
         if refusal:  # the page hides the control from readers; a crafted request is refused all the same
             return f"**Nothing was added.** {refusal}"
-        folder = upload_folder()
-        outside = [f for f in files if not Path(f).resolve().is_relative_to(folder)]
-        if outside:
-            logger.warning("refused an upload naming files outside Gradio's upload folder: %r", outside)
+        if not mine:
+            logger.warning("refused an upload naming files this session did not send: %r", files)
             if access:
-                access.record(request, "upload_refused", files=names, reason="not received by this server")
-            return "**Nothing was added.** Only files sent to this page can be added."
+                access.record(request, "upload_refused", files=names, reason="not sent by this session")
+            return "**Nothing was added.** Only files you sent to this page can be added."
         if len(files) > MAX_UPLOAD_FILES:
             return f"**Nothing was added.** {len(files)} files at once; the limit is {MAX_UPLOAD_FILES}."
         total = sum(Path(f).stat().st_size for f in files)
