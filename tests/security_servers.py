@@ -366,3 +366,14 @@ def run_briefly(command: list[str], cwd: Path, env: dict[str, str], timeout_s: f
         out, _ = process.communicate()
         return None, out
     return process.returncode, out
+
+
+def locked_files(pid: int, files: list[Path]) -> set[str]:
+    """Which of ``files`` process ``pid`` holds a POSIX lock on (Linux's /proc/locks)."""
+    inodes = {f.stat().st_ino: f.name for f in files if f.exists()}
+    held = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        parts = line.split()
+        if len(parts) > 5 and parts[4] == str(pid) and int(parts[5].rsplit(":", 1)[-1]) in inodes:
+            held.add(inodes[int(parts[5].rsplit(":", 1)[-1])])
+    return held

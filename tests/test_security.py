@@ -44,6 +44,7 @@ from tests.security_servers import (
     file_data,
     free_port,
     ignore_failure,
+    locked_files,
     prepare,
     replay_file_attack,
     run_briefly,
@@ -128,13 +129,13 @@ def test_f1_no_event_reads_a_server_file_through_a_chatbot_or_file_input(main: S
         assert "Only files you sent" in refused and Path(theirs[0]["path"]).exists()
     answer = httpx.post(f"{main.url}/api/ask", json={"question": "What is the vault code?"}, headers=bearer(main, "ed"))
     assert SECRET not in answer.text
-    # Reading the live SQLite file in the server's process used to drop SQLite's locks; a `rag users` change
-    # then deleted the live WAL and the conversation with it.
+    # Reading the live SQLite file in the server's process dropped SQLite's lock on it (POSIX locks belong to
+    # the process: any close() drops them); a `rag users` change then deleted the live WAL under the server.
+    assert database.name in locked_files(main.process.pid, [database])
     UserStore(main.users_file).add("passing", "reader", "passing-through")
     command = [sys.executable, "-m", "rag.cli", "users", "remove", "passing", "--users", str(main.users_file)]
     assert subprocess.run(command, env=serve_env(main.root), capture_output=True, timeout=60).returncode == 0
-    with sqlite3.connect(database) as outside:
-        assert outside.execute("SELECT count(*) FROM conversations WHERE owner = 'rita'").fetchone()[0] >= 1
+    assert Path(f"{database}-wal").exists(), "the live WAL was deleted under the server"
     assert httpx.get(f"{main.url}/api/conversations", headers=bearer(main, "rita")).json()
 
 
@@ -502,8 +503,7 @@ def test_f12_at_run_time_a_locked_database_or_a_broken_users_file_gets_a_json_er
             login = client.post(f"{main.url}/login", data={"username": "rita", "password": PASSWORDS["rita"]})
         assert time.monotonic() - started < 20
     finally:
-        locker.execute("ROLLBACK")
-        locker.close()
+        locker.close()  # rolls back, releasing the lock
     assert listed.status_code == 200, listed.text[:300]  # reading never waits for a writer
     assert login.status_code == 503 and "busy" in login.text and "Retry-After" in login.headers
     users = main.users_file.read_bytes()
