@@ -385,3 +385,15 @@ def test_rag_serve_with_a_users_file_requires_sign_in(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_an_admin_issues_a_token_that_expires_over_the_api(base: str, accounts: tuple[Path, dict[str, str]]) -> None:
+    UserStore(accounts[0]).add("visitor", "reader", "visitor-password")
+    admin = bearer(accounts[1]["ada"])
+    bad = httpx.post(f"{base}/api/users/visitor/token?expires=soon", headers=admin)
+    assert bad.status_code == 400 and "90d" in bad.json()["error"]
+    token = httpx.post(f"{base}/api/users/visitor/token?expires=2s", headers=admin).json()["token"]
+    assert httpx.get(f"{base}/api/me", headers=bearer(token)).status_code == 200
+    time.sleep(2.5)
+    expired = httpx.get(f"{base}/api/me", headers=bearer(token))
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]
