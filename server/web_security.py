@@ -40,12 +40,13 @@ __all__ = ["CONTENT_SECURITY_POLICY", "WebGuard", "host_name"]
 
 logger = logging.getLogger("rag.server")
 
-# Gradio's page needs inline scripts and styles (its config and Svelte's style attributes); everything else
-# is this server's. 'unsafe-eval' is not granted: nothing on the page needs it.
+# Gradio's page needs inline scripts and styles (its config and Svelte's style attributes), and Gradio 6's
+# HTML component renders its template through Function() ('unsafe-eval': without it every gr.HTML shows
+# "Error rendering HTML"). None of that can load anything: every source is this server's own.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
         "font-src 'self' data:",

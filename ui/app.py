@@ -231,6 +231,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                         label="PDF, Word, HTML, .txt, .md or .rst",
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
+                    uploads.component_cache = Path(files.GRADIO_CACHE)
                     stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
                 library = documents_view(
                     bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None

@@ -49,12 +49,17 @@ def upload_folder() -> Path:
     return Path(get_upload_folder()).resolve()
 
 
-def _remove_received(files: list[str]) -> None:
+def _inside(path: Path, folders: list[Path]) -> Path | None:
+    """The folder of ``folders`` that holds ``path`` (not the folder itself), or None."""
+    return next((f for f in folders if path.is_relative_to(f) and path != f), None)
+
+
+def _remove_received(files: list[str], folders: list[Path]) -> None:
     """Delete Gradio's copies of an upload (and the random folder each sits in), never anything outside."""
-    folder = upload_folder()
     for name in files:
         path = Path(name).resolve()
-        if not path.is_relative_to(folder) or path == folder:
+        folder = _inside(path, folders)
+        if folder is None:
             continue
         with contextlib.suppress(OSError):
             path.unlink()
@@ -69,6 +74,14 @@ class Uploads:
         self.bot = bot
         self.access = access
         self._cancel = threading.Event()
+        # Where the file input's own cache is, when it is not the upload folder (Gradio fixes it when the
+        # component is made; GRADIO_TEMP_DIR set later moves only the upload folder): ui.app sets it.
+        self.component_cache: Path | None = None
+
+    def folders(self) -> list[Path]:
+        """The folders Gradio keeps received files in."""
+        cache = [self.component_cache.resolve()] if self.component_cache else []
+        return [upload_folder(), *cache]
 
     def cancel(self, request: gr.Request) -> None:
         """Stop the indexing in progress after its current batch (editors only; audited either way)."""
@@ -92,11 +105,11 @@ class Uploads:
             return self._upload(files, request, progress, mine), None
         finally:
             if mine:  # never another session's files, whatever a request names
-                _remove_received(files)
+                _remove_received(files, self.folders())
 
     def _sent_here(self, request: gr.Request, files: list[str]) -> bool:
-        folder = upload_folder()
-        inside = all(Path(f).resolve().is_relative_to(folder) for f in files)
+        folders = self.folders()
+        inside = all(_inside(Path(f).resolve(), folders) for f in files)
         return inside and (self.access is None or self.access.sent(request, files))
 
     def _upload(self, files: list[str], request: gr.Request, progress: gr.Progress, mine: bool) -> str:
