@@ -101,7 +101,8 @@ def create_app(bot: Bot, *, users_file: Path | None = None, options: ServeOption
         return {"ok": True, "auth": auth.enabled}
 
     demo = build_app(bot, ServerChatAccess(state), answerers=options.chat_answerers)
-    private = [users_file, db_path, audit_path, bot.settings.index_dir, bot.settings.docs_dir]
+    wal, shm = (db_path.with_name(db_path.name + suffix) for suffix in ("-wal", "-shm"))
+    private = [users_file, db_path, wal, shm, audit_path, bot.settings.index_dir, bot.settings.docs_dir]
     _mount_chat(app, demo, auth, [p for p in private if p is not None])
     # Added last, run first: WebGuard, then the CORS policy (no origin but the page's own may read an
     # answer), then GradioGuard's sign-in check.

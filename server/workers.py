@@ -173,8 +173,9 @@ def running_workers(
     ports = [free_port() for _ in range(workers)]
     port = port or free_port(host)
     output = subprocess.DEVNULL if quiet else None
-    # HAProxy connects from 127.0.0.1: the workers take the client address it passes on from there alone.
-    behind = ["--trusted-proxy", "127.0.0.1"]
+    # HAProxy connects from 127.0.0.1: the workers take the client address it passes on from there alone, and
+    # answer to the name HAProxy is bound to (browsers send it as Host).
+    behind = ["--trusted-proxy", "127.0.0.1", *_host_name_flag(host)]
     commands = [
         [sys.executable, "-m", "rag.cli", "serve", *serve_args, *behind, "--host", "127.0.0.1", "--port", str(p)]
         for p in ports
@@ -219,6 +220,12 @@ def _check_exposure(host: str, serve_args: Sequence[str], env: Mapping[str, str]
     args = list(serve_args)
     users = args[args.index("--users") + 1] if "--users" in args[:-1] else env.get("RAG_USERS_FILE") or "users.json"
     check_exposure(host, Path(users).expanduser(), no_auth="--no-auth" in args)
+
+
+def _host_name_flag(host: str) -> list[str]:
+    from server.options import ServeOptions
+
+    return [part for name in ServeOptions().answering_to(host).allowed_hosts for part in ("--allowed-host", name)]
 
 
 def _https_proxy(env: Mapping[str, str]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -228,7 +229,10 @@ def test_openapi_documents_the_api(base: str) -> None:
     assert "/api/ask" in spec["paths"] and "/api/conversations/{conversation_id}" in spec["paths"]
     body = spec["components"]["schemas"]["AskRequest"]["properties"]
     assert set(body) == {"question", "k", "sources"}
-    assert httpx.get(f"{base}/docs").status_code == 200
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text  # served offline, allowed by the page's CSP
+    assets = re.findall(r'(?:src|href)="(/static-offline-docs/[^"]+)"', docs.text)
+    assert assets and all(httpx.get(f"{base}{asset}").status_code == 200 for asset in assets), assets
 
 
 def test_unknown_api_paths_do_not_fall_through_to_the_chat(base: str) -> None:
