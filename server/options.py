@@ -27,29 +27,9 @@ from dataclasses import dataclass
 
 from rag.errors import ConfigError
 
-__all__ = ["ServeOptions", "parse_answerer_choice"]
+__all__ = ["ServeOptions"]
 
 _HOST_NAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-# The answerer names a chat may offer (rag.answerers.ANSWERERS, without importing it here).
-ANSWERER_NAMES = ("extractive", "openai", "azure", "ollama", "llamacpp", "auto")
-
-
-def parse_answerer_choice(entry: str) -> tuple[str, str]:
-    """``"openai:gpt-4o-mini"`` -> ``("openai", "gpt-4o-mini")``; ``"extractive"`` -> ``("extractive", "")``.
-
-    Only the first colon splits, so Ollama tags (``ollama:llama3.2:latest``) keep theirs.
-
-    Raises:
-        ConfigError: The name is not an answerer.
-    """
-    name, _, model = entry.strip().partition(":")
-    name, model = name.strip(), model.strip()
-    if name not in ANSWERER_NAMES:
-        raise ConfigError(
-            f"--chat-answerer {entry!r}: unknown answerer {name!r}; use NAME or NAME:MODEL with NAME one of "
-            f"{', '.join(ANSWERER_NAMES)}"
-        )
-    return name, model
 
 
 def _host(name: str) -> str:
@@ -104,8 +84,11 @@ class ServeOptions:
         answerers = list(chat_answerers) if chat_answerers else _listed(environ.get("RAG_CHAT_ANSWERERS"))
         if https_proxy is None:
             https_proxy = environ.get("RAG_HTTPS_PROXY", "").strip().lower() in {"1", "true", "yes", "on"}
-        for entry in answerers:
-            parse_answerer_choice(entry)
+        if answerers:  # checked now, before any model loads (the chat's own parser)
+            from ui.answerer_choice import parse_choice
+
+            for entry in answerers:
+                parse_choice(entry)
         return cls(
             allowed_hosts=tuple(dict.fromkeys(_host(h) for h in hosts)),
             trusted_proxies=tuple(dict.fromkeys(_proxy(p) for p in proxies)),

@@ -21,7 +21,7 @@ from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import AnswererName, Settings
 from rag.errors import ConfigError
 
-__all__ = ["IN_PROCESS", "AnswererChoices", "label_of"]
+__all__ = ["IN_PROCESS", "AnswererChoices", "label_of", "parse_choice"]
 
 IN_PROCESS = frozenset({"llamacpp"})  # backends that load a model into this process's memory
 
@@ -31,11 +31,21 @@ def label_of(name: str, model: str) -> str:
     return f"{name}: {model}" if model else name
 
 
-def _parse(entry: str) -> tuple[str, str]:
-    name, _, model = entry.strip().partition(":")  # only the first colon: ollama tags keep theirs
-    if name.strip() not in ANSWERERS:
-        raise ConfigError(f"unknown answerer {name.strip()!r} in {entry!r}; available: {', '.join(ANSWERERS)}")
-    return name.strip(), model.strip()
+def parse_choice(entry: str) -> tuple[str, str]:
+    """``"openai:gpt-4o-mini"`` -> ``("openai", "gpt-4o-mini")``; ``"extractive"`` -> ``("extractive", "")``.
+
+    Only the first colon splits, so Ollama tags (``ollama:llama3.2:latest``) keep theirs.
+
+    Raises:
+        ConfigError: The name is not an answerer.
+    """
+    name, _, model = (part.strip() for part in entry.strip().partition(":"))
+    if name not in ANSWERERS:
+        raise ConfigError(
+            f"--chat-answerer {entry!r}: unknown answerer {name!r}; use NAME or NAME:MODEL with NAME one of "
+            f"{', '.join(ANSWERERS)}"
+        )
+    return name, model
 
 
 class AnswererChoices:
@@ -55,7 +65,7 @@ class AnswererChoices:
         self.settings = settings
         self.free = offered is None
         own = (settings.answerer, settings.model or "")
-        entries = [own, *(_parse(e) for e in offered or ())]
+        entries = [own, *(parse_choice(e) for e in offered or ())]
         self._offered = {label_of(*key): key for key in dict.fromkeys(entries)}
         self._built: dict[tuple[str, str], Answerer] = {own: default} if default is not None else {}
         self._own = own
