@@ -214,30 +214,31 @@ class UserStore:
         ok = verify_password(password, stored)
         return User(name, account.role) if ok and account else None
 
-    def user_for_token(self, token: str) -> User | None:
-        """The user an API token belongs to, or None for an unknown or revoked token."""
+    def _token_holder(self, token: str) -> tuple[str, _Account] | None:
+        """The name and account holding ``token`` (live or expired), or None."""
         digest = hash_token(token)
         with self._lock:
             accounts = self._fresh()
             name = self._by_token.get(digest)
             account = accounts.get(name) if name else None
-            if account is None or account.token_sha256 is None:
-                return None
             # compare_digest on the stored digest too, so the dict lookup is not the only check
-            if not hmac.compare_digest(account.token_sha256, digest) or not account.token_live(time.time()):
+            if name is None or account is None or account.token_sha256 is None:
                 return None
-            return User(name, account.role)  # type: ignore[arg-type]
+            return (name, account) if hmac.compare_digest(account.token_sha256, digest) else None
+
+    def user_for_token(self, token: str) -> User | None:
+        """The user an API token belongs to, or None for an unknown, revoked or expired token."""
+        holder = self._token_holder(token)
+        if holder is None or not holder[1].token_live(time.time()):
+            return None
+        return User(holder[0], holder[1].role)
 
     def token_expired(self, token: str) -> float | None:
         """When a known token expired (Unix time), for the error that says so; None for any other token."""
-        digest = hash_token(token)
-        with self._lock:
-            accounts = self._fresh()
-            name = self._by_token.get(digest)
-            account = accounts.get(name) if name else None
-            if account is None or account.token_expires is None or account.token_live(time.time()):
-                return None
-            return account.token_expires
+        holder = self._token_holder(token)
+        if holder is None or holder[1].token_expires is None or holder[1].token_live(time.time()):
+            return None
+        return holder[1].token_expires
 
     # Writing -----------------------------------------------------------------------------------------
 
