@@ -57,7 +57,7 @@ from rag.errors import (
     RagError,
 )
 from rag.progress import ProgressCallback, ProgressTracker, tqdm_reporter
-from rag.readers import PageSpan
+from rag.readers import PageSpan, ReadOptions
 from rag.store import SENTENCE_VECTORS, ChunkStore, FileEntry, Manifest, Segment, VectorCodec
 
 __all__ = [
@@ -184,7 +184,7 @@ def sync_index(
     if documents is not None:
         corpus = _Corpus.of(documents)
     else:
-        corpus = _scan(settings.docs_dir, store, settings.ocr, settings.index_dir)
+        corpus = _scan(settings.docs_dir, store, settings.read_options(), settings.index_dir)
     if store is not None:
         report = _compare(settings, store, corpus, reindex)
         if report is None and store.manifest.skipped == corpus.skipped:
@@ -429,7 +429,7 @@ class _Corpus:
     files: dict[str, DocumentFile] = field(default_factory=dict)
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # files not indexed -> why
-    ocr: str = "auto"
+    options: ReadOptions = field(default_factory=ReadOptions)
     kept: dict[str, str] = field(default_factory=dict)  # unreadable now, indexed before: name -> why
 
     @classmethod
@@ -441,7 +441,7 @@ class _Corpus:
         """The document ``source``, read now if the scan did not need to."""
         doc = self.read.get(source)
         if doc is None:
-            doc = load_document(self.files[source].path, source, ocr=self.ocr)
+            doc = load_document(self.files[source].path, source, options=self.options)
             if doc.sha256 != self.hashes[source]:
                 raise DocumentError(
                     f"{source} changed while it was being indexed; index again", self.files[source].path
@@ -450,7 +450,7 @@ class _Corpus:
         return doc
 
 
-def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto", index_dir: Path | None = None) -> _Corpus:
+def _scan(folder: Path, store: ChunkStore | None, options: ReadOptions, index_dir: Path | None = None) -> _Corpus:
     """Hash every document of ``folder``, reading only files whose size or time differ from the index's.
 
     A file is trusted unread only when the index recorded its size and modification time, and the time
@@ -463,11 +463,12 @@ def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto", index_dir: 
     folder = check_docs_folder(folder)
     known = store.manifest.files if store is not None else {}
     scanned_at = time.time_ns()
-    corpus = _Corpus({}, {}, ocr=ocr)
+    corpus = _Corpus({}, {}, options=options)
     unknown: list[DocumentFile] = []
     # An index kept inside the docs folder is not a document (its files would all be "unsupported").
     index_prefix = _relative_prefix(index_dir, folder) if index_dir is not None else None
-    for file in list_document_files(folder):
+    known_skipped = store.manifest.skipped if store is not None else {}
+    for file in list_document_files(folder, corpus.skipped, known_skipped):
         if index_prefix is not None and file.source.startswith(index_prefix):
             continue
         corpus.files[file.source] = file
@@ -476,14 +477,13 @@ def _scan(folder: Path, store: ChunkStore | None, ocr: str = "auto", index_dir: 
             corpus.hashes[file.source] = entry.sha256
         else:
             unknown.append(file)
-    known_skipped = store.manifest.skipped if store is not None else {}
     also_known = len(corpus.hashes) + sum(1 for file in unknown if file.source in known)
     if not unknown and not also_known and store is not None:
         # Every document was deleted: the index empties too, or deleted files would go on being cited.
         logger.warning("%s holds no documents any more; the index is emptied", folder)
         return corpus
     read = read_documents(
-        folder, unknown, also_known=also_known, skipped=corpus.skipped, known_skipped=known_skipped, ocr=ocr
+        folder, unknown, also_known=also_known, skipped=corpus.skipped, known_skipped=known_skipped, options=options
     )
     for doc in read:
         file = corpus.files[doc.source]

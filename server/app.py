@@ -12,6 +12,10 @@ Facing the network (``server.web_security``, options in ``server.options``): ``W
 Origin and sets the security headers on every answer; no origin gets CORS; forwarded addresses count only
 from ``--trusted-proxy``. Gradio is mounted with its own file checks on (see ``_mount_chat``) and with the
 server's private files blocked, and keeps uploads in a folder of this server's own, deleted when it stops.
+
+Stopping (SIGTERM, Ctrl-C): the docs watcher and every extraction worker are stopped the moment the signal
+arrives (an upload or a refresh reading a file then ends at once), and requests still running after
+``SHUTDOWN_GRACE_S`` are cancelled, so the server is gone within seconds whatever it was doing.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import gradio as gr
@@ -37,6 +44,7 @@ from starlette.middleware.cors import CORSMiddleware
 import rag
 from rag import Bot, Settings
 from rag.documents import MAX_DOCUMENT_BYTES
+from rag.readers import isolation
 from rag.watch import DocsWatcher
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog
@@ -58,6 +66,10 @@ from ui.auth_views import ACCOUNT_CSS
 __all__ = ["create_app", "serve"]
 
 logger = logging.getLogger("rag.server")
+
+# Requests still running this long after a stop signal are cancelled (uvicorn waits for ever by default: an
+# upload being read held a stopping server for 4.5 minutes).
+SHUTDOWN_GRACE_S = 3
 
 
 def create_app(bot: Bot, *, users_file: Path | None = None, options: ServeOptions | None = None) -> FastAPI:
@@ -218,8 +230,9 @@ def serve(
         try:
             # Forwarded headers are WebGuard's to judge (from --trusted-proxy only); uvicorn would trust any
             # loopback peer's. No "server: uvicorn" header either.
-            uvicorn.run(
+            _run(
                 app,
+                watcher,
                 host=host,
                 port=port,
                 log_level="warning",
@@ -228,5 +241,37 @@ def serve(
                 server_header=False,
             )
         finally:
-            if watcher is not None:
-                watcher.stop()
+            _stop_background(watcher)
+
+
+def _run(app: FastAPI, watcher: DocsWatcher | None, **config: Any) -> None:
+    """``uvicorn.run(app, **config)`` that stops the background work at once when told to stop.
+
+    The watcher and the extraction workers are stopped the moment a stop signal arrives, and requests still
+    running ``SHUTDOWN_GRACE_S`` later are cancelled.
+    """
+    server = _Server(uvicorn.Config(app, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **config), watcher)
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a stop, not an error
+        server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, say
+        sys.exit(3)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also starts stopping the background work as soon as it is told to stop."""
+
+    def __init__(self, config: uvicorn.Config, watcher: DocsWatcher | None) -> None:
+        super().__init__(config)
+        self._watcher = watcher
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # A signal handler must not wait for locks: the stopping happens in a thread of its own.
+        threading.Thread(target=_stop_background, args=(self._watcher,), name="rag-stop", daemon=True).start()
+
+
+def _stop_background(watcher: DocsWatcher | None) -> None:
+    """Stop the watcher (no refresh after this) and kill every extraction worker (a file being read is dropped)."""
+    if watcher is not None:
+        watcher.stop(timeout=0)
+    isolation.shutdown()

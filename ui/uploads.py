@@ -135,7 +135,8 @@ class Uploads:
             name = path.name  # Gradio keeps the original name, inside a random temporary folder
             try:
                 check_supported(path)
-                documents.append(load_document(path, source=f"{UPLOADS}/{name}", max_bytes=MAX_DOCUMENT_BYTES))
+                options = self.bot.settings.read_options()  # the limits of the work one file may cost
+                documents.append(load_document(path, f"{UPLOADS}/{name}", MAX_DOCUMENT_BYTES, options=options))
             except rag.DocumentError as exc:
                 problems.append(str(exc).replace(str(path), name))
         if problems:

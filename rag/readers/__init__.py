@@ -12,6 +12,11 @@ that into a ``DocumentError`` naming the file, and indexing lists it among the s
 Formats: ``.pdf`` (``rag.readers.pdf``, PDFium), ``.docx`` (``rag.readers.docx``, python-docx), ``.html``/``.htm``
 (``rag.readers.html``, trafilatura), and text: ``.txt``, ``.md``, ``.rst`` and files without an extension that
 decode as UTF-8 (``rag.readers.text``).
+
+Every file is untrusted input. ``ReadOptions`` carries the limits of the work one file may cost: the readers
+check the caps (pages, text length, unpacked size, element count) before or while parsing, and
+``rag.readers.isolation`` runs the PDF, Word and HTML readers in worker processes with a time and a memory
+limit. A file over any limit raises ``UnreadableFile`` naming the limit and the variable that sets it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ __all__ = [
     "Reader",
     "SectionSpan",
     "UnreadableFile",
+    "check_text_length",
     "reader_for",
     "supported_suffixes",
 ]
@@ -73,9 +79,25 @@ class Extracted:
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How readers behave: ``ocr`` is ``"auto"`` (OCR scanned PDFs when tesseract is installed) or ``"off"``."""
+    """How readers behave, and the most work one file may cost (``Settings.read_options()``; same defaults).
+
+    Attributes:
+        ocr: ``"auto"`` (OCR scanned PDFs when tesseract is installed) or ``"off"``.
+        max_pages: Most pages of a PDF.
+        max_text_chars: Most characters of text extracted from one file.
+        max_unpacked_bytes: Most bytes a Word file's parts add up to once unzipped.
+        max_elements: Most XML elements in a Word file's parts, or tags in an HTML page.
+        timeout_s: Wall time a worker may spend on one file (``rag.readers.isolation``).
+        memory_bytes: Address space of a worker process.
+    """
 
     ocr: str = "auto"
+    max_pages: int = 5_000
+    max_text_chars: int = 10_000_000
+    max_unpacked_bytes: int = 256 * 2**20
+    max_elements: int = 1_000_000
+    timeout_s: float = 120.0
+    memory_bytes: int = 1024 * 2**20
 
 
 class UnreadableFile(Exception):
@@ -116,6 +138,15 @@ def reader_for(name: str | PurePath) -> Reader | None:
         if suffix in reader.suffixes or (not suffix and reader.kind == "text"):
             return reader
     return None
+
+
+def check_text_length(length: int, options: ReadOptions, where: str = "") -> None:
+    """Raise ``UnreadableFile`` when ``length`` characters of text (so far: ``where``) pass the limit."""
+    if length > options.max_text_chars:
+        limit = options.max_text_chars
+        raise UnreadableFile(
+            f"{length:,} characters of text{where}; the limit is {limit:,} characters (RAG_MAX_TEXT_CHARS)"
+        )
 
 
 def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[SectionSpan, ...]:

@@ -883,7 +883,7 @@ def _plan(
         corpus = (
             _Corpus.of(documents)
             if documents is not None
-            else _scan(settings.docs_dir, None, settings.ocr, settings.index_dir)
+            else _scan(settings.docs_dir, None, settings.read_options(), settings.index_dir)
         )
         return _Plan(None, corpus, IndexReport("built", reason))
     assert state is not None
@@ -893,7 +893,7 @@ def _plan(
     corpus = (
         _Corpus.of(documents)
         if documents is not None
-        else _scan(settings.docs_dir, view, settings.ocr, settings.index_dir)
+        else _scan(settings.docs_dir, view, settings.read_options(), settings.index_dir)
     )
     return _Plan(state, corpus, _compare(settings, view, corpus, reindex), view)
 
