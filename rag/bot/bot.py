@@ -483,13 +483,13 @@ class Bot:
             DocumentError: A file is unreadable, binary, empty, too large or of another type, or a name is
                 taken by a different document; nothing is added in that case.
         """
-        documents = self._collect(items)
+        documents, options = self._collect(items), self.settings.read_options()
         docs_dir = self.settings.docs_dir
         for doc in documents:
             # Only the files these would replace are read: the rest of the folder can be large.
             target = docs_dir / doc.source
             try:
-                old = load_document(target, doc.source) if target.is_file() else None
+                old = load_document(target, doc.source, options=options) if target.is_file() else None
             except DocumentError:
                 old = None  # an unreadable file of that name is not indexed: replacing it loses nothing
             if old is not None and old.sha256 != doc.sha256 and not overwrite:
@@ -524,8 +524,8 @@ class Bot:
             self._kept = dict(report.kept)
         return report
 
-    @staticmethod
-    def _collect(items: Sequence[Document | Path | str]) -> list[Document]:
+    def _collect(self, items: Sequence[Document | Path | str]) -> list[Document]:
+        options = self.settings.read_options()  # the limits of the work one file may cost
         if isinstance(items, (str, Path, Document)):
             items = [items]
         documents: list[Document] = []
@@ -535,10 +535,10 @@ class Bot:
                 continue
             path = Path(item)
             if path.is_dir():
-                documents.extend(load_documents(path))
+                documents.extend(load_documents(path, options))
             else:
                 check_supported(path)
-                documents.append(load_document(path))
+                documents.append(load_document(path, options=options))
         return documents
 
     # --------------------------------------------------------------------------------- LangChain

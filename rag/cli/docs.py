@@ -44,7 +44,7 @@ def run_docs(args: argparse.Namespace, settings: Settings, progress: bool) -> in
         raise DocumentError(f"no document named {args.name!r} in {settings.docs_dir}; see 'rag docs list'", args.name)
     info = match[0]
     path = check_document_name(settings.docs_dir, info.name)
-    text = load_document(path, info.name).text if path.is_file() else ""
+    text = load_document(path, info.name, options=settings.read_options()).text if path.is_file() else ""
     if args.json:
         print(json.dumps({**info.to_dict(), "text": text}, ensure_ascii=False))
         return 0

@@ -76,9 +76,11 @@ def list_documents(docs_dir: Path, manifest: Manifest, kept: Mapping[str, str] |
     listed as indexed (their previous version is searched), with that reason.
     """
     kept = kept or {}
-    on_disk = {f.source: f for f in list_document_files(docs_dir)} if Path(docs_dir).is_dir() else {}
-    pending = set(manifest.pending)
     skipped = dict(manifest.skipped)  # files found but not indexable, with why (rag.indexing.faiss records them)
+    # Links left out of the listing are reported by indexing, once; a listing only adds any it has not seen.
+    listed = list_document_files(docs_dir, skipped, manifest.skipped) if Path(docs_dir).is_dir() else []
+    on_disk = {f.source: f for f in listed}
+    pending = set(manifest.pending)
     documents = []
     for name in sorted(set(on_disk) | set(manifest.files) | set(skipped)):
         file, entry = on_disk.get(name), manifest.files.get(name)

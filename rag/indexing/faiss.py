@@ -134,7 +134,10 @@ def sync_index(
         corpus = Corpus.of(documents)
     else:
         corpus = scan_docs(
-            settings.docs_dir, store.manifest if store is not None else None, settings.ocr, settings.index_dir
+            settings.docs_dir,
+            store.manifest if store is not None else None,
+            settings.read_options(),
+            settings.index_dir,
         )
     if store is not None:
         report = plan_refresh(settings, store.manifest, corpus, reindex)

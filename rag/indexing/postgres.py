@@ -199,7 +199,7 @@ def _plan(
         corpus = (
             Corpus.of(documents)
             if documents is not None
-            else scan_docs(settings.docs_dir, None, settings.ocr, settings.index_dir)
+            else scan_docs(settings.docs_dir, None, settings.read_options(), settings.index_dir)
         )
         return _Plan(None, corpus, IndexReport("built", reason))
     assert state is not None
@@ -209,7 +209,7 @@ def _plan(
     corpus = (
         Corpus.of(documents)
         if documents is not None
-        else scan_docs(settings.docs_dir, view.manifest, settings.ocr, settings.index_dir)
+        else scan_docs(settings.docs_dir, view.manifest, settings.read_options(), settings.index_dir)
     )
     return _Plan(state, corpus, plan_refresh(settings, view.manifest, corpus, reindex), view)
 

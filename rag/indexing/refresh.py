@@ -28,6 +28,7 @@ from rag.ingest.documents import (
     load_document,
     read_documents,
 )
+from rag.ingest.readers.base import ReadOptions
 from rag.stores.manifest import SENTENCE_VECTORS, Manifest
 
 __all__ = [
@@ -170,7 +171,7 @@ class Corpus:
     files: dict[str, DocumentFile] = field(default_factory=dict)
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # files not indexed -> why
-    ocr: str = "auto"
+    options: ReadOptions = field(default_factory=ReadOptions)
     kept: dict[str, str] = field(default_factory=dict)  # unreadable now, indexed before: name -> why
 
     @classmethod
@@ -182,7 +183,7 @@ class Corpus:
         """The document ``source``, read now if the scan did not need to."""
         doc = self.read.get(source)
         if doc is None:
-            doc = load_document(self.files[source].path, source, ocr=self.ocr)
+            doc = load_document(self.files[source].path, source, options=self.options)
             if doc.sha256 != self.hashes[source]:
                 raise DocumentError(
                     f"{source} changed while it was being indexed; index again", self.files[source].path
@@ -191,7 +192,7 @@ class Corpus:
         return doc
 
 
-def scan_docs(folder: Path, manifest: Manifest | None, ocr: str = "auto", index_dir: Path | None = None) -> Corpus:
+def scan_docs(folder: Path, manifest: Manifest | None, options: ReadOptions, index_dir: Path | None = None) -> Corpus:
     """Hash every document of ``folder``, reading only files whose size or time differ from the index's manifest.
 
     A file is trusted unread only when the index recorded its size and modification time, and the time
@@ -204,11 +205,12 @@ def scan_docs(folder: Path, manifest: Manifest | None, ocr: str = "auto", index_
     folder = check_docs_folder(folder)
     known = manifest.files if manifest is not None else {}
     scanned_at = time.time_ns()
-    corpus = Corpus({}, {}, ocr=ocr)
+    corpus = Corpus({}, {}, options=options)
     unknown: list[DocumentFile] = []
     # An index kept inside the docs folder is not a document (its files would all be "unsupported").
     index_prefix = _relative_prefix(index_dir, folder) if index_dir is not None else None
-    for file in list_document_files(folder):
+    known_skipped = manifest.skipped if manifest is not None else {}
+    for file in list_document_files(folder, corpus.skipped, known_skipped):
         if index_prefix is not None and file.source.startswith(index_prefix):
             continue
         corpus.files[file.source] = file
@@ -217,14 +219,13 @@ def scan_docs(folder: Path, manifest: Manifest | None, ocr: str = "auto", index_
             corpus.hashes[file.source] = entry.sha256
         else:
             unknown.append(file)
-    known_skipped = manifest.skipped if manifest is not None else {}
     also_known = len(corpus.hashes) + sum(1 for file in unknown if file.source in known)
     if not unknown and not also_known and manifest is not None:
         # Every document was deleted: the index empties too, or deleted files would go on being cited.
         logger.warning("%s holds no documents any more; the index is emptied", folder)
         return corpus
     read = read_documents(
-        folder, unknown, also_known=also_known, skipped=corpus.skipped, known_skipped=known_skipped, ocr=ocr
+        folder, unknown, also_known=also_known, skipped=corpus.skipped, known_skipped=known_skipped, options=options
     )
     for doc in read:
         file = corpus.files[doc.source]

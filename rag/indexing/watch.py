@@ -89,7 +89,7 @@ class DocsWatcher:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop watching (a refresh in progress finishes first)."""
+        """Stop watching: no refresh starts after this; waits up to ``timeout`` for one in progress to finish."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -154,6 +154,9 @@ class DocsWatcher:
         try:
             report = self.bot.refresh()
         except (RagError, OSError) as exc:
+            if self._stop.is_set():  # stopped mid-refresh (a server shutting down): what was committed stays
+                logger.info("stopped following %s during a refresh: %s", self.folder, exc)
+                return None
             self.last_error = f"the docs folder could not be indexed, the previous index is still in use: {exc}"
             logger.warning("%s", self.last_error)
             return None

@@ -6,7 +6,11 @@ file changed. For plain text the extracted text is the file's own decoding; for 
 the reader's output, stored with the index. Page and section spans say where each stretch of text came from.
 
 Every file of a docs folder that is not indexed gets a reason (``SkippedFile``): an unsupported type, an
-encrypted or truncated PDF, no text layer, too large, not UTF-8. Nothing is skipped silently.
+encrypted or truncated PDF, no text layer, too large, not UTF-8, over a limit of the work a file may cost
+(``ReadOptions``), a link that may lead outside the folder. Nothing is skipped silently.
+
+PDF, Word and HTML files are parsed in worker processes with a time and a memory limit
+(``rag.ingest.readers.isolation``); plain text is decoded here.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 
 from rag.errors import DocumentError
-from rag.ingest.readers import reader_for, supported_suffixes
+from rag.ingest.readers import isolation, reader_for, supported_suffixes
 from rag.ingest.readers.base import PageSpan, ReadOptions, SectionSpan, UnreadableFile
 
 __all__ = [
@@ -87,21 +91,30 @@ class Document:
 
 
 def load_document(
-    path: Path, source: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES, *, ocr: str = "auto"
+    path: Path,
+    source: str | None = None,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+    *,
+    ocr: str = "auto",
+    options: ReadOptions | None = None,
 ) -> Document:
-    """Read one document with the reader for its type.
+    """Read one document with the reader for its type (PDF, Word and HTML in a worker process, within limits).
 
     Args:
         path: File to read.
         source: Name to cite it by; the file name when None.
         max_bytes: Text files larger than this are refused (PDF and Word files may be 10 times larger).
         ocr: ``"auto"`` reads scanned PDFs with tesseract when it is installed; ``"off"`` never does.
+        options: The reading options and limits (``Settings.read_options()``); when given, ``ocr`` is
+            theirs. When None, the defaults with ``ocr``.
 
     Raises:
         SkippedFile: The file is of an unsupported type, cannot be read, is too large, encrypted, corrupt,
-            has no text, is binary, is not UTF-8 or is empty; ``reason`` says which.
+            has no text, is binary, is not UTF-8, is empty, or is over a limit; ``reason`` says which.
         DocumentError: The file cannot be opened at all.
+        ExtractionStopped: The process is shutting down (``rag.ingest.readers.isolation.shutdown``).
     """
+    options = options if options is not None else ReadOptions(ocr=ocr)
     name = source or path.name
     reader = reader_for(path)
     if reader is None:
@@ -119,9 +132,14 @@ def load_document(
     except OSError as exc:
         raise DocumentError(f"cannot read {path}: {exc.strerror or exc}", path) from exc
     try:
-        extracted = reader.read(data, ReadOptions(ocr=ocr))
+        if reader.kind in isolation.ISOLATED_KINDS:
+            extracted = isolation.extract(reader.kind, data, options)
+        else:
+            extracted = reader.read(data, options)
     except UnreadableFile as exc:
         raise SkippedFile(name, str(exc), path) from None
+    except isolation.ExtractionStopped:
+        raise  # shutting down: the file is not at fault, and nothing is recorded about it
     except Exception as exc:  # a parser's own failure on a malformed file must not stop the whole folder
         logger.debug("the %s reader failed on %s", reader.kind, path, exc_info=True)
         raise SkippedFile(
@@ -181,16 +199,24 @@ def check_supported(path: Path) -> None:
         )
 
 
-def list_document_files(folder: Path) -> list[DocumentFile]:
+def list_document_files(
+    folder: Path, skipped: dict[str, str] | None = None, known_skipped: Mapping[str, str] | None = None
+) -> list[DocumentFile]:
     """Every file under ``folder`` (hidden files and folders aside), sorted by name, with its stat.
 
     Files of unsupported types are listed too: reading them says why they are skipped.
 
-    Symbolic links to files outside ``folder`` are skipped with a warning: a docs folder should not be a way
-    to read arbitrary files. Linked folders are not followed. Only links are resolved, so listing a folder of
-    many thousand files costs one ``stat`` per file.
+    A docs folder must not be a way to read arbitrary files, so links that may lead outside it are left out:
+    symbolic links to files outside ``folder`` (linked folders are not followed), and hard links: regular
+    files with more than one link (``st_nlink > 1``). The other name of a hard link cannot be found without
+    searching the whole file system, and it may be any file the server can read, so every hard-linked file is
+    refused, wherever its other names are; copy the file into the folder instead. Each one left out is
+    recorded in ``skipped`` with its reason, and logged as a warning unless ``known_skipped`` already has that
+    reason for it (it was reported before). Only links are resolved, so listing a folder of many thousand
+    files costs one ``stat`` per file.
     """
     root = folder.resolve()
+    known = known_skipped or {}
     found: list[DocumentFile] = []
     pending: list[tuple[str | Path, str]] = [(folder, "")]
     while pending:
@@ -202,26 +228,42 @@ def list_document_files(folder: Path) -> list[DocumentFile]:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, f"{prefix}{entry.name}/"))
                     continue
+                source = prefix + entry.name
                 if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(root):
-                    logger.warning("skipping %s: it links outside the docs folder %s", entry.path, folder)
+                    _leave_out(source, f"a symbolic link to a file outside the docs folder {folder}", skipped, known)
                     continue
                 try:
                     stat = entry.stat()
                 except OSError:
                     continue  # a dangling link, or a file removed while listing
-                if S_ISREG(stat.st_mode):
-                    found.append(DocumentFile(prefix + entry.name, entry.path, stat.st_size, stat.st_mtime_ns))
+                if not S_ISREG(stat.st_mode):
+                    continue
+                if stat.st_nlink > 1:
+                    why = (
+                        f"a hard link ({stat.st_nlink} names for one file): its other names may be outside the docs "
+                        "folder; copy the file in instead"
+                    )
+                    _leave_out(source, why, skipped, known)
+                    continue
+                found.append(DocumentFile(source, entry.path, stat.st_size, stat.st_mtime_ns))
     return sorted(found, key=lambda file: file.source)
 
 
-def load_documents(folder: Path | str) -> list[Document]:
+def _leave_out(source: str, reason: str, skipped: dict[str, str] | None, known: Mapping[str, str]) -> None:
+    level = logging.DEBUG if known.get(source) == reason else logging.WARNING
+    logger.log(level, "skipped %s: %s", source, reason)
+    if skipped is not None:
+        skipped[source] = reason
+
+
+def load_documents(folder: Path | str, options: ReadOptions | None = None) -> list[Document]:
     """Read every document under ``folder``, skipping unreadable ones with a warning that says why.
 
     Raises:
         DocumentError: The folder does not exist, or holds no readable document.
     """
     folder = check_docs_folder(folder)
-    return read_documents(folder, list_document_files(folder))
+    return read_documents(folder, list_document_files(folder), options=options)
 
 
 def read_documents(
@@ -232,6 +274,7 @@ def read_documents(
     skipped: dict[str, str] | None = None,
     known_skipped: dict[str, str] | None = None,
     ocr: str = "auto",
+    options: ReadOptions | None = None,
 ) -> list[Document]:
     """Read ``files`` (found in ``folder``), skipping unreadable ones with a warning that says why.
 
@@ -242,7 +285,8 @@ def read_documents(
         skipped: Filled with each skipped file's name and reason.
         known_skipped: Files already reported as skipped, with their reasons: skipped again for the same
             reason, they are logged at debug level only, so a reason is reported once, when found.
-        ocr: Passed to the PDF reader (``"auto"`` or ``"off"``).
+        ocr: Passed to the PDF reader (``"auto"`` or ``"off"``) when ``options`` is None.
+        options: The reading options and limits (``Settings.read_options()``).
 
     Raises:
         DocumentError: No file could be read, and no document is known otherwise.
@@ -252,7 +296,7 @@ def read_documents(
     known_skipped = known_skipped or {}
     for file in files:
         try:
-            documents.append(load_document(file.path, file.source, ocr=ocr))
+            documents.append(load_document(file.path, file.source, ocr=ocr, options=options))
         except DocumentError as exc:
             reason = exc.reason if isinstance(exc, SkippedFile) else str(exc)
             level = logging.DEBUG if known_skipped.get(file.source) == reason else logging.WARNING

@@ -3,7 +3,8 @@
 This is the only module that talks to a chat model. It owns:
 
 - the prompt: numbered passages in delimited blocks, marked as data, so instructions written inside a
-  document do not change what the assistant does;
+  document do not change what the assistant does; a passage cannot write the delimiters in any case or
+  spacing, and its file name is escaped as an attribute value;
 - asking for structured citations where the backend constrains output (``structured_kwargs``: JSON in which
   every sentence lists its passage ids, see ``rag.answer.answerers.citations``), and bounding every reply in tokens;
 - reading the reply: JSON or any marker style real models write becomes ``[n]`` markers, which become
@@ -18,6 +19,7 @@ Which chat model is used is decided by ``rag.answer.answerers.hosted`` and ``rag
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import threading
@@ -63,9 +65,22 @@ _REFUSAL = re.compile(
 )
 
 
+# "<" opening anything a model could read as our delimiters, in any case and spacing: "</PASSAGE>", "< /passage",
+# "<passages", "<\u200bpassage" (zero-width and other invisible characters count as spacing).
+_DELIMITER = re.compile(r"<(?=[\s\u200b-\u200f\u2060\ufeff]*/?[\s\u200b-\u200f\u2060\ufeff]*passage)", re.IGNORECASE)
+
+
 def _escape_passage(text: str) -> str:
-    # A document cannot close its own block and write outside it.
-    return text.replace("</passage", "&lt;/passage").replace("<passage", "&lt;passage")
+    # A document cannot close its own block, or open another, and write outside it.
+    return _DELIMITER.sub("&lt;", text)
+
+
+def _attribute(value: str) -> str:
+    """``value`` made safe inside a double-quoted attribute, so a file name cannot add attributes or close the tag.
+
+    Whitespace runs (line breaks too) become one space; ``&``, ``<``, ``>``, ``"`` and ``'`` become entities.
+    """
+    return html.escape(" ".join(value.split()), quote=True)
 
 
 def build_messages(question: str, passages: Sequence[Passage], *, structured: bool = False) -> list[tuple[str, str]]:
@@ -75,7 +90,7 @@ def build_messages(question: str, passages: Sequence[Passage], *, structured: bo
     """
     system = f"{SYSTEM_PROMPT}\n\n{STRUCTURED_PROMPT}" if structured else SYSTEM_PROMPT
     blocks = "\n".join(
-        f'<passage n="{i}" source="{p.source}">\n{_escape_passage(p.text)}\n</passage>'
+        f'<passage n="{i}" source="{_attribute(p.source)}">\n{_escape_passage(p.text)}\n</passage>'
         for i, p in enumerate(passages, start=1)
     )
     user = f"<passages>\n{blocks}\n</passages>\n\nQuestion: {question}"

@@ -2,6 +2,11 @@
 
 A reader module (``pdf``, ``docx``, ``html``, ``text``) imports this one, never the package, so that the
 package's registry (``rag.ingest.readers``) can import the readers without an import circle.
+
+Every file is untrusted input. ``ReadOptions`` carries the limits of the work one file may cost: the readers
+check the caps (pages, text length, unpacked size, element count) before or while parsing, and
+``rag.ingest.readers.isolation`` runs the PDF, Word and HTML readers in worker processes with a time and a
+memory limit. A file over any limit raises ``UnreadableFile`` naming the limit and the variable that sets it.
 """
 
 from __future__ import annotations
@@ -9,7 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Extracted", "PageSpan", "ReadOptions", "Reader", "SectionSpan", "UnreadableFile", "section_spans"]
+from rag.config import ReadOptions
+
+__all__ = [
+    "Extracted",
+    "PageSpan",
+    "ReadOptions",
+    "Reader",
+    "SectionSpan",
+    "UnreadableFile",
+    "check_text_length",
+    "section_spans",
+]
 
 
 @dataclass(frozen=True)
@@ -51,13 +67,6 @@ class Extracted:
     sections: tuple[SectionSpan, ...] = ()
 
 
-@dataclass(frozen=True)
-class ReadOptions:
-    """How readers behave: ``ocr`` is ``"auto"`` (OCR scanned PDFs when tesseract is installed) or ``"off"``."""
-
-    ocr: str = "auto"
-
-
 class UnreadableFile(Exception):
     """A file a reader cannot turn into text; the message is the reason, without the file's name."""
 
@@ -75,6 +84,15 @@ class Reader(Protocol):
             UnreadableFile: The file cannot be read; the message says why.
         """
         ...
+
+
+def check_text_length(length: int, options: ReadOptions, where: str = "") -> None:
+    """Raise ``UnreadableFile`` when ``length`` characters of text (so far: ``where``) pass the limit."""
+    if length > options.max_text_chars:
+        limit = options.max_text_chars
+        raise UnreadableFile(
+            f"{length:,} characters of text{where}; the limit is {limit:,} characters (RAG_MAX_TEXT_CHARS)"
+        )
 
 
 def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[SectionSpan, ...]:

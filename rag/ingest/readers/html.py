@@ -3,11 +3,14 @@
 trafilatura drops navigation, scripts, styles, cookie banners and footers, and writes the article as
 Markdown, whose ``#`` headings become sections. A page it finds no article in (a short page, a list) falls
 back to the visible text of ``<body>`` without ``nav``, ``header``, ``footer``, ``script`` and ``style``.
+
+A page with more than ``max_elements`` tags is refused before it is parsed (counted as ``<`` signs that do not
+open an end tag, a comment or a declaration: a bound, cheap on the 10 MB an HTML file may have).
 """
 
 from __future__ import annotations
 
-from rag.ingest.readers.base import Extracted, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers.base import Extracted, ReadOptions, UnreadableFile, check_text_length, section_spans
 from rag.ingest.readers.text import headings
 
 __all__ = ["READER", "HtmlReader"]
@@ -23,6 +26,9 @@ class HtmlReader:
         """Extract the main content of an HTML page from its bytes."""
         import trafilatura
 
+        tags = data.count(b"<") - data.count(b"</") - data.count(b"<!")
+        if tags > options.max_elements:
+            raise UnreadableFile(f"{tags:,} HTML tags; the limit is {options.max_elements:,} (RAG_MAX_ELEMENTS)")
         markup = _decode(data)
         text = trafilatura.extract(
             markup,
@@ -35,6 +41,7 @@ class HtmlReader:
         )
         if not text or not text.strip():
             text = _visible_text(markup)
+        check_text_length(len(text), options)
         if not text.strip():
             raise UnreadableFile("the web page holds no text")
         return Extracted(text, self.kind, sections=section_spans(text, headings(text)))

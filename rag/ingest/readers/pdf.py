@@ -7,6 +7,10 @@ is PDFium's own character index on that page, which is what draws a highlight ov
 (``char_boxes``). Reflow for reading and matching happens later (``rag.ingest.chunking.reflow``).
 
 A page with no text layer (a scan) is read with tesseract when it is installed and ``ocr`` is ``"auto"``.
+
+Limits: a PDF of more than ``max_pages`` pages, or whose text passes ``max_text_chars``, is refused. Images of
+a page (for OCR, for the chat) are rendered at a scale that keeps their longest side to a fixed number of
+pixels, so a page of 14,400 x 14,400 pt (the largest PDF allows) costs what an A4 page does.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rag.ingest.readers.base import Extracted, PageSpan, ReadOptions, UnreadableFile, section_spans
+from rag.ingest.readers.base import Extracted, PageSpan, ReadOptions, UnreadableFile, check_text_length, section_spans
 
-__all__ = ["OCR_COMMAND", "READER", "PdfReader", "char_boxes", "open_pdf", "render_page"]
+__all__ = ["OCR_COMMAND", "READER", "PdfReader", "char_boxes", "fitted_scale", "open_pdf", "render_highlighted"]
 
 logger = logging.getLogger(__name__)
 
 OCR_COMMAND = "tesseract"
 OCR_DPI = 300
+OCR_MAX_PX = 5000  # 300 DPI up to A3; a larger page is read at a lower resolution rather than at gigabytes
+HIGHLIGHT = (255, 214, 0, 110)  # translucent yellow over the cited characters
 # Control characters PDFium may emit, mapped one for one so offsets stay PDFium's character indexes.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -46,7 +52,15 @@ class PdfReader:
             document.close()
 
     def _read(self, document: Any, options: ReadOptions) -> Extracted:
-        texts = [_page_text(document[i]) for i in range(len(document))]
+        count = len(document)
+        if count > options.max_pages:
+            raise UnreadableFile(f"{count:,} pages; the limit is {options.max_pages:,} (RAG_MAX_PAGES)")
+        texts: list[str] = []
+        length = 0
+        for i in range(count):
+            texts.append(_page_text(document[i]))
+            length += len(texts[-1]) + 1
+            check_text_length(length, options, f" by page {i + 1} of {count}")
         if not texts:
             raise UnreadableFile("the PDF has no pages")
         blank = [i for i, text in enumerate(texts) if not text.strip()]
@@ -68,6 +82,7 @@ class PdfReader:
             pages.append(PageSpan(offset, offset + len(text), i + 1, label))
             offset += len(text) + 1
         text = "\n".join(texts)
+        check_text_length(len(text), options)  # OCR's text counts too
         if not text.strip():
             raise UnreadableFile("no text on any page, even with OCR")
         return Extracted(text, self.kind, tuple(pages), section_spans(text, _bookmarks(document, texts, pages)))
@@ -97,7 +112,7 @@ def _page_text(page: Any) -> str:
 
 def _ocr_page(page: Any) -> str:
     """The text tesseract reads on a rendering of ``page`` (empty when it reads none)."""
-    image = page.render(scale=OCR_DPI / 72).to_pil()
+    image = page.render(scale=fitted_scale(page, OCR_DPI / 72, OCR_MAX_PX)).to_pil()
     with tempfile.TemporaryDirectory(prefix="rag-ocr-") as folder:
         path = Path(folder) / "page.png"
         image.save(path)
@@ -131,14 +146,58 @@ def _find_loosely(text: str, title: str) -> int:
     return match.start() if match else -1
 
 
-def render_page(path: Path | str, number: int, scale: float = 1.5) -> Any:
-    """Page ``number`` (1-based) of the PDF at ``path`` as a PIL image."""
+def fitted_scale(page: Any, scale: float, max_px: int) -> float:
+    """``scale`` (pixels per point), lowered so that the page's longest side comes to at most ``max_px`` pixels."""
+    longest = max(float(page.get_width()), float(page.get_height()), 1.0)
+    return min(scale, max_px / longest)
+
+
+def render_highlighted(
+    path: Path | str, number: int, ranges: list[tuple[int, int]], *, scale: float, max_px: int
+) -> bytes:
+    """Page ``number`` (1-based) of the PDF at ``path`` as a PNG, PDFium characters ``ranges`` highlighted.
+
+    Rendered at ``scale`` pixels per point, or less: the longest side is at most ``max_px`` pixels. Runs in
+    an extraction worker (``rag.ingest.readers.isolation.render_page_png``), like every parse of a document.
+    """
+    import io
+
+    from PIL import Image, ImageDraw
+
     document = open_pdf(str(path))
     try:
+        if not 1 <= number <= len(document):
+            raise UnreadableFile(f"the PDF has no page {number}")
         page = document[number - 1]
-        return page.render(scale=scale).to_pil()
+        scale = fitted_scale(page, scale, max_px)
+        image = page.render(scale=scale).to_pil().convert("RGBA")
+        height = float(page.get_height())
+        overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(overlay)
+        for start, end in ranges:
+            for left, bottom, right, top in _boxes(page, start, end):
+                draw.rectangle(
+                    (left * scale, (height - top) * scale, right * scale, (height - bottom) * scale), fill=HIGHLIGHT
+                )
+        out = io.BytesIO()
+        Image.alpha_composite(image, overlay).convert("RGB").save(out, format="PNG", optimize=True)
+        return out.getvalue()
     finally:
         document.close()
+
+
+def _boxes(page: Any, start: int, end: int) -> list[tuple[float, float, float, float]]:
+    textpage = page.get_textpage()
+    try:
+        count = textpage.count_chars()
+        boxes = []
+        for index in range(max(start, 0), min(end, count)):
+            left, bottom, right, top = textpage.get_charbox(index, loose=True)  # the line's height
+            if right > left and top > bottom:
+                boxes.append((float(left), float(bottom), float(right), float(top)))
+        return boxes
+    finally:
+        textpage.close()
 
 
 def char_boxes(
@@ -152,17 +211,7 @@ def char_boxes(
     document = open_pdf(str(path))
     try:
         page = document[number - 1]
-        textpage = page.get_textpage()
-        try:
-            count = textpage.count_chars()
-            boxes = []
-            for index in range(max(start, 0), min(end, count)):
-                left, bottom, right, top = textpage.get_charbox(index, loose=True)  # the line's height
-                if right > left and top > bottom:
-                    boxes.append((float(left), float(bottom), float(right), float(top)))
-        finally:
-            textpage.close()
-        return (float(page.get_width()), float(page.get_height())), boxes
+        return (float(page.get_width()), float(page.get_height())), _boxes(page, start, end)
     finally:
         document.close()
 
