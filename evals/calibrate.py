@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import rag
-from rag.answerers.extractive import ExtractiveAnswerer
-from rag.evaluate import answer_is_correct
-from rag.grounding import split_answer_sentences
-from rag.retrieval import Passages
+from rag.answer.answerers.extractive import ExtractiveAnswerer
+from rag.answer.grounding import split_answer_sentences
+from rag.eval.metrics import answer_is_correct
+from rag.retrieve.passages import Passages
 
 HERE = Path(__file__).parent
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from rag.errors import ConfigError
-from rag.readers import ReadOptions
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
@@ -90,6 +89,29 @@ ENV_VARS: Mapping[str, str] = {
 
 
 @dataclass(frozen=True)
+class ReadOptions:
+    """How readers behave, and the most work one file may cost (``Settings.read_options()``; same defaults).
+
+    Attributes:
+        ocr: ``"auto"`` (OCR scanned PDFs when tesseract is installed) or ``"off"``.
+        max_pages: Most pages of a PDF.
+        max_text_chars: Most characters of text extracted from one file.
+        max_unpacked_bytes: Most bytes a Word file's parts add up to once unzipped.
+        max_elements: Most XML elements in a Word file's parts, or tags in an HTML page.
+        timeout_s: Wall time a worker may spend on one file (``rag.ingest.readers.isolation``).
+        memory_bytes: Address space of a worker process.
+    """
+
+    ocr: str = "auto"
+    max_pages: int = 5_000
+    max_text_chars: int = 10_000_000
+    max_unpacked_bytes: int = 256 * 2**20
+    max_elements: int = 1_000_000
+    timeout_s: float = 120.0
+    memory_bytes: int = 1024 * 2**20
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline can be tuned with. Immutable: derive variants with ``dataclasses.replace``.
 
@@ -143,7 +165,7 @@ class Settings:
         watch_docs: ``rag serve`` follows its docs folder, indexing files as they are added, changed or removed.
         examples: The chat's example questions: questions separated by ``|``, or the path of a file with one
             question a line. Empty: the seed examples for the seed corpus, none for any other.
-        verify: What happens to an LLM answer before a user sees it (``rag.answerers.verify``): ``"strict"``
+        verify: What happens to an LLM answer before a user sees it (``rag.answer.verify``): ``"strict"``
             replaces an answer that cites no valid passage, or none of whose sentences a cited passage
             supports, with the extractive answer (or the refusal) and a notice; ``"flag"`` shows it with
             its unsupported sentences listed; ``"off"`` shows the model's reply unchecked.
@@ -155,7 +177,7 @@ class Settings:
         llm_connect_timeout_s: Seconds to wait for an LLM backend's connection, apart from ``llm_timeout_s``
             (the wait for its answer), so a dead server is noticed in about a second.
         extract_timeout_s: Seconds a worker process may spend extracting one PDF, Word or HTML file
-            (``rag.readers.isolation``); a file that takes longer is skipped, with that reason.
+            (``rag.ingest.readers.isolation``); a file that takes longer is skipped, with that reason.
         extract_memory_mb: Address space of each extraction worker; a file that needs more is skipped.
         max_pages: PDFs with more pages are skipped.
         max_text_chars: Files that extract to more characters of text are skipped.
@@ -215,7 +237,7 @@ class Settings:
     # Four sentences are about 120 tokens; 512 leaves room for JSON and long names, never for a runaway reply.
     llm_max_tokens: int = 512
     llm_connect_timeout_s: float = 1.0
-    # Limits of the work one document may cost (issue 21): rag.readers.ReadOptions has the same defaults.
+    # Limits of the work one document may cost (issue 21): ReadOptions above has the same defaults.
     # The seed and eval files read in well under a second each; a 1,000-page PDF in about 4 s (OCR aside).
     extract_timeout_s: float = 120.0
     extract_memory_mb: int = 1024

@@ -43,9 +43,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 import rag
 from rag import Bot, Settings
-from rag.documents import MAX_DOCUMENT_BYTES
-from rag.readers import isolation
-from rag.watch import DocsWatcher
+from rag.indexing.watch import DocsWatcher
+from rag.ingest.documents import MAX_DOCUMENT_BYTES
+from rag.ingest.readers import isolation
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog
 from server.auth import ApiError, Auth, GradioGuard, gradio_user, login_router, require_role

@@ -26,12 +26,12 @@ import pytest
 from playwright.sync_api import Browser
 
 import rag
-from rag.answerers.llm import build_messages
-from rag.chunking import Chunk
+from rag.answer.answerers.llm import build_messages
 from rag.config import Settings
 from rag.errors import ConfigError
-from rag.readers import ReadOptions
-from rag.retrieval import Passage
+from rag.ingest.chunking import Chunk
+from rag.ingest.readers.base import ReadOptions
+from rag.retrieve.passages import Passage
 from tests.conftest import ROOT, SEEDS
 from tests.hostile_files import empty_paragraphs_docx, flate_bomb_pdf, long_html, text_pdf
 from tests.server_fixtures import free_port
@@ -77,7 +77,7 @@ def _bounded(code: str, timeout: float, env: dict[str, str] | None = None) -> di
 READ_ONE = """
 from pathlib import Path
 from rag.config import Settings
-from rag.documents import SkippedFile, load_document
+from rag.ingest.documents import SkippedFile, load_document
 before = peak_mb()
 started = time.monotonic()
 try:
@@ -147,7 +147,7 @@ def test_an_extraction_over_its_time_limit_is_stopped_and_the_rest_of_the_folder
     outcome = _bounded(
         f"""
         import rag
-        from rag.readers import isolation
+        from rag.ingest.readers import isolation
         started = time.monotonic()
         bot = rag.load({str(docs)!r}, {str(tmp_path / "index")!r}, progress=False)
         seconds = time.monotonic() - started
@@ -179,7 +179,7 @@ def test_pdf_page_and_text_caps_skip_the_file_by_name(tmp_path: Path, setting: s
         f"""
         from pathlib import Path
         from rag.config import Settings
-        from rag.documents import SkippedFile, load_document
+        from rag.ingest.documents import SkippedFile, load_document
         try:
             load_document(Path({str(path)!r}), options=Settings.from_env().read_options())
             print(json.dumps({{"read": True}}))
@@ -199,7 +199,7 @@ def test_an_html_page_of_too_many_elements_is_skipped_by_name(tmp_path: Path) ->
         f"""
         from pathlib import Path
         from rag.config import Settings
-        from rag.documents import SkippedFile, load_document
+        from rag.ingest.documents import SkippedFile, load_document
         try:
             load_document(Path({str(path)!r}), options=Settings.from_env().read_options())
             print(json.dumps({{"read": True}}))
@@ -219,8 +219,8 @@ def test_small_files_share_the_same_few_worker_processes(tmp_path: Path) -> None
     outcome = _bounded(
         f"""
         from pathlib import Path
-        from rag.documents import load_document
-        from rag.readers import isolation
+        from rag.ingest.documents import load_document
+        from rag.ingest.readers import isolation
         kinds = [load_document(p).kind for p in sorted(Path({str(tmp_path)!r}).iterdir())]
         print(json.dumps({{"kinds": kinds, "started": isolation.workers_started()}}))
         """,

@@ -6,7 +6,7 @@ extracted text; the stored page spans turn them into PDFium's character indexes 
 keeps the two one for one). The image is embedded in the evidence panel as a PNG ``data:`` URL inside a
 ``<details>`` element, so the user opens it with a click and nothing else needs serving.
 
-A page is rendered only when an answer cites it, in an extraction worker (``rag.readers.isolation``: a memory
+A page is rendered only when an answer cites it, in an extraction worker (``rag.ingest.readers.isolation``: a memory
 and a time limit), at ``PAGE_SCALE`` or less: its longest side is at most ``page_image_max_px`` pixels, so a
 page of 14,400 x 14,400 pt is as cheap to show as an A4 page.
 """
@@ -19,10 +19,11 @@ import logging
 from collections.abc import Callable
 
 from rag import Bot
-from rag.answer import Citation
+from rag.answer.types import Citation
 from rag.errors import RagError
-from rag.indexing import stored_pages
-from rag.readers import UnreadableFile, isolation
+from rag.indexing.texts import stored_pages
+from rag.ingest.readers import isolation
+from rag.ingest.readers.base import UnreadableFile
 
 __all__ = ["PAGE_SCALE", "page_figure_html", "page_image_png", "page_viewer"]
 
