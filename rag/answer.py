@@ -1,7 +1,8 @@
 """What a question gets back: the ``Answer`` with its numbered ``Citation``s, and how it prints.
 
 ``Answer.to_dict()`` is the JSON contract shared by ``rag ask --json``, the web chat's ``/ask`` endpoint
-and ``rag eval``'s records. ``_repr_html_`` renders it in Jupyter with every piece of document text escaped.
+and ``rag eval``'s records; ``rag.wire`` builds it, and every other wire format of an answer.
+``_repr_html_`` renders it in Jupyter with every piece of document text escaped.
 """
 
 from __future__ import annotations
@@ -75,18 +76,10 @@ class Citation:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The citation as printed in ``rag ask --json``."""
-        return {
-            "n": self.n,
-            "source": self.source,
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "score": round(self.score, 4),
-            "page": self.page,
-            "page_label": self.page_label,
-            "section": self.section,
-        }
+        """The citation as printed in ``rag ask --json`` (``rag.wire.citation_json``)."""
+        from rag.wire import citation_json  # rag.wire formats answers for every door, so it imports this module
+
+        return citation_json(self)
 
 
 @dataclass
@@ -130,17 +123,10 @@ class Answer:
     verification: str = "not_needed"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object printed by ``rag ask --json``."""
-        return {
-            "question": self.question,
-            "answer": self.text,
-            "refused": self.refused,
-            "backend": self.backend,
-            "notice": self.notice,
-            "citations": [c.to_dict() for c in self.citations],
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "verification": self.verification,
-        }
+        """The JSON object printed by ``rag ask --json`` (``rag.wire.ask_json``)."""
+        from rag.wire import ask_json
+
+        return ask_json(self)
 
     def __str__(self) -> str:
         return self._repr_markdown_()

@@ -37,7 +37,7 @@ from rag.answerers.citations import (
 from rag.errors import AnswererUnavailable
 from rag.retrieval import Passage
 
-__all__ = ["SYSTEM_PROMPT", "LLMAnswerer", "build_messages", "parse_reply"]
+__all__ = ["SYSTEM_PROMPT", "LLMAnswerer", "build_messages", "delimit_passage", "parse_reply"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +68,23 @@ def _escape_passage(text: str) -> str:
     return text.replace("</passage", "&lt;/passage").replace("<passage", "&lt;passage")
 
 
+def delimit_passage(n: int, source: str, text: str) -> str:
+    """One passage as a model is shown it: a ``<passage>`` block that its own text cannot close or forge.
+
+    Also how passages leave the MCP tools (``rag.wire``), so a client's model reads them as data there too.
+    """
+    # A quote or bracket in a file name must not end the attribute and write a tag of its own.
+    name = source.replace('"', "&quot;").replace("<", "&lt;")
+    return f'<passage n="{n}" source="{name}">\n{_escape_passage(text)}\n</passage>'
+
+
 def build_messages(question: str, passages: Sequence[Passage], *, structured: bool = False) -> list[tuple[str, str]]:
     """The chat messages for ``question``: the rules, then the passages and the question.
 
     With ``structured``, the rules end with the shape of the JSON reply expected.
     """
     system = f"{SYSTEM_PROMPT}\n\n{STRUCTURED_PROMPT}" if structured else SYSTEM_PROMPT
-    blocks = "\n".join(
-        f'<passage n="{i}" source="{p.source}">\n{_escape_passage(p.text)}\n</passage>'
-        for i, p in enumerate(passages, start=1)
-    )
+    blocks = "\n".join(delimit_passage(i, p.source, p.text) for i, p in enumerate(passages, start=1))
     user = f"<passages>\n{blocks}\n</passages>\n\nQuestion: {question}"
     return [("system", system), ("human", user)]
 
