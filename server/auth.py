@@ -38,10 +38,12 @@ __all__ = ["ANONYMOUS", "ApiError", "Auth", "GradioGuard", "login_router", "requ
 logger = logging.getLogger("rag.server")
 
 ANONYMOUS = User("anonymous", "admin")
-# Paths served without a session even when auth is on: the login form, the API (it checks tokens itself) and
-# its documentation.
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz"})
-PUBLIC_PREFIX = "/api/"
+# Paths served without a session even when auth is on: the login form, the APIs (the REST API, the
+# OpenAI-compatible /v1 and MCP's /mcp check tokens themselves) and the documentation.
+PUBLIC_PATHS = frozenset(
+    {"/login", "/logout", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz", "/mcp"}
+)
+PUBLIC_PREFIX = ("/api/", "/v1/")
 
 
 class ApiError(Exception):
