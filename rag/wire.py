@@ -47,7 +47,8 @@ __all__ = [
 # The most text one MCP read_document call returns; a longer document is read in steps (next_start).
 MAX_READ_CHARS = 20_000
 
-_PIECE = re.compile(r"\S+\s*")
+# A few words per stream chunk: readers see it arrive, and a long answer is not hundreds of events.
+_PIECE = re.compile(r"(?:\S+\s*){1,4}")
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
