@@ -22,10 +22,13 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+import rag
 from rag.wire import MAX_READ_CHARS
+from server import mcp_http
 from server.users import UserStore
 from tests.conftest import ANSWER_FIELDS, SIGNING
 from tests.serve_process import HOSTILE, RATE_LIMIT, RagServe, rag_env, serve_docs
+from tests.server_fixtures import running_server
 
 QUESTION = "Who signed the KT-Microsoft agreement, and where?"
 TOOLS = {"search", "ask", "list_documents", "read_document"}
@@ -192,3 +195,25 @@ def test_read_document_is_bounded_and_says_where_to_go_on(stdio_root: Path) -> N
     assert "call again with start=20000" in pieces[0].content[0].text
     assert unknown.is_error and "no-such-file.txt" in unknown.content[0].text
     assert past.is_error and "start must be between 0 and" in past.content[0].text
+
+
+def test_each_tool_call_is_checked_against_its_role(
+    seed_bot: rag.Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every tool needs only a reader today; a tool that needed an editor would refuse a reader, as /api does.
+    monkeypatch.setitem(mcp_http.TOOL_ROLES, "read_document", "editor")
+    store = UserStore(tmp_path / "users.json")
+    store.add("rita", "reader", "rita-reads-a-lot")
+    store.add("ed", "editor", "ed-edits-docs-1")
+    tokens = {name: store.issue_token(name) for name in ("rita", "ed")}
+
+    async def read(session: ClientSession) -> tuple[Any, Any]:
+        listed = await session.call_tool("list_documents", {})
+        read = await session.call_tool("read_document", {"name": SIGNING, "end": 40})
+        return listed, read
+
+    with running_server(seed_bot, tmp_path / "users.json") as base:
+        (listed, refused), (_, allowed) = (over_http(f"{base}/mcp", tokens[name], read) for name in ("rita", "ed"))
+    assert not listed.is_error and refused.is_error
+    assert refused.content[0].text.endswith("this needs the editor role; rita is a reader")
+    assert not allowed.is_error and len(allowed.structured_content["text"]) == 40
