@@ -217,3 +217,19 @@ def test_each_tool_call_is_checked_against_its_role(
     assert not listed.is_error and refused.is_error
     assert refused.content[0].text.endswith("this needs the editor role; rita is a reader")
     assert not allowed.is_error and len(allowed.structured_content["text"]) == 40
+
+
+def test_an_open_loopback_server_serves_mcp_without_a_token_but_not_to_other_sites(seed_bot: rag.Bot) -> None:
+    import httpx
+
+    async def names(session: ClientSession) -> set[str]:
+        return {tool.name for tool in (await session.list_tools()).tools}
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with running_server(seed_bot, None) as base:
+        assert over_http(f"{base}/mcp", None, names) == TOOLS
+        # DNS rebinding: a page of another site reaching the loopback server through the browser.
+        rebound = httpx.post(f"{base}/mcp", json=initialize, headers={**accept, "Host": "evil.example"})
+        foreign = httpx.post(f"{base}/mcp", json=initialize, headers={**accept, "Origin": "http://evil.example"})
+    assert (rebound.status_code, foreign.status_code) == (421, 403)
