@@ -16,6 +16,7 @@ The doors (CLI, REST API, ``/v1``, MCP) call these; none builds its own copy of 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -169,7 +170,7 @@ def mcp_search(query: str, passages: Sequence[Passage]) -> tuple[dict[str, Any],
     """The ``search`` tool's result: the passages best first, and their text in delimited blocks."""
     found = [passage_json(p) for p in passages]
     lines = [f"{len(found)} passage(s) for {query!r}, best first (n is the rank):"]
-    lines += [f"[{p['rank']}] {_place(p)} score {p['score']}" for p in found]
+    lines += [f"[{p['rank']}] {_place(p)}, score {p['score']}" for p in found]
     text = "\n".join(lines) + "\n\n" + _blocks([(p.rank, p.source, p.text) for p in passages]) if found else lines[0]
     return {"query": query, "passages": found}, text
 
@@ -227,7 +228,12 @@ def mcp_document_text(name: str, text: str, start: int = 0, end: int | None = No
 
 
 def _place(item: dict[str, Any]) -> str:
-    from rag.cli_format import format_place  # imported here: it imports rag.answer, which imports this module
-
-    where = format_place(item["source"], item.get("page"), item.get("page_label"), item.get("section"))
-    return f"{where}  chars {item['start']}-{item['end']}"
+    """``file.pdf, page 3 (printed 2), section "2 Configuration > 2.1 Ports", chars 588-1300``."""
+    parts = [str(item["source"])]
+    if item.get("page") is not None:
+        label = item.get("page_label")
+        parts.append(f"page {item['page']}" + (f" (printed {label})" if label and label != str(item["page"]) else ""))
+    if item.get("section"):
+        parts.append(f"section {json.dumps(item['section'], ensure_ascii=False)}")
+    parts.append(f"chars {item['start']}-{item['end']}")
+    return ", ".join(parts)
