@@ -132,6 +132,7 @@ bench: setup index pdftools
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_live.py
+	$(PY) benchmarks/bench_api.py
 
 clean:
 	rm -rf $(VENV) .venv-latest index index-docs .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache

@@ -1,9 +1,11 @@
 """What a question gets back: the ``Answer`` with its numbered ``Citation``s, and how it prints.
 
 ``Answer.to_dict()`` is the JSON contract shared by ``rag ask --json``, the web chat's ``/ask`` endpoint
-and ``rag eval``'s records. ``_repr_html_`` renders it in Jupyter with every piece of document text escaped.
-``format_place`` is how a citation's place reads (``file.pdf p. 7 §2.4 The glob files``) wherever an answer
-is shown: here, in ``rag ask`` (``rag.cli.format``) and in the chat.
+and ``rag eval``'s records: ``to_dict`` is that object, and ``rag.answer.wire`` builds every other wire
+format of an answer from it.
+``_repr_html_`` renders it in Jupyter with every piece of document text escaped. ``format_place`` is how a
+citation's place reads (``file.pdf p. 7 §2.4 The glob files``) wherever an answer is shown: here, in
+``rag ask`` (``rag.cli.format``) and in the chat.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Citation:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The citation as printed in ``rag ask --json``."""
+        """The citation as ``rag ask --json`` prints it (n, source, start, end, text, score, page, label, section)."""
         return {
             "n": self.n,
             "source": self.source,
@@ -132,7 +134,7 @@ class Answer:
     verification: str = "not_needed"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object printed by ``rag ask --json``."""
+        """The JSON object of ``rag ask --json``, ``POST /api/ask`` and the MCP ``ask`` tool (``rag.answer.wire``)."""
         return {
             "question": self.question,
             "answer": self.text,

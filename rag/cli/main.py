@@ -1,4 +1,4 @@
-"""The ``rag`` command: ``rag index``, ``ask``, ``chat``, ``docs``, ``eval``, ``serve`` and ``users``.
+"""The ``rag`` command: ``rag index``, ``ask``, ``chat``, ``docs``, ``eval``, ``serve``, ``mcp`` and ``users``.
 
 Flags override ``RAG_*`` environment variables, which override the defaults in ``rag.config``. Logs and
 progress bars go to stderr, so ``rag ask --json`` prints exactly one JSON object on stdout. Exit codes:
@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="ask questions in the terminal, with follow-ups and /sources")
     _common(chat)
     _answering(chat)
+
+    mcp = commands.add_parser("mcp", help="serve the documents as MCP tools over stdio (for Claude Desktop, Cursor...)")
+    _common(mcp)
+    _answering(mcp)
 
     serve = commands.add_parser("serve", help="open the web chat")
     _common(serve)
@@ -294,7 +298,9 @@ def _run(args: argparse.Namespace) -> int:
         bot = rag.load(settings=settings, progress=progress)
         answer = bot.ask(args.question, sources=args.sources)
         if args.json:
-            print(json.dumps(answer.to_dict(), ensure_ascii=False))
+            from rag.answer.wire import ask_json
+
+            print(json.dumps(ask_json(answer), ensure_ascii=False))
         else:
             from rag.cli.format import format_answer
 
@@ -343,6 +349,14 @@ def _run(args: argparse.Namespace) -> int:
         from rag.cli.chat import run_chat
 
         return run_chat(rag.load(settings=settings, progress=progress))
+    if args.command == "mcp":
+        try:
+            from server.mcp_tools import serve_stdio
+        except ImportError as exc:
+            raise ConfigError(f"rag mcp needs the MCP SDK ({exc}); run: pip install 'rag[mcp]'") from None
+        # stdout carries the protocol: logs and progress bars go to stderr, as for every command.
+        serve_stdio(rag.load(settings=settings, progress=progress))
+        return 0
     if args.command == "docs":
         from rag.cli.docs import run_docs
 

@@ -19,7 +19,6 @@ Which chat model is used is decided by ``rag.answer.answerers.hosted`` and ``rag
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import threading
@@ -35,11 +34,12 @@ from rag.answer.answerers.citations import (
     normalize_markers,
     structured_to_text,
 )
+from rag.answer.delimiting import delimit_passage
 from rag.answer.types import Answer, Citation
 from rag.errors import AnswererUnavailable
 from rag.retrieve.passages import Passage
 
-__all__ = ["SYSTEM_PROMPT", "LLMAnswerer", "build_messages", "parse_reply"]
+__all__ = ["SYSTEM_PROMPT", "LLMAnswerer", "build_messages", "delimit_passage", "parse_reply"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,34 +65,13 @@ _REFUSAL = re.compile(
 )
 
 
-# "<" opening anything a model could read as our delimiters, in any case and spacing: "</PASSAGE>", "< /passage",
-# "<passages", "<\u200bpassage" (zero-width and other invisible characters count as spacing).
-_DELIMITER = re.compile(r"<(?=[\s\u200b-\u200f\u2060\ufeff]*/?[\s\u200b-\u200f\u2060\ufeff]*passage)", re.IGNORECASE)
-
-
-def _escape_passage(text: str) -> str:
-    # A document cannot close its own block, or open another, and write outside it.
-    return _DELIMITER.sub("&lt;", text)
-
-
-def _attribute(value: str) -> str:
-    """``value`` made safe inside a double-quoted attribute, so a file name cannot add attributes or close the tag.
-
-    Whitespace runs (line breaks too) become one space; ``&``, ``<``, ``>``, ``"`` and ``'`` become entities.
-    """
-    return html.escape(" ".join(value.split()), quote=True)
-
-
 def build_messages(question: str, passages: Sequence[Passage], *, structured: bool = False) -> list[tuple[str, str]]:
     """The chat messages for ``question``: the rules, then the passages and the question.
 
     With ``structured``, the rules end with the shape of the JSON reply expected.
     """
     system = f"{SYSTEM_PROMPT}\n\n{STRUCTURED_PROMPT}" if structured else SYSTEM_PROMPT
-    blocks = "\n".join(
-        f'<passage n="{i}" source="{_attribute(p.source)}">\n{_escape_passage(p.text)}\n</passage>'
-        for i, p in enumerate(passages, start=1)
-    )
+    blocks = "\n".join(delimit_passage(i, p.source, p.text) for i, p in enumerate(passages, start=1))
     user = f"<passages>\n{blocks}\n</passages>\n\nQuestion: {question}"
     return [("system", system), ("human", user)]
 
