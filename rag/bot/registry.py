@@ -261,10 +261,14 @@ class Registry:
             raise ConfigError(f"bad {'group' if group else 'user'} name {shown(principal)!r}")
         with self._edit() as entries:
             entry = _existing(entries, name)
-            kind = "groups" if group is not None else "users"
-            current: frozenset[str] = getattr(entry, kind)
-            changed = current | {principal} if add else current - {principal}
-            entries[name] = replace(entry, **{kind: changed})
+
+            def changed(current: frozenset[str]) -> frozenset[str]:
+                return current | {principal} if add else current - {principal}
+
+            if group is not None:
+                entries[name] = replace(entry, groups=changed(entry.groups))
+            else:
+                entries[name] = replace(entry, users=changed(entry.users))
             return entries[name]
 
     @contextmanager

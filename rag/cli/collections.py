@@ -12,6 +12,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from rag.bot.registry import Registry, settings_for
 from rag.config import Settings
@@ -33,7 +34,7 @@ def run_collections(args: argparse.Namespace, settings: Settings) -> int:
     registry = Registry.of(settings)
     action = args.collections_command
     if action == "list":
-        rows = []
+        rows: list[dict[str, Any]] = []
         for entry in registry.collections():
             where = settings_for(settings, entry)
             index = where.pg_schema if settings.vector_backend == "postgres" else str(where.index_dir)
