@@ -88,7 +88,10 @@ def documents_router(opener: Opener | Bot, reader: Callable[..., Any], editor: C
 
         bot = open_bot(request, user, collection)
         indexed(bot, name)
-        spans = {p.number: p for p in stored_pages(bot.settings, bot.store.manifest, name)}
+        try:  # (the Postgres backend keeps no page spans: its PDFs have no page images, here as in the chat)
+            spans = {p.number: p for p in stored_pages(bot.settings, bot.store.manifest, name)}
+        except RagError:
+            spans = {}
         if page not in spans:
             raise HTTPException(status_code=404, detail=f"no page {page} in {shown(name)!r}")
         start = spans[page].start
