@@ -172,7 +172,8 @@ def main() -> None:
     if not (work / "lone").exists():
         started = time.perf_counter()
         chunks = build(work, args.chunks, args.collections)
-        print(f"built one {chunks}-chunk index and {args.collections} collections in {time.perf_counter() - started:.0f} s")
+        took = time.perf_counter() - started
+        print(f"built one {chunks}-chunk index and {args.collections} collections in {took:.0f} s")
     result = latency(work, args.rounds, collection=f"c{args.collections // 2}")
     print(json.dumps(result, indent=2))
     for used in (0, 1, 3, args.collections):
