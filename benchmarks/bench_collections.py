@@ -142,11 +142,13 @@ def memory(work: Path, used: int) -> dict[str, object]:
     from rag.bot.library import Library
     from rag.bot.registry import Reader
 
+    held: object  # what is measured stays referenced until the measurement
     if used == 0:
-        rag.load(work / "lone" / "docs", work / "lone" / "index", progress=False).ask(QUESTIONS[0])
+        held = rag.load(work / "lone" / "docs", work / "lone" / "index", progress=False)
+        held.ask(QUESTIONS[0])  # type: ignore[attr-defined]
         loaded: list[str] = []
     else:
-        library = Library(library_settings(work))
+        library = held = Library(library_settings(work))
         reader = Reader("bench", frozenset({"bench"}))
         for name in ["default", *[f"c{n}" for n in range(1, used)]]:
             library.open(name, reader).ask(QUESTIONS[0])
@@ -154,6 +156,7 @@ def memory(work: Path, used: int) -> dict[str, object]:
     status = Path("/proc/self/status").read_text()
     rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    del held
     return {"rss_mb": rss_kb / 1024, "peak_rss_mb": peak_mb, "loaded": loaded}
 
 
