@@ -196,13 +196,21 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
 
     uploads = Uploads(bot, access)
 
+    def default_readable(request: gr.Request) -> bool:
+        viewer = access.viewer(request) if access else None
+        return access is None or (viewer is not None and DEFAULT in access.collections(viewer))
+
+    may_see_default = default_readable if access is not None else None
+
     # Gradio deletes files it received and no handler used (an upload never submitted) after an hour, and all
     # of them when the server stops.
     with gr.Blocks(title="rag: cited answers", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         sidebar = add_sidebar() if access else None
         conversation = sidebar.conversation if sidebar else gr.State(None)
         bar = account_bar() if access else None
-        header = gr.Markdown(header_markdown(bot), elem_id="header")
+        # With accounts, default's documents may be restricted: nothing of them is built into the page, which
+        # fills header, picker and library on load for a viewer who may read default (see may_see_default).
+        header = gr.Markdown(header_markdown(bot) if access is None else NEUTRAL_HEADER, elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 # The collections the viewer may read (filled on load); hidden while there is only one.
@@ -219,7 +227,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                 )
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="clear", size="sm")
-                picker = document_picker(bot)
+                picker = document_picker(bot, empty=access is not None)
                 examples = corpus_examples(bot, EXAMPLES)
                 if examples:
                     gr.Examples(examples, inputs=question, label="Examples")
@@ -252,7 +260,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     uploads.component_cache = Path(files.GRADIO_CACHE)
                     stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
                 library = documents_view(
-                    bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None
+                    bot,
+                    can_edit=True,
+                    picker=picker,
+                    editor_check=_editor_check(access) if access else None,
+                    visible_to=may_see_default,
                 )
                 admin = add_admin_panel(access) if access else None
         asked = question.submit(
@@ -266,12 +278,15 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         )
         # Not queued: it must run while the upload it stops holds the queue.
         stop_indexing.click(uploads.cancel, None, None, queue=False, api_visibility="private")
-        demo.load(
-            lambda: (header_markdown(bot), gr.Dropdown(choices=bot.documents)),
-            None,
-            [header, picker],
-            api_visibility="private",
-        )
+
+        def fill(request: gr.Request) -> tuple[Any, ...]:
+            if may_see_default is not None and not may_see_default(request):
+                return NEUTRAL_HEADER, gr.Dropdown(choices=[])
+            return header_markdown(bot), gr.Dropdown(choices=bot.documents)
+
+        demo.load(fill, None, [header, picker], api_visibility="private")
+        if library.relist is not None and access is not None:
+            demo.load(library.relist, [library.search], list(library.outputs), api_visibility="private")
         if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
             asked.then(*after_answer(access, sidebar), api_visibility="private")
@@ -320,6 +335,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
     demo.queue(default_concurrency_limit=bot.settings.chat_concurrency)
     blocks: gr.Blocks = demo
     return blocks
+
+
+NEUTRAL_HEADER = (
+    "## Ask the documents\nAnswers quote the documents and cite each passage as [n]; click a number to see the passage."
+)
 
 
 def _editor_check(access: ChatAccess) -> Any:
