@@ -140,6 +140,8 @@ def create_app(
     demo = build_app(bot, ServerChatAccess(state), answerers=options.chat_answerers)
     wal, shm = (db_path.with_name(db_path.name + suffix) for suffix in ("-wal", "-shm"))
     private = [users_file, db_path, wal, shm, audit_path, bot.settings.index_dir, bot.settings.docs_dir]
+    private += [bot.settings.collections_file]
+    private += [c.docs for c in state.library.registry.collections() if c.docs is not None]  # as at start
     _mount_chat(app, demo, auth, [p for p in private if p is not None])
     # Added last, run first: WebGuard, then the CORS policy (no origin but the page's own may read an
     # answer), then GradioGuard's sign-in check.
