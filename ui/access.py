@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import gradio as gr
 
+from rag import Bot
+
 __all__ = ["ChatAccess", "ConversationSummary", "Viewer"]
 
 
@@ -57,10 +59,22 @@ class ChatAccess(Protocol):
         remove, re-index); a refusal is audited as ``<event>_refused``.
         """
 
+    def collections(self, viewer: Viewer) -> list[str]:
+        """The collections ``viewer`` may read, ``default`` first: what the chat's picker offers."""
+
+    def open_collection(self, viewer: Viewer, name: str, request: gr.Request) -> Bot | None:
+        """The bot of collection ``name`` through the server's one access check; None, as for no such name."""
+
     def save_turn(
-        self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]
+        self,
+        viewer: Viewer,
+        conversation_id: str | None,
+        question: str,
+        answer_html: str,
+        answer: dict[str, Any],
+        collection: str = "default",
     ) -> str:
-        """Save a question and its answer; returns the id of the conversation they went into."""
+        """Save a question and its answer (asked in ``collection``); returns the conversation's id."""
 
     def conversations(self, viewer: Viewer) -> list[ConversationSummary]:
         """``viewer``'s saved conversations, most recent first."""

@@ -30,6 +30,7 @@ import gradio as gr
 
 import rag
 from rag import Answer, Bot
+from rag.bot.registry import DEFAULT
 from rag.config import RetrievalMode
 from rag.ingest.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
 from ui.access import ChatAccess
@@ -132,6 +133,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         model: str,
         conversation_id: str | None,
         sources: list[str] | None,
+        collection: str | None,
         request: gr.Request,
     ) -> Iterator[tuple[str, list[dict[str, Any]], str, str | None]]:
         history = _text_only(history)  # the chat never holds files: a message naming one is not echoed back
@@ -146,6 +148,17 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             history.append({"role": "assistant", "content": error_html(refusal or "Sign in again to ask.")})
             yield "", history, gr.skip(), conversation_id
             return
+        name = collection or DEFAULT
+        # The server's one access check picks the index searched; a collection the viewer may not read
+        # reads as one that does not exist.
+        target = access.open_collection(viewer, name, request) if access and viewer else bot
+        if target is None:
+            history.append({"role": "user", "content": message})
+            history.append({"role": "assistant", "content": error_html(f"No collection named {name!r}.")})
+            yield "", history, gr.skip(), conversation_id
+            return
+        if target is not bot:
+            sources = None  # the document picker lists default's documents
         earlier = [{"role": t["role"], "content": _plain(t["content"])} for t in history]
         history.append({"role": "user", "content": message})
         mode: RetrievalMode = "hybrid" if hybrid else "dense"
@@ -156,9 +169,10 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             yield "", history, gr.skip(), conversation_id
             return
         try:
-            stream = bot.stream(
+            stream = target.stream(
                 message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer, sources=sources or None
             )
+            pages = show_page if target is bot else page_viewer(target)
             history.append({"role": "assistant", "content": ""})
             text = ""
             for piece in stream:
@@ -167,9 +181,9 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     history[-1] = {"role": "assistant", "content": answer_html(piece, key)}
                     if access and viewer:
                         conversation_id = access.save_turn(
-                            viewer, conversation_id, message, history[-1]["content"], piece.to_dict()
+                            viewer, conversation_id, message, history[-1]["content"], piece.to_dict(), name
                         )
-                    yield "", history, evidence_html(piece, key, show_page), conversation_id
+                    yield "", history, evidence_html(piece, key, pages), conversation_id
                 else:
                     text += piece
                     history[-1] = {"role": "assistant", "content": streaming_html(text)}
@@ -182,15 +196,27 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
 
     uploads = Uploads(bot, access)
 
+    def default_readable(request: gr.Request) -> bool:
+        viewer = access.viewer(request) if access else None
+        return access is None or (viewer is not None and DEFAULT in access.collections(viewer))
+
+    may_see_default = default_readable if access is not None else None
+
     # Gradio deletes files it received and no handler used (an upload never submitted) after an hour, and all
     # of them when the server stops.
     with gr.Blocks(title="rag: cited answers", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         sidebar = add_sidebar() if access else None
         conversation = sidebar.conversation if sidebar else gr.State(None)
         bar = account_bar() if access else None
-        header = gr.Markdown(header_markdown(bot), elem_id="header")
+        # With accounts, default's documents may be restricted: nothing of them is built into the page, which
+        # fills header, picker and library on load for a viewer who may read default (see may_see_default).
+        header = gr.Markdown(header_markdown(bot) if access is None else NEUTRAL_HEADER, elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
+                # The collections the viewer may read (filled on load); hidden while there is only one.
+                collection = gr.Dropdown(
+                    [DEFAULT], value=DEFAULT, label="Collection", elem_id="collection", visible=False
+                )
                 chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", sanitize_html=True)
                 question = gr.Textbox(
                     elem_id="question",
@@ -201,7 +227,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                 )
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="clear", size="sm")
-                picker = document_picker(bot)
+                picker = document_picker(bot, empty=access is not None)
                 examples = corpus_examples(bot, EXAMPLES)
                 if examples:
                     gr.Examples(examples, inputs=question, label="Examples")
@@ -234,12 +260,16 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     uploads.component_cache = Path(files.GRADIO_CACHE)
                     stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
                 library = documents_view(
-                    bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None
+                    bot,
+                    can_edit=True,
+                    picker=picker,
+                    editor_check=_editor_check(access) if access else None,
+                    visible_to=may_see_default,
                 )
                 admin = add_admin_panel(access) if access else None
         asked = question.submit(
             respond,
-            [question, chatbot, top_k, hybrid, backend, model, conversation, picker],
+            [question, chatbot, top_k, hybrid, backend, model, conversation, picker, collection],
             [question, chatbot, evidence, conversation],
             api_visibility="private",
         )
@@ -248,12 +278,15 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         )
         # Not queued: it must run while the upload it stops holds the queue.
         stop_indexing.click(uploads.cancel, None, None, queue=False, api_visibility="private")
-        demo.load(
-            lambda: (header_markdown(bot), gr.Dropdown(choices=bot.documents)),
-            None,
-            [header, picker],
-            api_visibility="private",
-        )
+
+        def fill(request: gr.Request) -> tuple[Any, ...]:
+            if may_see_default is not None and not may_see_default(request):
+                return NEUTRAL_HEADER, gr.Dropdown(choices=[])
+            return header_markdown(bot), gr.Dropdown(choices=bot.documents)
+
+        demo.load(fill, None, [header, picker], api_visibility="private")
+        if library.relist is not None and access is not None:
+            demo.load(library.relist, [library.search], list(library.outputs), api_visibility="private")
         if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
             asked.then(*after_answer(access, sidebar), api_visibility="private")
@@ -262,7 +295,9 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                 viewer = access.viewer(request)
                 can_upload = bool(viewer and viewer.can_upload)
                 is_admin = bool(viewer and viewer.signed_in and viewer.role == "admin")
+                readable = access.collections(viewer) if viewer else []
                 return (
+                    gr.update(choices=readable, value=readable[0] if readable else None, visible=len(readable) > 1),
                     account_bar_html(viewer),
                     gr.update(visible=can_upload),
                     gr.update(visible=can_upload),
@@ -274,7 +309,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             demo.load(
                 on_load,
                 None,
-                [bar, add_documents, library.editor, sidebar.choices, admin.accordion, admin.table],
+                [collection, bar, add_documents, library.editor, sidebar.choices, admin.accordion, admin.table],
                 api_visibility="private",
             )
         # Clear the previous upload's result first, so it never shows under the new one's progress.
@@ -288,8 +323,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             refusal = access.admit_question(viewer) if access and viewer else None
             if access and (viewer is None or refusal):
                 raise gr.Error(refusal or "sign in first")
+            target = access.open_collection(viewer, DEFAULT, request) if access and viewer else bot
+            if target is None:
+                raise gr.Error(f"no collection named {DEFAULT!r}")
             try:
-                return bot.ask(question).to_dict()
+                return target.ask(question).to_dict()
             except rag.QuestionError as exc:
                 raise gr.Error(str(exc)) from None
 
@@ -297,6 +335,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
     demo.queue(default_concurrency_limit=bot.settings.chat_concurrency)
     blocks: gr.Blocks = demo
     return blocks
+
+
+NEUTRAL_HEADER = (
+    "## Ask the documents\nAnswers quote the documents and cite each passage as [n]; click a number to see the passage."
+)
 
 
 def _editor_check(access: ChatAccess) -> Any:
