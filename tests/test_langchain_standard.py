@@ -16,9 +16,9 @@ pytest.importorskip("langchain_tests")
 
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
-from rag.bot.langchain import BotRetriever
 
 import rag
+from rag.bot.langchain import BotRetriever
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT_QUESTION = "Which port does the relay listen on by default?"
