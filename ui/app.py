@@ -108,6 +108,21 @@ document.addEventListener("click", (event) => {
   passage.classList.add("rag-flash");
   setTimeout(() => passage.classList.remove("rag-flash"), 1500);
 }, true);
+// Gradio's sidebar opens at every width, and on a phone it covers the whole chat and takes the taps meant
+// for the question box and the [n] markers. Below 768 px it starts closed (its toggle still opens it).
+(() => {
+  if (!window.matchMedia("(max-width: 767px)").matches) return;
+  // Gradio mounts the sidebar open and attaches its toggle's handler a moment later: press the toggle until
+  // the sidebar is seen closed once (then stop, so a reader who opens it keeps it open), for 10 s at most.
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const bar = document.getElementById("conversations-sidebar");
+    const toggle = bar && bar.querySelector(".toggle-button");
+    if (toggle && !bar.classList.contains("open")) { clearInterval(timer); return; }
+    if (toggle) toggle.click();
+    if (Date.now() - started > 10000) clearInterval(timer);
+  }, 150);
+})();
 </script>
 """
 
