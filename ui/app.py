@@ -30,6 +30,7 @@ import gradio as gr
 
 import rag
 from rag import Answer, Bot
+from rag.answer.wire import ask_json
 from rag.config import RetrievalMode
 from rag.ingest.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
 from ui.access import ChatAccess
@@ -65,9 +66,19 @@ CSS = """
 .rag-passage-head { font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
 .rag-n { font-weight: 700; color: var(--body-text-color); }
 .rag-source { font-family: var(--font-mono); }
-.rag-passage-text { white-space: pre-wrap; }
+/* Passages and answers come as paragraphs and code blocks (ui.render.blocks_html): prose reflows to the panel's
+   width, code keeps its lines and scrolls sideways rather than widening the page. */
+.rag-passage-text p, .rag-answer p, .rag-refusal p { margin: 0 0 6px 0; }
+.rag-passage-text p:last-child, .rag-answer p:last-child, .rag-refusal p:last-child { margin-bottom: 0; }
+.rag-item { padding-left: 1em; text-indent: -1em; }
+pre.rag-code { font-family: var(--font-mono); font-size: 0.9em; white-space: pre; overflow-x: auto; margin: 4px 0 6px;
+  padding: 6px 8px; border-radius: 4px; background: var(--background-fill-primary);
+  border: 1px solid var(--border-color-primary); }
+.rag-passage-text code, .rag-answer code { font-family: var(--font-mono); font-size: 0.92em; }
+/* Gradio's theme gives code its own colours, unreadable on the highlight's yellow in dark mode. */
+mark code { color: inherit !important; background: transparent !important; }
 /* Dark text on the yellow in both themes: dark mode's light body text on it was unreadable. */
-.rag-passage-text mark { background: #fde68a; color: #1c1917; padding: 0 1px; }
+.rag-passage-text mark, .rag-answer mark { background: #fde68a; color: #1c1917; padding: 0 1px; }
 .rag-sources { margin-top: 6px; font-size: 0.9em; }
 .rag-sources summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .rag-refusal { color: var(--body-text-color-subdued); font-style: italic; }
@@ -182,7 +193,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     history[-1] = {"role": "assistant", "content": answer_html(piece, key)}
                     if access and viewer:
                         conversation_id = access.save_turn(
-                            viewer, conversation_id, message, history[-1]["content"], piece.to_dict()
+                            viewer, conversation_id, message, history[-1]["content"], ask_json(piece)
                         )
                     yield "", history, evidence_html(piece, key, show_page), conversation_id
                 else:
@@ -304,7 +315,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             if access and (viewer is None or refusal):
                 raise gr.Error(refusal or "sign in first")
             try:
-                return bot.ask(question).to_dict()
+                return ask_json(bot.ask(question))
             except rag.QuestionError as exc:
                 raise gr.Error(str(exc)) from None
 
