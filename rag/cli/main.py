@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import ConfigError, DocumentError, QuestionError, RagError
+from rag.ingest.readers import formats_text
 
 __all__ = ["main"]
 
@@ -27,7 +28,9 @@ EXIT_INDEX_ERROR = 3
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--docs", type=Path, help="folder of .txt/.md documents (env RAG_DOCS; default seeds/)")
+    parser.add_argument(
+        "--docs", type=Path, help=f"folder of documents: {formats_text()} (env RAG_DOCS; default seeds/)"
+    )
     parser.add_argument("--index", type=Path, help="index folder (env RAG_INDEX; default index/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, step by step")
     parser.add_argument("-q", "--quiet", action="store_true", help="log errors only, no progress bars")
@@ -49,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Answer questions about your documents, with citations.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    index = commands.add_parser("index", help="build or refresh the index of the docs folder")
+    index = commands.add_parser(
+        "index",
+        help="build or refresh the index of the docs folder",
+        description=f"Build or refresh the index of the docs folder. Formats read: {formats_text()}.",
+    )
     _common(index)
     index.add_argument("--rebuild", action="store_true", help="re-embed everything even if up to date")
     index.add_argument(
