@@ -115,3 +115,13 @@ def test_rag_ask_json_has_no_markdown_markup(tmp_path: object) -> None:
     for field in (data["answer"], *(c["text"] for c in data["citations"])):
         assert "\\_" not in field and "**" not in field and "`" not in field, field
     assert "runs once per process" in data["answer"]
+
+
+def test_markdown_headings_inside_any_code_fence_are_not_sections() -> None:
+    from rag.ingest.readers.text import headings
+
+    text = (
+        "# Guide ¶\n\nIntro.\n\n~~~python\n# not a heading\n~~~\n\n````\n```\n# nor this\n```\n````\n\n"
+        "## Options\n\nText.\n\n   ```sh\n# still code, never closed\n"
+    )
+    assert [(level, title) for _, level, title in headings(text)] == [(1, "Guide"), (2, "Options")]
