@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.answer.types import format_place
 from server.db import Database
 
 __all__ = ["Conversation", "ConversationStore", "Turn", "to_markdown"]
@@ -119,6 +120,11 @@ class ConversationStore:
                 conversation_id = uuid.uuid4().hex
                 title = " ".join(question.split())
                 title = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"
+                # Unique among the owner's titles ("... (2)"), so two chats on one question can be told apart.
+                taken = {r[0] for r in conn.execute("SELECT title FROM conversations WHERE owner = ?", (owner,))}
+                base, n = title, 2
+                while title in taken:
+                    title, n = f"{base} ({n})", n + 1
                 conn.execute(
                     "INSERT INTO conversations (id, owner, title, created, updated) VALUES (?, ?, ?, ?, ?)",
                     (conversation_id, owner, title, now, now),
@@ -151,7 +157,10 @@ def to_markdown(conversation: Conversation) -> str:
             lines += [f"> {turn.answer['notice']}", ""]
         for c in turn.answer.get("citations", []):
             snippet = " ".join(str(c.get("text", "")).split())
-            lines.append(f"- [{c.get('n')}] `{c.get('source')}` [{c.get('start')}:{c.get('end')}]: {snippet}")
+            # Where a person finds it: the page (and printed label) and section of a PDF, not only offsets.
+            place = format_place("", c.get("page"), c.get("page_label"), c.get("section")).strip()
+            where = f" {place}" if place else ""
+            lines.append(f"- [{c.get('n')}] `{c.get('source')}`{where} (chars {c.get('start')}-{c.get('end')}): {snippet}")
         if turn.answer.get("citations"):
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
