@@ -43,7 +43,14 @@ def test_code_blocks_keep_their_lines_and_indentation() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["snake_case_name stays", "2*3*4 = 24", "a path like C:\\Users\\me", "rate * time and x_1 + y_2", "[1] is a marker"],
+    [
+        "snake_case_name stays",
+        "2*3*4 = 24",
+        "a path like C:\\Users\\me",
+        "rate * time and x_1 + y_2",
+        "[1] is a marker",
+        "![logo](https://example.com/x.png) and [docs](https://example.com) stay visible as text",
+    ],
 )
 def test_text_that_only_looks_like_markup_is_left_alone(text: str) -> None:
     assert plain_text(text) == text

@@ -4,7 +4,8 @@ Documents are often Markdown (or were converted to it), so an answer that quotes
 cites, carry ``\\_`` escapes, ``**emphasis**`` markers, code fences, and the hard line breaks of the source.
 ``read`` turns such text into ``Block``\\ s: prose with its line breaks joined (reflowed), list items one per
 line, and code blocks (fenced, indented by four spaces, or ``>>>`` sessions) kept line for line. Inside prose,
-backslash escapes are undone, emphasis markers and link syntax dropped, and inline code kept as code.
+backslash escapes are undone, emphasis markers dropped, and inline code kept as code. Link and image syntax
+stays as text: where a link points is for the reader to see (and the chat never fetches or follows it).
 
 Every door renders the same blocks: ``plain_text`` for ``--json``, exports, the API and the terminal, and the
 web chat's HTML (``ui.render``), which escapes every run itself. Nothing here is HTML, and the stored text and
@@ -58,7 +59,6 @@ _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctua
 _CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
 _EMPHASIS = re.compile(r"(?<![\w*\\])\*(?=[^\s*])(.+?)(?<=[^\s\\*])\*(?![\w*])|(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s\\_])_(?!\w)")
-_LINK = re.compile(r"!?\[([^\]\n]+)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
 _PILCROW = re.compile(r"[ \t]*¶[ \t]*$")
 
 
@@ -208,10 +208,6 @@ def _prose_chars(text: str, lines: list[_Line], cites: bool) -> list[_Char]:
     for m in _ESCAPE.finditer(piece):
         if free(m):
             drop.add(start + m.start())
-    for m in _LINK.finditer(piece):
-        if free(m, 1):
-            drop.update(range(start + m.start(), start + m.start(1)))
-            drop.update(range(start + m.end(1), start + m.end()))
     for pattern in (_STRONG, _EMPHASIS):
         for m in pattern.finditer(piece):
             inner = 2 if pattern is _STRONG or m.group(1) is None else 1
