@@ -217,7 +217,8 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         header = gr.Markdown(header_markdown(bot), elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", sanitize_html=True)
+                # No floating "Chat" label: it sat over the messages as they scrolled under it.
+                chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", show_label=False, sanitize_html=True)
                 question = gr.Textbox(
                     elem_id="question",
                     placeholder="Ask a question about the documents…",
@@ -258,7 +259,8 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
                     uploads.component_cache = Path(files.GRADIO_CACHE)
-                    stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
+                    # Shown only while an upload is being indexed.
+                    stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel", visible=False)
                 library = documents_view(
                     bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None
                 )
@@ -280,6 +282,8 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             [header, picker],
             api_visibility="private",
         )
+        if library.relist is not None:  # the Documents list and its count as of now, like the header
+            demo.load(library.relist, library.search, list(library.outputs), api_visibility="private")
         if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
             asked.then(*after_answer(access, sidebar), api_visibility="private")
@@ -304,9 +308,15 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                 api_visibility="private",
             )
         # Clear the previous upload's result first, so it never shows under the new one's progress.
-        files.upload(lambda: "", None, upload_status, queue=False, api_visibility="private").then(
-            uploads.upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private"
+        # Cancel shows while the upload is indexed; afterwards the header and the Documents list show the new count.
+        indexed = files.upload(
+            lambda: ("", gr.update(visible=True)), None, [upload_status, stop_indexing], queue=False, api_visibility="private"
+        ).then(uploads.upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
+        indexed.then(
+            lambda: (gr.update(visible=False), header_markdown(bot)), None, [stop_indexing, header], api_visibility="private"
         )
+        if library.relist is not None:
+            indexed.then(library.relist, library.search, list(library.outputs), api_visibility="private")
 
         def ask(question: str, request: gr.Request) -> dict[str, Any]:
             """Answer a question; returns the same JSON object as ``rag ask --json``."""

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from ui.access import ChatAccess, Viewer
+from ui.render import saved_evidence_html
 
 __all__ = ["Sidebar", "add_sidebar", "export_links_html"]
 
@@ -30,8 +31,8 @@ class Sidebar:
 
 def export_links_html(conversation_id: str | None) -> str:
     """Download links for the current conversation (nothing before its first answer)."""
-    if not conversation_id:
-        return '<p class="rag-export-none">Ask a question to start a conversation.</p>'
+    if not conversation_id:  # nothing to export yet; a hint here sat under a full list of conversations
+        return ""
     base = f"/api/conversations/{html.escape(conversation_id)}/export"
     return (
         '<p class="rag-exports">Export: '
@@ -75,7 +76,9 @@ def wire_sidebar(
         history: list[dict[str, Any]] = []
         for question, answer in turns:
             history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        return history, conversation_id, export_links_html(conversation_id), empty_evidence
+        # The evidence of the conversation's last answer, as the panel showed it when that answer came.
+        evidence = saved_evidence_html(turns[-1][1]) if turns else None
+        return history, conversation_id, export_links_html(conversation_id), evidence or empty_evidence
 
     sidebar.choices.input(
         reopen,

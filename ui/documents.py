@@ -71,6 +71,10 @@ class DocumentsView:
     status: gr.Markdown
     refresh: gr.Button
     editor: gr.Column | None = None  # the remove and re-index controls (None without ``can_edit``)
+    # ``relist(query)`` gives ``outputs`` their present values (rows, the "Documents (n)" label, the pickers):
+    # run on page load and after an upload, so the list never shows an older count than the header.
+    relist: Callable[[str | None], tuple[Any, ...]] | None = None
+    outputs: tuple[Any, ...] = ()
 
 
 def documents_view(
@@ -115,10 +119,10 @@ def documents_view(
                     remove = gr.Button("Remove", variant="stop", size="sm", elem_id="doc-remove")
                     reindex = gr.Button("Re-index", size="sm", elem_id="doc-reindex")
 
-    def relist(query: str) -> tuple[Any, ...]:
+    def relist(query: str | None) -> tuple[Any, ...]:
         documents = bot.list_documents()
         names = [d.name for d in documents]
-        updates: list[Any] = [_rows(documents, query), gr.Accordion(label=f"Documents ({len(bot.documents)})")]
+        updates: list[Any] = [_rows(documents, query or ""), gr.Accordion(label=f"Documents ({len(bot.documents)})")]
         if chosen is not None:
             updates.append(gr.Dropdown(choices=names, value=[]))
         if picker is not None:
@@ -173,4 +177,4 @@ def documents_view(
             concurrency_limit=1,
             api_visibility="private",
         )
-    return DocumentsView(search, table, status, refresh, editor)
+    return DocumentsView(search, table, status, refresh, editor, relist, tuple(outputs))

@@ -32,6 +32,7 @@ __all__ = [
     "evidence_html",
     "passage_anchor",
     "passage_text_html",
+    "saved_evidence_html",
     "streaming_html",
 ]
 
@@ -139,6 +140,26 @@ def _place_html(citation: Citation) -> str:
         section = format_place("", None, None, citation.section).strip()
         parts.append(f'<span class="rag-section" title="{_escape(citation.section)}">{_escape(section)}</span> ')
     return "".join(parts)
+
+
+_SAVED_KEY = re.compile(r'^<div class="rag-message (rag-for-\d+)">')
+_SAVED_SOURCES = re.compile(r'<details class="rag-sources"><summary>[^<]*</summary>(.*)</details>', re.DOTALL)
+_SAVED_PASSAGE = re.compile(r'<div class="rag-passage rag-src-(\d+)">')
+
+
+def saved_evidence_html(message: str) -> str | None:
+    """The evidence panel of a saved answer, rebuilt from its own message (``answer_html``), or None.
+
+    A reopened conversation has no ``Answer`` objects, only the messages this module wrote; each keeps its
+    cited passages in its "Sources" block, so the panel shows those (without the PDF page images) under the
+    message's key, and its ``[n]`` markers reach them as they did when the answer came.
+    """
+    key = _SAVED_KEY.match(message)
+    sources = _SAVED_SOURCES.search(message)
+    if key is None or sources is None:
+        return None
+    passages = _SAVED_PASSAGE.sub(lambda m: f'<div class="rag-passage" id="{passage_anchor(int(m.group(1)))}">', sources.group(1))
+    return f'<div class="rag-evidence {key.group(1)}">{passages}</div>'
 
 
 def streaming_html(text: str) -> str:
