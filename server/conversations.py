@@ -160,7 +160,9 @@ def to_markdown(conversation: Conversation) -> str:
             # Where a person finds it: the page (and printed label) and section of a PDF, not only offsets.
             place = format_place("", c.get("page"), c.get("page_label"), c.get("section")).strip()
             where = f" {place}" if place else ""
-            lines.append(f"- [{c.get('n')}] `{c.get('source')}`{where} (chars {c.get('start')}-{c.get('end')}): {snippet}")
+            lines.append(
+                f"- [{c.get('n')}] `{c.get('source')}`{where} (chars {c.get('start')}-{c.get('end')}): {snippet}"
+            )
         if turn.answer.get("citations"):
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -310,10 +310,17 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         # Clear the previous upload's result first, so it never shows under the new one's progress.
         # Cancel shows while the upload is indexed; afterwards the header and the Documents list show the new count.
         indexed = files.upload(
-            lambda: ("", gr.update(visible=True)), None, [upload_status, stop_indexing], queue=False, api_visibility="private"
+            lambda: ("", gr.update(visible=True)),
+            None,
+            [upload_status, stop_indexing],
+            queue=False,
+            api_visibility="private",
         ).then(uploads.upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
         indexed.then(
-            lambda: (gr.update(visible=False), header_markdown(bot)), None, [stop_indexing, header], api_visibility="private"
+            lambda: (gr.update(visible=False), header_markdown(bot)),
+            None,
+            [stop_indexing, header],
+            api_visibility="private",
         )
         if library.relist is not None:
             indexed.then(library.relist, library.search, list(library.outputs), api_visibility="private")

@@ -158,7 +158,9 @@ def saved_evidence_html(message: str) -> str | None:
     sources = _SAVED_SOURCES.search(message)
     if key is None or sources is None:
         return None
-    passages = _SAVED_PASSAGE.sub(lambda m: f'<div class="rag-passage" id="{passage_anchor(int(m.group(1)))}">', sources.group(1))
+    passages = _SAVED_PASSAGE.sub(
+        lambda m: f'<div class="rag-passage" id="{passage_anchor(int(m.group(1)))}">', sources.group(1)
+    )
     return f'<div class="rag-evidence {key.group(1)}">{passages}</div>'
 
 

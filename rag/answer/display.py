@@ -1,8 +1,8 @@
-"""What a person reads: an answer's or a passage's text as prose and code, with no Markdown markup left.
+r"""What a person reads: an answer's or a passage's text as prose and code, with no Markdown markup left.
 
 Documents are often Markdown (or were converted to it), so an answer that quotes them, and the passages it
-cites, carry ``\\_`` escapes, ``**emphasis**`` markers, code fences, and the hard line breaks of the source.
-``read`` turns such text into ``Block``\\ s: prose with its line breaks joined (reflowed), list items one per
+cites, carry ``\_`` escapes, ``**emphasis**`` markers, code fences, and the hard line breaks of the source.
+``read`` turns such text into blocks: prose with its line breaks joined (reflowed), list items one per
 line, and code blocks (fenced, indented by four spaces, or ``>>>`` sessions) kept line for line. Inside prose,
 backslash escapes are undone, emphasis markers dropped, and inline code kept as code. Link and image syntax
 stays as text: where a link points is for the reader to see (and the chat never fetches or follows it).
@@ -46,6 +46,7 @@ class Block:
 
     @property
     def text(self) -> str:
+        """The block's text as read (its runs joined)."""
         return "".join(run.text for run in self.runs)
 
 
@@ -58,7 +59,9 @@ _CITE = re.compile(r"\[(\d{1,3})\]")
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation: Markdown's escape
 _CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
-_EMPHASIS = re.compile(r"(?<![\w*\\])\*(?=[^\s*])(.+?)(?<=[^\s\\*])\*(?![\w*])|(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s\\_])_(?!\w)")
+_EMPHASIS = re.compile(
+    r"(?<![\w*\\])\*(?=[^\s*])(.+?)(?<=[^\s\\*])\*(?![\w*])|(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s\\_])_(?!\w)"
+)
 _PILCROW = re.compile(r"[ \t]*¶[ \t]*$")
 
 
@@ -194,7 +197,9 @@ def _prose_chars(text: str, lines: list[_Line], cites: bool) -> list[_Char]:
     def free(m: re.Match[str], *groups: int) -> bool:
         """No character of the match (or of its delimiters, outside ``groups``) is code, a marker or dropped."""
         inside = set().union(*(range(start + m.start(g), start + m.end(g)) for g in groups))
-        return not any(at in kinds or (at in drop and at not in inside) for at in range(start + m.start(), start + m.end()))
+        return not any(
+            at in kinds or (at in drop and at not in inside) for at in range(start + m.start(), start + m.end())
+        )
 
     for m in _CODE.finditer(piece):
         if free(m, 2):

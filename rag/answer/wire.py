@@ -71,7 +71,11 @@ def answer_text(answer: Answer) -> str:
 
 def ask_json(answer: Answer) -> dict[str, Any]:
     """The JSON object of ``rag ask --json`` (and ``POST /api/ask``, the MCP ``ask`` tool, conversation exports)."""
-    return {**answer.to_dict(), "answer": answer_text(answer), "citations": [citation_json(c) for c in answer.citations]}
+    return {
+        **answer.to_dict(),
+        "answer": answer_text(answer),
+        "citations": [citation_json(c) for c in answer.citations],
+    }
 
 
 def rag_json(answer: Answer) -> dict[str, Any]:

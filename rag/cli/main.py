@@ -328,7 +328,9 @@ def _run(args: argparse.Namespace) -> int:
         # The summary is this command's output: the same line logged on stderr would print it twice. It also
         # ends with every skipped file and why, so the warning logged when one is found would name it twice.
         logging.getLogger(SUMMARY_LOGGER).setLevel(logging.WARNING)
-        logging.getLogger("rag.ingest.documents").addFilter(lambda record: not record.getMessage().startswith("skipped "))
+        logging.getLogger("rag.ingest.documents").addFilter(
+            lambda record: not record.getMessage().startswith("skipped ")
+        )
         _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress)
         print(report.summary())
         return 0

@@ -51,9 +51,7 @@ def headings(text: str) -> list[tuple[int, int, str]]:
     def in_code(offset: int) -> bool:
         return any(start <= offset < end for start, end in fenced)
 
-    found = [
-        (m.start(), len(m.group(1)), _title(m.group(2))) for m in _ATX.finditer(text) if not in_code(m.start())
-    ]
+    found = [(m.start(), len(m.group(1)), _title(m.group(2))) for m in _ATX.finditer(text) if not in_code(m.start())]
     levels: dict[str, int] = {}
     for match in _RST.finditer(text):
         title = _title(match.group(1))
