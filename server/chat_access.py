@@ -9,6 +9,7 @@ import gradio as gr
 from rag.errors import ConfigError
 from server.api import ServerState
 from server.auth import ANONYMOUS
+from server.feedback import FeedbackStore
 from server.sessions import SESSION_COOKIE, session_key
 from server.users import User, UserStore
 from ui.access import ConversationSummary, Viewer
@@ -21,6 +22,7 @@ class ServerChatAccess:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.feedback = FeedbackStore(state.conversations.db)  # ratings live beside the conversations
 
     def _user(self, viewer: Viewer) -> User:
         return User(viewer.name, viewer.role)  # type: ignore[arg-type]
@@ -87,6 +89,14 @@ class ServerChatAccess:
         if conversation is None:
             return None
         return [(t.question, t.answer_html) for t in conversation.turns]
+
+    def rate_answer(self, viewer: Viewer, rating: str, answer: dict[str, Any], conversation_id: str | None) -> int:
+        """Store the viewer's thumbs up or down on ``answer``; returns the rating's id."""
+        return self.feedback.add(self._owner(viewer), rating, answer, conversation_id)
+
+    def comment_rating(self, viewer: Viewer, feedback_id: int, comment: str) -> bool:
+        """Add the viewer's comment to one of their ratings."""
+        return self.feedback.comment(self._owner(viewer), feedback_id, comment)
 
     def _admin(self, viewer: Viewer | None) -> UserStore | None:
         users = self.state.auth.users

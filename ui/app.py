@@ -37,6 +37,7 @@ from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.answerer_choice import AnswererChoices
 from ui.auth_views import account_bar, account_bar_html
+from ui.controls import AnswerMemory, cut_back, ready_box, wire_rating, with_stop
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
 from ui.documents import document_picker, documents_view, header_markdown
 from ui.examples import corpus_examples
@@ -148,6 +149,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
     """
     choices = AnswererChoices(bot.settings, answerers, bot.answerer)
     show_page = page_viewer(bot)  # a PDF citation's page, rendered with the cited text highlighted
+    memory = AnswerMemory()  # what each recent answer said, for its rating
 
     def respond(
         message: str,
@@ -191,6 +193,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                 if isinstance(piece, Answer):
                     key = answer_key()
                     history[-1] = {"role": "assistant", "content": answer_html(piece, key)}
+                    memory.keep(key, ask_json(piece))
                     if access and viewer:
                         conversation_id = access.save_turn(
                             viewer, conversation_id, message, history[-1]["content"], ask_json(piece)
@@ -218,7 +221,10 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 # No floating "Chat" label: it sat over the messages as they scrolled under it.
-                chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", show_label=False, sanitize_html=True)
+                # Questions can be edited and resent; the last answer regenerated (ui.controls).
+                chatbot = gr.Chatbot(
+                    elem_id="chat", height=520, label="Chat", show_label=False, sanitize_html=True, editable="user"
+                )
                 question = gr.Textbox(
                     elem_id="question",
                     placeholder="Ask a question about the documents…",
@@ -226,6 +232,8 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     submit_btn=True,
                     max_lines=6,
                 )
+                if access:
+                    wire_rating(access, chatbot, conversation, memory)
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="clear", size="sm")
                 picker = document_picker(bot)
@@ -265,11 +273,67 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None
                 )
                 admin = add_admin_panel(access) if access else None
-        asked = question.submit(
-            respond,
-            [question, chatbot, top_k, hybrid, backend, model, conversation, picker],
-            [question, chatbot, evidence, conversation],
-            api_visibility="private",
+        settings = [top_k, hybrid, backend, model, conversation, picker]
+        shown = [question, chatbot, evidence, conversation]
+
+        def ask_streaming(
+            message: str,
+            history: list[dict[str, Any]],
+            top_k: int,
+            hybrid: bool,
+            backend: str,
+            model: str,
+            conversation_id: str | None,
+            sources: list[str] | None,
+            request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:
+            yield from with_stop(
+                respond(message, history, top_k, hybrid, backend, model, conversation_id, sources, request)
+            )
+
+        def regenerate(
+            history: list[dict[str, Any]],
+            top_k: int,
+            hybrid: bool,
+            backend: str,
+            model: str,
+            conversation_id: str | None,
+            sources: list[str] | None,
+            retry: gr.RetryData,
+            request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:
+            turn = cut_back(history, retry.index if isinstance(retry.index, int) else retry.index[0])
+            if turn is None:
+                yield ready_box(), history, gr.skip(), conversation_id
+                return
+            message, before = turn
+            yield from with_stop(
+                respond(message, before, top_k, hybrid, backend, model, conversation_id, sources, request)
+            )
+
+        def resend(
+            history: list[dict[str, Any]],
+            top_k: int,
+            hybrid: bool,
+            backend: str,
+            model: str,
+            conversation_id: str | None,
+            sources: list[str] | None,
+            edit: gr.EditData,
+            request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:
+            index = edit.index if isinstance(edit.index, int) else edit.index[0]
+            message = edit.value if isinstance(edit.value, str) else str(edit.value)
+            yield from with_stop(
+                respond(message, history[:index], top_k, hybrid, backend, model, conversation_id, sources, request)
+            )
+
+        asked = question.submit(ask_streaming, [question, chatbot, *settings], shown, api_visibility="private")
+        retried = chatbot.retry(regenerate, [chatbot, *settings], shown, api_visibility="private")
+        edited = chatbot.edit(resend, [chatbot, *settings], shown, api_visibility="private")
+        # Stop: cancel whichever answer is streaming and give the send button back.
+        question.stop(
+            ready_box, None, question, cancels=[asked, retried, edited], queue=False, api_visibility="private"
         )
         clear.click(
             lambda: ([], evidence_html(None), None), None, [chatbot, evidence, conversation], api_visibility="private"
@@ -286,7 +350,8 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             demo.load(library.relist, library.search, list(library.outputs), api_visibility="private")
         if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
-            asked.then(*after_answer(access, sidebar), api_visibility="private")
+            for answered in (asked, retried, edited):
+                answered.then(*after_answer(access, sidebar), api_visibility="private")
 
             def on_load(request: gr.Request) -> tuple[Any, ...]:
                 viewer = access.viewer(request)

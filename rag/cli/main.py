@@ -143,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="questions per minute per user, 0 for none (env RAG_CHAT_RATE_LIMIT; default 30)",
     )
     _users_parser(commands)
+    feedback = commands.add_parser("feedback", help="ratings given to answers in the web chat")
+    feedback_actions = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    export = feedback_actions.add_parser(
+        "export", help="every rating with its question, answer, citations and an eval item (oldest first)"
+    )
+    export.add_argument("--json", action="store_true", help="one JSON array (default: one line per rating)")
+    export.add_argument("--user", help="only this user's ratings")
+    _common(export)
+    _users_file(export)
     serve.add_argument(
         "--workers",
         type=int,
@@ -392,6 +401,10 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"the web chat needs gradio ({exc}); run: pip install 'rag[ui]'") from None
         serve(settings, host=args.host, port=args.port, no_auth=args.no_auth, options=options)
         return 0
+    if args.command == "feedback":
+        from server.feedback import export_feedback
+
+        return export_feedback(settings, user=args.user, as_json=args.json)
     if args.command == "users":
         from server.users_cli import run_users_command
 
