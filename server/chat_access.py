@@ -90,6 +90,14 @@ class ServerChatAccess:
             return None
         return [(t.question, t.answer_html) for t in conversation.turns]
 
+    def rename_conversation(self, viewer: Viewer, conversation_id: str, title: str) -> bool:
+        """Rename one of the viewer's conversations."""
+        return self.state.conversations.rename(self._owner(viewer), conversation_id, title)
+
+    def delete_conversation(self, viewer: Viewer, conversation_id: str) -> bool:
+        """Delete one of the viewer's conversations (as ``DELETE /api/conversations/{id}`` does)."""
+        return self.state.conversations.delete(self._owner(viewer), conversation_id)
+
     def rate_answer(self, viewer: Viewer, rating: str, answer: dict[str, Any], conversation_id: str | None) -> int:
         """Store the viewer's thumbs up or down on ``answer``; returns the rating's id."""
         return self.feedback.add(self._owner(viewer), rating, answer, conversation_id)

@@ -140,6 +140,17 @@ class ConversationStore:
         assert conversation_id is not None
         return conversation_id
 
+    def rename(self, owner: str, conversation_id: str, title: str) -> bool:
+        """Give one of ``owner``'s conversations a new title (one line, at most ``TITLE_CHARS``); False if not."""
+        title = " ".join(title.split())[:TITLE_CHARS]
+        if not title:
+            return False
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE conversations SET title = ? WHERE id = ? AND owner = ?", (title, conversation_id, owner)
+            )
+        return cursor.rowcount > 0
+
     def delete(self, owner: str, conversation_id: str) -> bool:
         """Delete one of ``owner``'s conversations; returns whether it existed (and was theirs)."""
         with self.db.transaction() as conn:

@@ -328,7 +328,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                 respond(message, history[:index], top_k, hybrid, backend, model, conversation_id, sources, request)
             )
 
-        asked = question.submit(ask_streaming, [question, chatbot, *settings], shown, api_visibility="private")
+        # "always_last": a question sent while the previous answer's last step is still finishing is asked right
+        # after it (Gradio's default, "once", dropped it without a word).
+        asked = question.submit(
+            ask_streaming, [question, chatbot, *settings], shown, trigger_mode="always_last", api_visibility="private"
+        )
         retried = chatbot.retry(regenerate, [chatbot, *settings], shown, api_visibility="private")
         edited = chatbot.edit(resend, [chatbot, *settings], shown, api_visibility="private")
         # Stop: cancel whichever answer is streaming and give the send button back.
