@@ -30,6 +30,7 @@ import gradio as gr
 
 import rag
 from rag import Answer, Bot
+from rag.answer.backends import ollama_models, openai_models
 from rag.answer.wire import ask_json
 from rag.config import RetrievalMode
 from rag.ingest.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
@@ -254,6 +255,26 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                         elem_id="model",
                         visible=choices.free,
                     )
+                    if choices.free:  # the models a local server has installed, to pick instead of typing
+                        with gr.Row():
+                            installed = gr.Dropdown(
+                                [], label="Installed models (Ollama, OpenAI-compatible)", elem_id="installed-models"
+                            )
+                            list_models = gr.Button("List models", size="sm", elem_id="list-models")
+                        list_models.click(
+                            lambda: gr.Dropdown(choices=_installed_models(bot)),
+                            None,
+                            installed,
+                            api_visibility="private",
+                        )
+                        installed.input(lambda chosen: chosen, installed, model, api_visibility="private")
+                        # Which backends can answer is looked at again on every page load.
+                        demo.load(
+                            lambda: gr.Dropdown(choices=choices.refresh(), value=choices.default_label),
+                            None,
+                            backend,
+                            api_visibility="private",
+                        )
                     top_k = gr.Slider(1, 10, value=bot.settings.top_k, step=1, label="Passages to retrieve")
                     hybrid = gr.Checkbox(
                         value=bot.settings.retrieval == "hybrid", label="Hybrid retrieval (BM25 + embeddings)"
@@ -409,6 +430,14 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
     demo.queue(default_concurrency_limit=bot.settings.chat_concurrency)
     blocks: gr.Blocks = demo
     return blocks
+
+
+def _installed_models(bot: Bot) -> list[str]:
+    """The models of the Ollama server and of the OpenAI-compatible server configured, if they answer."""
+    found = [*ollama_models(bot.settings), *openai_models(bot.settings)]
+    if not found:
+        gr.Info("No Ollama or OpenAI-compatible server listed any model (is one running, and its address set?).")
+    return list(dict.fromkeys(found))
 
 
 def _editor_check(access: ChatAccess) -> Any:
