@@ -170,6 +170,7 @@ def test_stop_ends_a_streaming_answer(
         expect(stop).to_be_visible()
         stop.click()
         expect(page.locator("#question button.submit-button")).to_be_visible(timeout=10_000)
+        expect(page.locator(BOT).last.locator(".rag-stopped")).to_contain_text("incomplete and was not saved")
         shown = page.locator(BOT).last.inner_text()
         page.wait_for_timeout(1500)
         assert page.locator(BOT).last.inner_text() == shown  # nothing more arrives

@@ -38,7 +38,7 @@ from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.answerer_choice import AnswererChoices
 from ui.auth_views import account_bar, account_bar_html
-from ui.controls import AnswerMemory, cut_back, ready_box, wire_rating, with_stop
+from ui.controls import AnswerMemory, cut_back, ready_box, stopped, wire_rating, with_stop
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
 from ui.documents import document_picker, documents_view, header_markdown
 from ui.examples import corpus_examples
@@ -358,7 +358,12 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         edited = chatbot.edit(resend, [chatbot, *settings], shown, api_visibility="private")
         # Stop: cancel whichever answer is streaming and give the send button back.
         question.stop(
-            ready_box, None, question, cancels=[asked, retried, edited], queue=False, api_visibility="private"
+            stopped,
+            chatbot,
+            [question, chatbot],
+            cancels=[asked, retried, edited],
+            queue=False,
+            api_visibility="private",
         )
         clear.click(
             lambda: ([], evidence_html(None), None), None, [chatbot, evidence, conversation], api_visibility="private"

@@ -1,7 +1,7 @@
 """The chat's controls on answers: stop one while it streams, regenerate it, edit and resend a question, rate it.
 
 - **Stop**: while an answer streams, the question box's send button becomes a stop button (``with_stop``);
-  pressing it cancels the answer's event and gives the send button back.
+  pressing it cancels the answer's event, gives the send button back and marks the cut-off answer (never saved).
 - **Regenerate** (Gradio's retry button under the last answer) asks that question again: an LLM answerer writes
   a new answer; the extractive one answers from the documents as they are now.
 - **Edit and resend**: a question in the chat can be edited (Gradio's edit button); the conversation is cut
@@ -21,7 +21,7 @@ import gradio as gr
 
 from ui.access import ChatAccess
 
-__all__ = ["AnswerMemory", "cut_back", "ready_box", "streaming_box", "wire_rating", "with_stop"]
+__all__ = ["AnswerMemory", "cut_back", "ready_box", "stopped", "streaming_box", "wire_rating", "with_stop"]
 
 _KEY = re.compile(r'class="rag-message (rag-for-\d+)"')
 
@@ -53,6 +53,18 @@ def with_stop(outputs: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
             gr.Textbox(value=first, submit_btn=True, stop_btn=False) if isinstance(first, str) else ready_box(),
             *previous[1:],
         )
+
+
+STOPPED_NOTICE = '<div class="rag-notice rag-stopped">Stopped: this answer is incomplete and was not saved.</div>'
+
+
+def stopped(history: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+    """After Stop: the send button back, and the cut-off answer marked as such (it is never saved)."""
+    if history and history[-1].get("role") == "assistant":
+        content = _text(history[-1].get("content"))
+        if "rag-streaming" in content and "rag-stopped" not in content:
+            history = [*history[:-1], {"role": "assistant", "content": content + STOPPED_NOTICE}]
+    return ready_box(), history
 
 
 def cut_back(history: list[dict[str, Any]], index: int) -> tuple[str, list[dict[str, Any]]] | None:
