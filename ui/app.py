@@ -90,7 +90,10 @@ mark code { color: inherit !important; background: transparent !important; }
 a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
 .rag-page-number, .rag-section { font-weight: 600; color: var(--body-text-color); }
 .rag-page summary { cursor: pointer; font-size: 0.85em; margin-top: 4px; }
-.rag-page-image { max-width: 100%; border: 1px solid var(--border-color-primary); margin-top: 4px; }
+.rag-page-image { max-width: 100%; border: 1px solid var(--border-color-primary); margin-top: 4px; cursor: zoom-in; }
+/* A click shows the page as large as the window allows (the panel's width made it small); another closes it. */
+.rag-page-image.rag-zoomed { position: fixed; inset: 0; z-index: 1000; width: 100vw; height: 100vh; max-width: none;
+  margin: 0; object-fit: contain; background: rgba(0, 0, 0, 0.92); cursor: zoom-out; border: 0; }
 """
 
 # A click on a [n] marker scrolls its passage into view and flashes it: in the evidence panel when the panel
@@ -121,6 +124,13 @@ document.addEventListener("click", (event) => {
   passage.classList.add("rag-flash");
   setTimeout(() => passage.classList.remove("rag-flash"), 1500);
 }, true);
+document.addEventListener("click", (event) => {
+  const image = event.target.closest && event.target.closest("img.rag-page-image");
+  if (image) image.classList.toggle("rag-zoomed");
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") document.querySelectorAll(".rag-zoomed").forEach((e) => e.classList.remove("rag-zoomed"));
+});
 // Gradio's sidebar opens at every width, and on a phone it covers the whole chat and takes the taps meant
 // for the question box and the [n] markers. Below 768 px it starts closed (its toggle still opens it).
 (() => {
