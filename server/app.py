@@ -109,8 +109,9 @@ def create_app(
         async with mcp.lifespan if mcp is not None else nullcontext():
             yield
 
-    # FastAPIOffline serves /docs from the package's own copy of Swagger UI: no CDN, so the page works
-    # offline and under the same Content-Security-Policy as everything else.
+    # FastAPIOffline serves /docs (Swagger UI) and /redoc (ReDoc) from the package's own copies of their
+    # scripts and styles: no CDN and no web fonts, so both pages work offline and under the same
+    # Content-Security-Policy as everything else.
     app = FastAPIOffline(
         lifespan=lifespan,
         title="rag",
@@ -120,7 +121,6 @@ def create_app(
             'takes `Authorization: Bearer TOKEN` (from `rag users token NAME`); errors are `{"error": ...}`. '
             "The same tokens open the OpenAI-compatible `/v1` (errors in OpenAI's shape) and the MCP tools at `/mcp`."
         ),
-        redoc_url=None,
     )
     app.state.auth = auth
     app.state.rag = state

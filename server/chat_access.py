@@ -11,6 +11,7 @@ from rag.bot.registry import DEFAULT
 from rag.errors import ConfigError
 from server.api import ServerState
 from server.auth import ANONYMOUS, ApiError
+from server.feedback import FeedbackStore
 from server.sessions import SESSION_COOKIE, session_key
 from server.users import User, UserStore
 from ui.access import ConversationSummary, Viewer
@@ -23,6 +24,7 @@ class ServerChatAccess:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.feedback = FeedbackStore(state.conversations.db)  # ratings live beside the conversations
 
     def _user(self, viewer: Viewer) -> User:
         """The viewer's account as it is now (its groups decide its collections); ANONYMOUS with auth off."""
@@ -115,6 +117,22 @@ class ServerChatAccess:
         if conversation is None:
             return None
         return [(t.question, t.answer_html) for t in conversation.turns]
+
+    def rename_conversation(self, viewer: Viewer, conversation_id: str, title: str) -> bool:
+        """Rename one of the viewer's conversations."""
+        return self.state.conversations.rename(self._owner(viewer), conversation_id, title)
+
+    def delete_conversation(self, viewer: Viewer, conversation_id: str) -> bool:
+        """Delete one of the viewer's conversations (as ``DELETE /api/conversations/{id}`` does)."""
+        return self.state.conversations.delete(self._owner(viewer), conversation_id)
+
+    def rate_answer(self, viewer: Viewer, rating: str, answer: dict[str, Any], conversation_id: str | None) -> int:
+        """Store the viewer's thumbs up or down on ``answer``; returns the rating's id."""
+        return self.feedback.add(self._owner(viewer), rating, answer, conversation_id)
+
+    def comment_rating(self, viewer: Viewer, feedback_id: int, comment: str) -> bool:
+        """Add the viewer's comment to one of their ratings."""
+        return self.feedback.comment(self._owner(viewer), feedback_id, comment)
 
     def _admin(self, viewer: Viewer | None) -> UserStore | None:
         users = self.state.auth.users

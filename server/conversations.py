@@ -18,6 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.answer.types import format_place
 from server.db import Database
 
 __all__ = ["Conversation", "ConversationStore", "Turn", "to_markdown"]
@@ -148,6 +149,11 @@ class ConversationStore:
                 conversation_id = uuid.uuid4().hex
                 title = " ".join(question.split())
                 title = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"
+                # Unique among the owner's titles ("... (2)"), so two chats on one question can be told apart.
+                taken = {r[0] for r in conn.execute("SELECT title FROM conversations WHERE owner = ?", (owner,))}
+                base, n = title, 2
+                while title in taken:
+                    title, n = f"{base} ({n})", n + 1
                 conn.execute(
                     "INSERT INTO conversations (id, owner, title, created, updated, collection)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -163,6 +169,17 @@ class ConversationStore:
             conn.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         assert conversation_id is not None
         return conversation_id
+
+    def rename(self, owner: str, conversation_id: str, title: str) -> bool:
+        """Give one of ``owner``'s conversations a new title (one line, at most ``TITLE_CHARS``); False if not."""
+        title = " ".join(title.split())[:TITLE_CHARS]
+        if not title:
+            return False
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE conversations SET title = ? WHERE id = ? AND owner = ?", (title, conversation_id, owner)
+            )
+        return cursor.rowcount > 0
 
     def delete(self, owner: str, conversation_id: str) -> bool:
         """Delete one of ``owner``'s conversations; returns whether it existed (and was theirs)."""
@@ -181,7 +198,12 @@ def to_markdown(conversation: Conversation) -> str:
             lines += [f"> {turn.answer['notice']}", ""]
         for c in turn.answer.get("citations", []):
             snippet = " ".join(str(c.get("text", "")).split())
-            lines.append(f"- [{c.get('n')}] `{c.get('source')}` [{c.get('start')}:{c.get('end')}]: {snippet}")
+            # Where a person finds it: the page (and printed label) and section of a PDF, not only offsets.
+            place = format_place("", c.get("page"), c.get("page_label"), c.get("section")).strip()
+            where = f" {place}" if place else ""
+            lines.append(
+                f"- [{c.get('n')}] `{c.get('source')}`{where} (chars {c.get('start')}-{c.get('end')}): {snippet}"
+            )
         if turn.answer.get("citations"):
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -82,6 +82,18 @@ class ChatAccess(Protocol):
     def open_conversation(self, viewer: Viewer, conversation_id: str) -> list[tuple[str, str]] | None:
         """The (question, answer HTML) turns of one of ``viewer``'s conversations, or None if not theirs."""
 
+    def rename_conversation(self, viewer: Viewer, conversation_id: str, title: str) -> bool:
+        """Give one of ``viewer``'s conversations a new title; False when it is not theirs (or the title is empty)."""
+
+    def delete_conversation(self, viewer: Viewer, conversation_id: str) -> bool:
+        """Delete one of ``viewer``'s conversations; False when it is not theirs."""
+
+    def rate_answer(self, viewer: Viewer, rating: str, answer: dict[str, Any], conversation_id: str | None) -> int:
+        """Store ``viewer``'s rating (``"up"``/``"down"``) of ``answer`` (a ``rag ask --json`` object); its id."""
+
+    def comment_rating(self, viewer: Viewer, feedback_id: int, comment: str) -> bool:
+        """Set the comment of one of ``viewer``'s ratings; False when it is not theirs."""
+
     def list_users(self, viewer: Viewer | None) -> list[tuple[str, str, bool]]:
         """(name, role, has an API token) of every account, for admins; empty for anyone else."""
 

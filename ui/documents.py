@@ -74,7 +74,9 @@ class DocumentsView:
     status: gr.Markdown
     refresh: gr.Button
     editor: gr.Column | None = None  # the remove and re-index controls (None without ``can_edit``)
-    relist: Callable[..., tuple[Any, ...]] | None = None  # (query, request) -> the updates of ``outputs``
+    # ``relist(query, request)`` gives ``outputs`` their present values for the viewer (rows, the "Documents (n)"
+    # label, the pickers): run on page load and after an upload, so the list never shows an older count than the header.
+    relist: Callable[..., tuple[Any, ...]] | None = None
     outputs: tuple[Any, ...] = ()
 
 
@@ -135,11 +137,11 @@ def documents_view(
                     remove = gr.Button("Remove", variant="stop", size="sm", elem_id="doc-remove")
                     reindex = gr.Button("Re-index", size="sm", elem_id="doc-reindex")
 
-    def relist(query: str, request: gr.Request) -> tuple[Any, ...]:
+    def relist(query: str | None, request: gr.Request) -> tuple[Any, ...]:
         listed = documents(request)
         names = [d.name for d in listed]
         indexed = bot.documents if may_see(request) else []
-        updates: list[Any] = [_rows(listed, query), gr.Accordion(label=f"Documents ({len(indexed)})")]
+        updates: list[Any] = [_rows(listed, query or ""), gr.Accordion(label=f"Documents ({len(indexed)})")]
         if chosen is not None:
             updates.append(gr.Dropdown(choices=names, value=[]))
         if picker is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import ConfigError, DocumentError, QuestionError, RagError
+from rag.ingest.readers import formats_text
 
 __all__ = ["main"]
 
@@ -27,7 +28,9 @@ EXIT_INDEX_ERROR = 3
 
 
 def _common(parser: argparse.ArgumentParser, *, collection: bool = True) -> None:
-    parser.add_argument("--docs", type=Path, help="folder of .txt/.md documents (env RAG_DOCS; default seeds/)")
+    parser.add_argument(
+        "--docs", type=Path, help=f"folder of documents: {formats_text()} (env RAG_DOCS; default seeds/)"
+    )
     parser.add_argument("--index", type=Path, help="index folder (env RAG_INDEX; default index/)")
     if collection:
         parser.add_argument(
@@ -55,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Answer questions about your documents, with citations.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    index = commands.add_parser("index", help="build or refresh the index of the docs folder")
+    index = commands.add_parser(
+        "index",
+        help="build or refresh the index of the docs folder",
+        description=f"Build or refresh the index of the docs folder. Formats read: {formats_text()}.",
+    )
     _common(index)
     index.add_argument("--rebuild", action="store_true", help="re-embed everything even if up to date")
     index.add_argument(
@@ -142,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="questions per minute per user, 0 for none (env RAG_CHAT_RATE_LIMIT; default 30)",
     )
     _users_parser(commands)
+    feedback = commands.add_parser("feedback", help="ratings given to answers in the web chat")
+    feedback_actions = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    export = feedback_actions.add_parser(
+        "export", help="every rating with its question, answer, citations and an eval item (oldest first)"
+    )
+    export.add_argument("--json", action="store_true", help="one JSON array (default: one line per rating)")
+    export.add_argument("--user", help="only this user's ratings")
+    _common(export)
+    _users_file(export)
     serve.add_argument(
         "--workers",
         type=int,
@@ -368,8 +384,12 @@ def _run(args: argparse.Namespace) -> int:
         from rag.bot.load import open_index
         from rag.indexing.faiss import SUMMARY_LOGGER
 
-        # The summary is this command's output: the same line logged on stderr would print it twice.
+        # The summary is this command's output: the same line logged on stderr would print it twice. It also
+        # ends with every skipped file and why, so the warning logged when one is found would name it twice.
         logging.getLogger(SUMMARY_LOGGER).setLevel(logging.WARNING)
+        logging.getLogger("rag.ingest.documents").addFilter(
+            lambda record: not record.getMessage().startswith("skipped ")
+        )
         _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress)
         print(report.summary())
         return 0
@@ -431,6 +451,10 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"the web chat needs gradio ({exc}); run: pip install 'rag[ui]'") from None
         serve(settings, host=args.host, port=args.port, no_auth=args.no_auth, options=options)
         return 0
+    if args.command == "feedback":
+        from server.feedback import export_feedback
+
+        return export_feedback(settings, user=args.user, as_json=args.json)
     if args.command == "users":
         from server.users_cli import run_users_command
 
