@@ -182,6 +182,20 @@ def test_strict_verification_replaces_an_unverifiable_answer(
     assert answer.to_dict()["verification"] == "replaced"
 
 
+def test_a_supported_quote_that_does_not_answer_the_question_is_refused(
+    base_bot: rag.Bot, server: ScriptedServer, openai_env: rag.Settings
+) -> None:
+    # What SmolLM2 wrote over the seed articles for "What is the capital of France?" with JSON citations: a
+    # sentence of a passage, so the similarity check verifies it, but the documents say nothing of France.
+    question = "What is the capital of France?"
+    server.script = [Reply("Korea is an unusually important market for US AI and cloud firms [1].")]
+    answer = base_bot.ask(question, answerer=openai(openai_env))
+    assert answer.refused and answer.text == REFUSAL_TEXT and answer.verification == "replaced"
+    assert answer.notice and answer.notice.startswith(
+        "The model's answer could not be verified against the documents (the passages found do not answer"
+    )
+
+
 @pytest.mark.parametrize(
     "reply",
     [

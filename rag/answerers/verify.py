@@ -5,7 +5,10 @@ cited passages, and every number in the sentence found in one of them). Then ``s
 
 - ``"strict"`` (default): an answer that cites no valid passage, or none of whose sentences is supported,
   is not shown as the documents' answer: the extractive answer (or its refusal) replaces it, with a notice
-  saying the model's answer could not be verified. Unsupported sentences of an otherwise supported answer
+  saying the model's answer could not be verified. So is a supported answer to a question the passages do
+  not answer (the extractive answerer, calibrated for exactly that, refuses it): a model that quotes an
+  unrelated sentence of a passage ("Korea is an important market [1]" for "What is the capital of
+  France?") passes the similarity check, and the documents are silent all the same. Unsupported sentences of an otherwise supported answer
   stay listed in ``Answer.unsupported_sentences``, for the UI to show apart.
 - ``"flag"``: the answer is shown as written, its unsupported sentences listed, with a notice.
 - ``"off"``: the model's reply is shown unchecked.
@@ -82,16 +85,25 @@ def verify_answer(
         *(x for x in echoes if x not in answer.unsupported_sentences),
     ]
     unverified = not answer.citations or not _any_supported(answer)
+    evidence: Answer | None = None
+    if not unverified and mode == "strict":
+        evidence = fallback()
+        unverified = evidence.refused
     if not unverified:
         answer.verification = "partial" if answer.unsupported_sentences else "verified"
         return answer
-    reason = "it cites no passage" if not answer.citations else "no cited passage supports any of its sentences"
+    if not answer.citations:
+        reason = "it cites no passage"
+    elif evidence is not None:
+        reason = "the passages found do not answer the question"
+    else:
+        reason = "no cited passage supports any of its sentences"
     if mode == "flag":
         answer.verification = "flagged"
         answer.notice = " ".join(n for n in [answer.notice, f"{UNVERIFIED_NOTICE}: {reason}."] if n)
         return answer
     logger.info("%s answer replaced (%s): %r", answer.backend, reason, answer.text[:200])
-    replacement = fallback()
+    replacement = evidence if evidence is not None else fallback()
     replacement.verification = "replaced"
     shown = "the refusal" if replacement.refused else "extracted passages"
     replacement.notice = " ".join(
