@@ -116,6 +116,13 @@ evals: setup index
 	$(VENV)/bin/rag eval -q --qa evals/heldout.jsonl \
 		--min hit@5=0.95 --min answer_correct=0.80 --min refusal_recall=0.40 --min citation_precision=0.85 \
 		--max sentences_per_answer=1.5
+	@echo "== real documentation, fast part (evals/real/fast.jsonl: the calibration items on git's HTML man pages and the Asymptote PDF manual)"
+	python3 evals/real/fetch.py --corpus git --corpus asymptote --into evals/real/fast
+	@mkdir -p reports
+	$(VENV)/bin/rag eval -q --docs evals/real/fast --index index-real-fast --qa evals/real/fast.jsonl --out reports/real-fast.jsonl \
+		--min hit@5=REALHIT --min answer_correct=REALCORRECT --min refusal_precision=REALRP --min refusal_recall=REALRR \
+		--min citation_precision=REALCP --min page_accuracy=REALPA --max sentences_per_answer=REALSPA
+	$(PY) evals/real/check_answers.py reports/real-fast.jsonl
 	@echo "== documents set (evals/docs_qa.jsonl: PDF, Word, HTML and wrapped text written for it, with pages)"
 	$(VENV)/bin/rag eval -q --docs evals/docs --index index-docs --qa evals/docs_qa.jsonl \
 		--min hit@5=0.95 --min mrr=0.90 --min answer_correct=0.85 --min refusal_precision=0.55 \
@@ -131,4 +138,4 @@ bench: setup index pdftools
 	$(PY) benchmarks/bench_live.py
 
 clean:
-	rm -rf $(VENV) .venv-latest index index-docs .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-latest index index-docs index-real-fast evals/real/fast .mypy_cache .ruff_cache .pytest_cache

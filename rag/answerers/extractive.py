@@ -28,18 +28,22 @@ reports them on ``evals/heldout.jsonl``, a set written independently that never 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer import REFUSAL_TEXT, Answer, Citation
+from rag.answerers import weights as learnt
+from rag.answerers.features import Candidate, has_value, question_type, sentence_features
+from rag.answerers.quoting import antecedent, label_of, opens_block
 from rag.chunking import reflow
 from rag.retrieval import Passage, ScoredSentence, tokenize
-from rag.vocabulary import CJK_RUN, expand_aliases
+from rag.vocabulary import expand_aliases
 
-__all__ = ["ExtractiveAnswerer"]
+__all__ = ["ANSWERABILITY_NAMES", "ExtractiveAnswerer", "Unit", "answerability", "candidates"]
 
-MIN_ANSWER_WORDS = 4
 QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
 # What an answer to "how many" holds: a figure or a number word. "How much" asks for an amount, so a count
 # ("the two companies") does not do: it needs a figure or an order of magnitude.
@@ -70,16 +74,33 @@ RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Tele
 
 
 @dataclass(frozen=True)
-class ExtractiveAnswerer:
-    """Answers with the best-matching sentences of the passages, or refuses.
+class Unit:
+    """A candidate answer: a sentence, with the context it is quoted with and what the ranker reads of it.
 
     Attributes:
-        min_score: Evidence score under which it refuses.
-        max_sentences: Most sentences quoted.
-        sentence_weight: Weight of the sentence's cosine similarity in the evidence score.
-        passage_weight: Weight of the passage's cosine similarity.
-        overlap_weight: Weight of the sentence's idf-weighted term overlap with the question.
-        passage_overlap_weight: Weight of the passage's term overlap.
+        score: The ranker's estimate that the unit holds the answer (0 to 1).
+        sentence: The sentence itself.
+        passage: The passage it comes from (the best-scoring one when chunks overlap).
+        context: Offsets of the context quoted before it: its label line, or the sentence its pronoun
+            stands for, or the sentence ending in ":" that introduces a code line.
+        terms: The question's terms the unit speaks to (its own and its context's).
+    """
+
+    score: float
+    sentence: ScoredSentence
+    passage: Passage
+    context: tuple[int, int] | None
+    terms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ExtractiveAnswerer:
+    """Answers with the best-ranked sentences of the passages, or refuses.
+
+    Attributes:
+        min_score: Ranker score under which it refuses.
+        max_sentences: Most sentences quoted (a sentence's context does not count).
+        weights: The ranker's weights, one per ``FEATURE_NAMES`` entry (learnt by ``evals/calibrate.py``).
         coverage_margin: A further sentence is quoted only when it scores within this of the best one...
         min_gain: ...and holds question terms the quoted ones lack, worth this share of the question's weight.
         keyword_min_score: The refusal threshold for passages found by keywords alone, whose evidence is their
@@ -87,26 +108,14 @@ class ExtractiveAnswerer:
             holds, so a fifth of its weight found in one sentence is a match.
     """
 
-    min_score: float = 0.42
+    min_score: float = learnt.MIN_SCORE
     max_sentences: int = 3
-    sentence_weight: float = 0.75
-    passage_weight: float = 0.0
-    overlap_weight: float = 0.3
-    passage_overlap_weight: float = 0.0
-    coverage_margin: float = 0.15
-    min_gain: float = 0.05
+    weights: tuple[float, ...] = learnt.WEIGHTS
+    answerable_weights: tuple[float, ...] = learnt.ANSWERABLE_WEIGHTS
+    coverage_margin: float = learnt.COVERAGE_MARGIN
+    min_gain: float = learnt.MIN_GAIN
     keyword_min_score: float = 0.2
     name: str = "extractive"
-
-    def evidence(self, sentence: ScoredSentence, passage: Passage) -> float:
-        """How strongly ``sentence`` answers the question: a weighted mean, in the range of a cosine."""
-        total = self.sentence_weight + self.passage_weight + self.overlap_weight + self.passage_overlap_weight
-        return (
-            self.sentence_weight * sentence.score
-            + self.passage_weight * passage.score
-            + self.overlap_weight * sentence.overlap
-            + self.passage_overlap_weight * passage.overlap
-        ) / total
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         """Quote the best sentences of ``passages`` with citations, or refuse when none is good enough."""
@@ -115,85 +124,197 @@ class ExtractiveAnswerer:
             names = ", ".join(f"“{name}”" for name in unknown)
             notice = f"The documents never mention {names}."
             return Answer(question, REFUSAL_TEXT, [], True, self.name, notice=notice, passages=list(passages))
-        ranked = self.rank(passages)
+        return self.answer_ranked(question, passages, self.rank(question, passages))
+
+    def answer_ranked(self, question: str, passages: Sequence[Passage], ranked: list[Unit]) -> Answer:
+        """``answer`` from units already ranked (``rank``): calibration sweeps rank each question once."""
         relation = relation_asked(question)
         if relation is not None:
-            ranked = [item for item in ranked if states_relation(item[2].sentence_text(item[1]), item[1], *relation)]
+            ranked = [u for u in ranked if states_relation(u.passage.sentence_text(u.sentence), u.sentence, *relation)]
         asks = QUANTITY_QUESTION.match(question)
         if asks:
             # "How many/much" wants a figure: a sentence without one is at best about the subject.
             wanted = QUANTITY[asks.group(1).lower()]
-            ranked = [item for item in ranked if wanted.search(item[2].sentence_text(item[1]))]
+            ranked = [u for u in ranked if wanted.search(u.passage.sentence_text(u.sentence))]
         if TIME_QUESTION.match(question):
-            ranked = [item for item in ranked if TIME.search(item[2].sentence_text(item[1]))]
-        min_score = self.keyword_min_score if getattr(passages, "keyword_only", False) else self.min_score
-        if not ranked or ranked[0][0] < min_score:
+            ranked = [u for u in ranked if TIME.search(u.passage.sentence_text(u.sentence))]
+        keyword_only = getattr(passages, "keyword_only", False)
+        if not ranked or (ranked[0].score if keyword_only else self.confidence(question, ranked, passages)) < (
+            self.keyword_min_score if keyword_only else self.min_score
+        ):
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
-        chosen = self._select(ranked, getattr(passages, "term_weights", {}), min_score)
+        chosen = self._select(ranked, getattr(passages, "term_weights", {}))
+        return self._compose(question, chosen, passages)
+
+    def _compose(self, question: str, chosen: list[Unit], passages: Sequence[Passage]) -> Answer:
+        """The answer text, each quote with its context and ``[n]``, in the order the units were chosen."""
         numbers: dict[int, int] = {}  # passage rank -> citation number, in order of first use
         highlights: dict[int, list[tuple[int, int]]] = {}
+        first_at: dict[int, int] = {}
         pieces = []
-        for sentence, passage in chosen:
+        quoted: set[tuple[str, int, int]] = set()
+        for unit in chosen:
+            passage, sentence = unit.passage, unit.sentence
             n = numbers.setdefault(passage.rank, len(numbers) + 1)
-            highlights.setdefault(passage.rank, []).append((sentence.start, sentence.end))
-            pieces.append(f"{reflow(passage.sentence_text(sentence))} [{n}]")  # wrapped lines read as one
+            first_at.setdefault(passage.rank, sentence.start)
+            spans = []
+            if unit.context is not None and (passage.source, *unit.context) not in quoted:
+                spans.append(unit.context)
+            spans.append((sentence.start, sentence.end))
+            quoted.update((passage.source, *span) for span in spans)
+            highlights.setdefault(passage.rank, []).extend(spans)
+            text = " ".join(reflow(passage.text[a - passage.start : b - passage.start]) for a, b in spans)
+            pieces.append(f"{text} [{n}]")  # wrapped lines read as one
         by_rank = {p.rank: p for p in passages}
         citations = [
-            Citation.from_passage(n, by_rank[rank], tuple(sorted(highlights[rank]))) for rank, n in numbers.items()
+            Citation.from_passage(n, by_rank[rank], tuple(sorted(set(highlights[rank]))), at=first_at[rank])
+            for rank, n in numbers.items()
         ]
         return Answer(question, " ".join(pieces), citations, refused=False, backend=self.name, passages=list(passages))
 
-    def rank(self, passages: Sequence[Passage]) -> list[tuple[float, ScoredSentence, Passage]]:
-        """Every quotable sentence of the passages with its evidence score, best first.
+    def rank(self, question: str, passages: Sequence[Passage]) -> list[Unit]:
+        """Every quotable sentence of the passages as a unit with the ranker's score, best first.
 
         Overlapping chunks share sentences; each is kept once, with the passage that scores it best.
         """
-        best: dict[tuple[str, int, int], tuple[float, ScoredSentence, Passage]] = {}
+        best: dict[tuple[str, int, int], Unit] = {}
         keyword_only = getattr(passages, "keyword_only", False)
-        for passage in passages:
-            for sentence in passage.sentences:
-                text = passage.sentence_text(sentence)
-                if text.rstrip().endswith(("?", "？")) or _word_count(text) < MIN_ANSWER_WORDS:
-                    continue
-                key = (passage.source, sentence.start, sentence.end)
-                # Found by keywords alone, cosines are noise: the term overlap is the evidence.
-                score = sentence.overlap if keyword_only else self.evidence(sentence, passage)
-                if key not in best or score > best[key][0]:
-                    best[key] = (score, sentence, passage)
-        return sorted(best.values(), key=lambda item: -item[0])
+        for unit, features in candidates(question, passages):
+            if keyword_only:
+                score = unit.sentence.overlap  # found by keywords alone, cosines are noise
+            else:
+                score = _sigmoid(sum(w * f for w, f in zip(self.weights, features, strict=True)))
+            key = (unit.passage.source, unit.sentence.start, unit.sentence.end)
+            if key not in best or score > best[key].score:
+                best[key] = dataclasses.replace(unit, score=score)
+        return sorted(best.values(), key=lambda unit: -unit.score)
 
-    def _select(
-        self, ranked: list[tuple[float, ScoredSentence, Passage]], weights: dict[str, float], min_score: float
-    ) -> list[tuple[ScoredSentence, Passage]]:
-        """The best sentence, then each further one that answers a part of the question left open."""
+    def confidence(self, question: str, ranked: list[Unit], passages: Sequence[Passage]) -> float:
+        """How likely the documents answer the question at all (0 to 1), from the best units and the passages.
+
+        A near miss names what the documents mention but asks what they never state: its best sentence is
+        about the subject, scores a little lower, covers less of the question, and a rare question term may
+        be missing from every passage.
+        """
+        return _sigmoid(
+            sum(w * f for w, f in zip(self.answerable_weights, answerability(ranked, passages), strict=True))
+        )
+
+    def _select(self, ranked: list[Unit], weights: dict[str, float]) -> list[Unit]:
+        """The best unit, then each further one that answers a part of the question left open."""
         total = sum(weights.values()) or 1.0
-        best_score, best_sentence, best_passage = ranked[0]
-        chosen = [(best_sentence, best_passage)]
-        covered = set(_answered_terms(best_passage.sentence_text(best_sentence), best_sentence))
-        for score, sentence, passage in ranked[1:]:
-            if len(chosen) == self.max_sentences or score < max(min_score, best_score - self.coverage_margin):
+        best = ranked[0]
+        chosen = [best]
+        covered = set(best.terms)
+        for unit in ranked[1:]:
+            if len(chosen) == self.max_sentences or unit.score < best.score - self.coverage_margin:
                 break
-            gain = sum(weights.get(term, 0.0) for term in sentence.terms - covered) / total
+            gain = sum(weights.get(term, 0.0) for term in unit.terms - covered) / total
             if gain >= self.min_gain:
-                chosen.append((sentence, passage))
-                covered |= _answered_terms(passage.sentence_text(sentence), sentence)
+                chosen.append(unit)
+                covered |= unit.terms
         return chosen
 
 
-_PRONOUN_START = re.compile(r"\W*(it|its|they|their|he|she|his|her|this|these|the company|the pair)\b", re.IGNORECASE)
+def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, list[float]]]:
+    """Every quotable sentence of ``passages`` as an unscored unit, with its feature vector for the ranker.
 
-
-def _answered_terms(text: str, sentence: ScoredSentence) -> frozenset[str]:
-    """The question terms a quoted sentence speaks to: its own, and those its opening pronoun stands for.
-
-    "It signed with AWS" speaks to KT, named in the sentence before.
+    Questions and lines without a word are not quotable. ``evals/calibrate.py`` learns the weights from
+    these vectors; ``ExtractiveAnswerer.rank`` scores with them.
     """
-    return sentence.terms | sentence.context_terms if _PRONOUN_START.match(text) else sentence.terms
+    term_weights: dict[str, float] = getattr(passages, "term_weights", {})
+    total = sum(term_weights.values()) or 1.0
+    kind = question_type(question)
+    out: list[tuple[Unit, list[float]]] = []
+    for passage in passages:
+        for sentence in passage.sentences:
+            text = passage.sentence_text(sentence)
+            if text.rstrip().endswith(("?", "？")) or not _WORD.search(text):
+                continue
+            context, context_terms = _context(passage, sentence, frozenset(term_weights), kind)
+            terms = sentence.terms | (context_terms & frozenset(term_weights))
+            candidate = Candidate(
+                text=reflow(text),
+                cosine=sentence.score,
+                passage_cosine=passage.score,
+                overlap=sentence.overlap,
+                unit_overlap=sum(term_weights.get(t, 0.0) for t in terms) / total,
+                rank=passage.rank,
+                has_label=context is not None,
+                first_in_block=opens_block(passage, sentence),
+            )
+            out.append((Unit(0.0, sentence, passage, context, terms), sentence_features(kind, candidate)))
+    return out
 
 
-def _word_count(text: str) -> int:
-    """Words of ``text``; Japanese and Chinese have no spaces, so every two CJK characters count as one."""
-    return len(text.split()) + sum(len(run) for run in CJK_RUN.findall(text)) // 2
+ANSWERABILITY_NAMES = (
+    "bias",
+    "best",
+    "second",
+    "best_coverage",
+    "passage_cosine",
+    "missing",
+    "best_lacks",
+    "value_without_value",
+    "evidence",
+)
+
+
+def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question: str = "") -> list[float]:
+    """The features of ``confidence``, in ``ANSWERABILITY_NAMES`` order.
+
+    ``evidence`` is the best cosine-and-overlap score of a sentence. ``best_lacks`` is the weight of the
+    rarest question term the best unit does not hold (the thing a near miss asks about: "maximum",
+    "encrypt"); ``value_without_value`` says a question asking for a value got a best unit without a number
+    or literal in it.
+    """
+    weights: dict[str, float] = getattr(passages, "term_weights", {})
+    total = sum(weights.values()) or 1.0
+    found: set[str] = set()
+    for passage in passages:
+        for sentence in passage.sentences:
+            found |= sentence.terms
+    best = ranked[0]
+    return [
+        1.0,
+        best.score,
+        ranked[1].score if len(ranked) > 1 else 0.0,
+        sum(weights.get(term, 0.0) for term in best.terms) / total,
+        max((p.score for p in passages), default=0.0),
+        sum(w for term, w in weights.items() if term not in found) / total,
+        max((w for term, w in weights.items() if term not in best.terms), default=0.0) / total,
+        float(question_type(question) == "value" and not has_value(best.passage.sentence_text(best.sentence))),
+        # The best sentence's cosine and term overlap, mixed as the answerer scored it before it learnt.
+        max((0.75 * u.sentence.score + 0.3 * u.sentence.overlap) / 1.05 for u in ranked),
+    ]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+def _context(
+    passage: Passage, sentence: ScoredSentence, wanted: frozenset[str], kind: str
+) -> tuple[tuple[int, int] | None, frozenset[str]]:
+    """What ``sentence`` is quoted with, and the terms it adds: a label, an antecedent, or an introduction.
+
+    Context is quoted only when the answer needs it: it names question terms (``wanted``) the sentence
+    lacks (the function "Recursively copy ..." describes, the model "It" stands for), or the question asks
+    which function, option or command, or for a value, which a label (a signature, an option) holds.
+    """
+    label = label_of(passage, sentence)
+    if label is not None:
+        terms = frozenset(tokenize(passage.text[label[0] - passage.start : label[1] - passage.start]))
+        if (terms & wanted) - sentence.terms or kind in {"which", "value", "procedure"}:
+            return label, terms
+    previous = antecedent(passage, sentence)
+    if previous is None:
+        before = [s for s in passage.sentences if s.end <= sentence.start]
+        if before and passage.sentence_text(before[-1]).rstrip().endswith(":") and opens_block(passage, sentence):
+            return (before[-1].start, before[-1].end), before[-1].terms  # "To leave the bisect state, run:"
+    elif (previous.terms & wanted) - sentence.terms:
+        return (previous.start, previous.end), previous.terms
+    return None, frozenset()
 
 
 def relation_asked(question: str) -> tuple[frozenset[str], tuple[str, ...]] | None:

@@ -8,8 +8,8 @@ cited passages, and every number in the sentence found in one of them). Then ``s
   saying the model's answer could not be verified. So is a supported answer to a question the passages do
   not answer (the extractive answerer, calibrated for exactly that, refuses it): a model that quotes an
   unrelated sentence of a passage ("Korea is an important market [1]" for "What is the capital of
-  France?") passes the similarity check, and the documents are silent all the same. Unsupported sentences of an otherwise supported answer
-  stay listed in ``Answer.unsupported_sentences``, for the UI to show apart.
+  France?") passes the similarity check, and the documents are silent all the same. Unsupported sentences
+  of an otherwise supported answer stay listed in ``Answer.unsupported_sentences``, for the UI to show apart.
 - ``"flag"``: the answer is shown as written, its unsupported sentences listed, with a notice.
 - ``"off"``: the model's reply is shown unchecked.
 

@@ -10,7 +10,7 @@ A file that cannot be read raises ``UnreadableFile`` with a reason a user can ac
 that into a ``DocumentError`` naming the file, and indexing lists it among the skipped files.
 
 Formats: ``.pdf`` (``rag.readers.pdf``, PDFium), ``.docx`` (``rag.readers.docx``, python-docx), ``.html``/``.htm``
-(``rag.readers.html``, trafilatura), and text: ``.txt``, ``.md``, ``.rst`` and files without an extension that
+(``rag.readers.html``, selectolax), and text: ``.txt``, ``.md``, ``.rst`` and files without an extension that
 decode as UTF-8 (``rag.readers.text``).
 """
 
