@@ -39,10 +39,19 @@ def quotes(answer: str) -> list[str]:
     return [match.group(1).strip() for match in _QUOTE.finditer(answer)]
 
 
+_PROMPT = re.compile(r"(?:^|\s)(?:>>>|\.\.\.)\s")
+
+
 def problems(answer: str) -> list[str]:
-    """What is wrong with an answer's quotes (empty when nothing is)."""
+    """What is wrong with an answer's quotes (empty when nothing is).
+
+    A quote holding an interactive code line (``>>> re.sub(pattern, ...``) is verbatim code: it may end on a
+    comma and hold backslashes, so only its emptiness is checked.
+    """
     found = []
     for quote in quotes(answer):
+        if _PROMPT.search(quote):
+            continue
         if not re.search(r"\w", quote):
             found.append(f"empty quote {quote!r}")
         elif _DANGLING.search(quote.rstrip()):

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from rag.answer import REFUSAL_TEXT, Answer, Citation
 from rag.answerers import weights as learnt
 from rag.answerers.features import Candidate, has_value, question_type, sentence_features
-from rag.answerers.quoting import antecedent, label_of, opens_block
+from rag.answerers.quoting import antecedent, is_fragment, label_of, opens_block
 from rag.chunking import reflow
 from rag.retrieval import Passage, ScoredSentence, tokenize
 from rag.vocabulary import expand_aliases
@@ -229,7 +229,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     for passage in passages:
         for sentence in passage.sentences:
             text = passage.sentence_text(sentence)
-            if text.rstrip().endswith(("?", "？")) or not _WORD.search(text):
+            if text.rstrip().endswith(("?", "？")) or not _WORD.search(text) or is_fragment(text):
                 continue
             context, context_terms = _context(passage, sentence, frozenset(term_weights), kind)
             terms = sentence.terms | (context_terms & frozenset(term_weights))

@@ -16,11 +16,25 @@ import re
 
 from rag.retrieval import Passage, ScoredSentence
 
-__all__ = ["antecedent", "label_of", "opens_block", "starts_with_pronoun"]
+__all__ = ["antecedent", "is_fragment", "label_of", "opens_block", "starts_with_pronoun"]
 
 _MAX_LABEL_CHARS = 250
 _PRONOUN = re.compile(r"\W*(it|its|they|their|this|these|those|he|she|his|her|such)\b", re.I)
 _ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
+
+
+# A line that ends on a comma or a word no sentence ends with was cut by a hard line break the reader could
+# not tell from a paragraph end (a PDF's title page, a column): quoting it would stop mid-sentence.
+_DANGLING = re.compile(
+    r"(?:\b(?:the|a|an|of|to|and|or|in|for|with|by|from|that|as|at|on|is|are|be|if|when|than|but|nor)|[,(\-–])$",
+    re.IGNORECASE,
+)
+_PROMPT = re.compile(r"\s*(>>>|\.\.\.|\$|#)\s")
+
+
+def is_fragment(text: str) -> bool:
+    """True for a piece of a sentence: it ends where no sentence ends (code lines aside, which may)."""
+    return bool(_DANGLING.search(text.rstrip())) and not _PROMPT.match(text)
 
 
 def starts_with_pronoun(text: str) -> bool:
