@@ -1,38 +1,40 @@
 """The embedded default answerer: quotes the retrieved sentences that best answer the question.
 
-No LLM, no key, no network. Every sentence of the retrieved passages gets an evidence score that mixes:
+No LLM, no key, no network. Every sentence of the retrieved passages becomes a candidate *unit*: the
+sentence plus the context it is quoted with when the answer needs it (``rag.answerers.quoting``: the term
+line above a description, the sentence a leading pronoun stands for, the line introducing a command). A
+learnt logistic model scores each unit from the signals of ``rag.answerers.features``: the sentence's cosine
+to the question (sentence vectors come from the index, pooled from their chunk's token vectors, so nothing
+is embedded here), its passage's cosine and rank, the idf-weighted share of the question's terms it holds
+alone and with its context, whether it holds the kind of answer the question asks for (a value, a
+definition, a command, a negation), and whether it is code, a meta line, very short or very long.
 
-- its cosine similarity to the question (sentence vectors come from the index, nothing is embedded here;
-  they are pooled from their chunk's token vectors, so a sentence that says "it" is read in its context);
-- its passage's similarity (weight 0 since sentences are read in context; kept for calibration sweeps);
-- the idf-weighted share of the question's terms it contains, and the same share for its passage, which
-  rewards the rare words (names, numbers, "MWC") that a small embedding model blurs.
+The answer is the best unit, plus a further one only when it answers a part of the question the quoted ones
+leave open: it holds question terms they lack worth at least ``min_gain`` of the question's idf weight and
+scores within ``coverage_margin`` of the best. Each quote is followed by its ``[n]``. Questions and fragments
+(a line cut mid-sentence by a hard line break) are never quoted.
 
-Headings (under four words) and questions are never quoted: they look like the question, not an answer.
-The answer is the best sentence, plus a further one only when it answers a part of the question the
-quoted ones leave open: it holds question terms they lack (and that the sentence before a quoted one, which
-its "it" stands for, lacks too) worth at least ``min_gain`` of the question's idf weight. A sentence that
-merely scores nearly as well is padding, and is left out. Each sentence is followed by its ``[n]``.
+It refuses when a second learnt model, reading the best scores, how much of the question the best unit
+covers and how much of it no passage holds, says the documents probably do not answer (under
+``min_score``); when the question names something no indexed text mentions ("Which Japanese company..."),
+saying so; when a question asks for "the X of Y" and no sentence puts X next to Y; and it answers "how many"
+only with a sentence that holds a number, "how much" only with one that holds a figure, and "when" only with
+one that names a time. Passages found by keywords alone (a question in a script the embedding model does not
+read) are scored by their term overlap alone.
 
-It refuses when even the best sentence scores under ``min_score`` (the nearest sentence of unrelated text
-would look like an answer and be wrong); when the question names something no indexed text mentions
-("Which Japanese company..." of documents that never say "Japanese"), saying so; when a question asks for
-"the X of Y" (the chief executive of SK Telecom) and no sentence puts X next to Y (a near miss names the
-subject, not the relation asked about); and it answers "how many" only with a sentence that holds a number,
-"how much" only with one that holds a figure, and "when" only with one that names a time. Passages found
-by keywords alone (a question in a script the embedding model does not read) are scored by their term
-overlap alone.
-The weights and threshold were calibrated on ``evals/qa.jsonl`` with ``evals/calibrate.py``; the README
-reports them on ``evals/heldout.jsonl``, a set written independently that never chose them.
+Both models and the settings were learnt on the calibration splits (``evals/real/calibration.jsonl`` and
+``evals/qa.jsonl``) by ``evals/calibrate.py``; the held-out halves never chose them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rag.answer import REFUSAL_TEXT, Answer, Citation
 from rag.answerers import weights as learnt
@@ -228,23 +230,24 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     term_weights: dict[str, float] = getattr(passages, "term_weights", {})
     total = sum(term_weights.values()) or 1.0
     kind = question_type(question)
+    wanted = frozenset(term_weights)
     out: list[tuple[Unit, list[float]]] = []
     for passage in passages:
         for sentence in passage.sentences:
             text = passage.sentence_text(sentence)
             if text.rstrip().endswith(("?", "？")) or not _WORD.search(text) or is_fragment(text):
                 continue
-            context, context_terms = _context(passage, sentence, frozenset(term_weights), kind)
-            terms = sentence.terms | (context_terms & frozenset(term_weights))
+            context, context_terms, opens = _context(passage, sentence, wanted, kind)
+            terms = sentence.terms | (context_terms & wanted)
             candidate = Candidate(
-                text=reflow(text),
+                text=_reflowed(text),
                 cosine=sentence.score,
                 passage_cosine=passage.score,
                 overlap=sentence.overlap,
                 unit_overlap=sum(term_weights.get(t, 0.0) for t in terms) / total,
                 rank=passage.rank,
                 has_label=context is not None,
-                first_in_block=opens_block(passage, sentence),
+                first_in_block=opens,
             )
             out.append((Unit(0.0, sentence, passage, context, terms), sentence_features(kind, candidate)))
     return out
@@ -292,32 +295,68 @@ def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question:
     ]
 
 
+@functools.lru_cache(maxsize=65536)
+def _reflowed(text: str) -> str:
+    return reflow(text)
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
 
+_Span = tuple[int, int]
+# (chunk id, sentence start) -> what a sentence's context is, whatever the question: its label, the sentence
+# its pronoun stands for, the line that introduces it (each with its terms), whether it opens its block.
+_CONTEXTS: dict[tuple[str, int], tuple[Any, Any, Any, bool]] = {}
+_CONTEXTS_LIMIT = 100_000
+
+
+def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any, bool]:
+    key = (passage.chunk.id, sentence.start)
+    cached = _CONTEXTS.get(key)
+    if cached is not None:
+        return cached
+    label = label_of(passage, sentence)
+    labelled = None
+    if label is not None:
+        labelled = (label, frozenset(tokenize(passage.text[label[0] - passage.start : label[1] - passage.start])))
+    previous = antecedent(passage, sentence)
+    referred = None
+    if previous is not None:
+        referred = (previous.start, previous.end, frozenset(tokenize(passage.sentence_text(previous))))
+    opens = opens_block(passage, sentence)
+    intro = None
+    before = [s for s in passage.sentences if s.end <= sentence.start]
+    if before and passage.sentence_text(before[-1]).rstrip().endswith(":") and opens:
+        intro = ((before[-1].start, before[-1].end), frozenset(tokenize(passage.sentence_text(before[-1]))))
+    if len(_CONTEXTS) >= _CONTEXTS_LIMIT:
+        _CONTEXTS.clear()  # bounded memory; hot chunks come back quickly
+    _CONTEXTS[key] = result = (labelled, referred, intro, opens)
+    return result
+
+
 def _context(
     passage: Passage, sentence: ScoredSentence, wanted: frozenset[str], kind: str
-) -> tuple[tuple[int, int] | None, frozenset[str]]:
-    """What ``sentence`` is quoted with, and the terms it adds: a label, an antecedent, or an introduction.
+) -> tuple[_Span | None, frozenset[str], bool]:
+    """What ``sentence`` is quoted with, the terms it adds, and whether the sentence opens its block.
 
-    Context is quoted only when the answer needs it: it names question terms (``wanted``) the sentence
-    lacks (the function "Recursively copy ..." describes, the model "It" stands for), or the question asks
-    which function, option or command, or for a value, which a label (a signature, an option) holds.
+    Context is a label, an antecedent, or an introduction, quoted only when the answer needs it: it names
+    question terms (``wanted``) the sentence lacks (the function "Recursively copy ..." describes, the model
+    "It" stands for), or the question asks which function, option or command, or for a value, which a label
+    (a signature, an option) holds.
     """
-    label = label_of(passage, sentence)
-    if label is not None:
-        terms = frozenset(tokenize(passage.text[label[0] - passage.start : label[1] - passage.start]))
+    labelled, referred, intro, opens = _contexts(passage, sentence)
+    if labelled is not None:
+        span, terms = labelled
         if (terms & wanted) - sentence.terms or kind in {"which", "value", "procedure"}:
-            return label, terms
-    previous = antecedent(passage, sentence)
-    if previous is None:
-        before = [s for s in passage.sentences if s.end <= sentence.start]
-        if before and passage.sentence_text(before[-1]).rstrip().endswith(":") and opens_block(passage, sentence):
-            return (before[-1].start, before[-1].end), before[-1].terms  # "To leave the bisect state, run:"
-    elif (previous.terms & wanted) - sentence.terms:
-        return (previous.start, previous.end), previous.terms
-    return None, frozenset()
+            return span, terms, opens
+    if referred is not None:
+        start, end, terms = referred
+        if (terms & wanted) - sentence.terms:
+            return (start, end), terms, opens
+    elif intro is not None:
+        return intro[0], intro[1], opens  # "To leave the bisect state, run:" above the command
+    return None, frozenset(), opens
 
 
 def relation_asked(question: str) -> tuple[frozenset[str], tuple[str, ...]] | None:

@@ -11,10 +11,19 @@ multiply.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["FEATURE_NAMES", "Candidate", "QuestionType", "has_value", "question_type", "sentence_features"]
+__all__ = [
+    "FEATURE_NAMES",
+    "Candidate",
+    "QuestionType",
+    "has_value",
+    "question_type",
+    "sentence_features",
+    "text_flags",
+]
 
 QuestionType = str  # "value", "definition", "procedure", "which", "yesno", "other"
 
@@ -121,12 +130,30 @@ def has_value(text: str) -> bool:
     return bool(_NUMBER.search(text) or _LITERAL.search(text))
 
 
+@functools.lru_cache(maxsize=65536)
+def text_flags(text: str) -> tuple[bool, ...]:
+    """What ``text`` holds, whatever the question (cached: the same sentences come back question after question).
+
+    In order: a value, a default, a defining verb, code, an imperative, a negation, a meta line, very short,
+    very long.
+    """
+    words = len(text.split())
+    return (
+        has_value(text),
+        bool(_DEFAULT.search(text)),
+        bool(_DEFINES.search(text)),
+        bool(_CODE.search(text)),
+        bool(_IMPERATIVE.match(text)),
+        bool(_NEGATION.search(text)),
+        bool(_META.match(text)),
+        words < 6,
+        words > 45,
+    )
+
+
 def sentence_features(kind: QuestionType, candidate: Candidate) -> list[float]:
     """The feature vector of ``candidate`` for a question of type ``kind``, in ``FEATURE_NAMES`` order."""
-    text = candidate.text
-    words = len(text.split())
-    value = has_value(text)
-    code = bool(_CODE.search(text))
+    value, default, defines, code, imperative, negation, meta, short, long = text_flags(candidate.text)
     return [
         1.0,
         candidate.cosine,
@@ -135,15 +162,15 @@ def sentence_features(kind: QuestionType, candidate: Candidate) -> list[float]:
         candidate.unit_overlap,
         1.0 / candidate.rank,
         float(kind == "value" and value),
-        float(kind == "value" and bool(_DEFAULT.search(text))),
-        float(kind == "definition" and bool(_DEFINES.search(text))),
-        float(kind == "procedure" and (code or bool(_IMPERATIVE.match(text)))),
+        float(kind == "value" and default),
+        float(kind == "definition" and defines),
+        float(kind == "procedure" and (code or imperative)),
         float(kind == "which" and code),
-        float(kind == "yesno" and bool(_NEGATION.search(text))),
+        float(kind == "yesno" and negation),
         float(candidate.has_label),
         float(code),
         float(candidate.first_in_block),
-        float(bool(_META.match(text))),
-        float(words < 6),
-        float(words > 45),
+        float(meta),
+        float(short),
+        float(long),
     ]
