@@ -29,8 +29,9 @@ setup: $(VENV)/.installed
 
 # What a machine must have before pip runs, each missing piece named with the Debian packages that bring it.
 $(PY):
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "rag needs Python 3.11 ($(PYTHON) not found): sudo apt-get install python3.11 python3.11-venv, or set PYTHON=/path/to/python3.11" >&2; exit 2; }
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "rag needs Python 3.11, and $(PYTHON) is $$($(PYTHON) -V 2>&1): sudo apt-get install python3.11 python3.11-venv, or set PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ -z "$$version" ]; then echo "rag needs Python 3.11 ($(PYTHON) does not run here): sudo apt-get install python3.11 python3.11-venv, or set PYTHON=/path/to/python3.11" >&2; exit 2; fi; \
+	if [ "$$version" != 3.11 ]; then echo "rag needs Python 3.11 ($(PYTHON) is $$version): sudo apt-get install python3.11 python3.11-venv, or set PYTHON=/path/to/python3.11" >&2; exit 2; fi
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "$(PYTHON) cannot make a virtualenv: sudo apt-get install python3.11-venv" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 
