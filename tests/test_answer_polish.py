@@ -50,12 +50,7 @@ def test_a_relation_that_is_stated_is_still_answered(seed_bot: rag.Bot) -> None:
 @pytest.mark.parametrize(
     ("question", "fact"),
     [
-        pytest.param(
-            "What did KT and MSFT agree?",
-            "Microsoft",
-            # Issue 23's learnt answerability model refuses it (confidence 0.56 under 0.71): a known regression.
-            marks=pytest.mark.xfail(strict=True, reason="issue 23: the learnt refusal model refuses this alias"),
-        ),
+        ("What did KT and MSFT agree?", "Microsoft"),
         ("Where was the KT-Microsoft agreement inked?", "Redmond"),
         ("Where did KT and Microsoft ink the deal?", "Redmond"),
     ],
