@@ -145,8 +145,43 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="do not follow the docs folder for added, changed or removed files (env RAG_WATCH=0)",
     )
+    _network_flags(serve)
     _docs_parser(commands)
     return parser
+
+
+def _network_flags(serve: argparse.ArgumentParser) -> None:
+    """How ``rag serve`` faces the network (``server.options``); each flag repeatable, each with a variable."""
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="a host name this server answers to besides localhost, IP addresses and this machine's name; "
+        "'*.example.org' for a domain (env RAG_ALLOWED_HOSTS, comma-separated)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="ADDR",
+        help="address or network of the reverse proxy in front: only it may pass on the client's address "
+        "(X-Forwarded-For) and scheme (env RAG_TRUSTED_PROXIES)",
+    )
+    serve.add_argument(
+        "--https-proxy",
+        action="store_true",
+        default=None,
+        help="TLS ends at a proxy in front: send cookies as Secure (env RAG_HTTPS_PROXY=1)",
+    )
+    serve.add_argument(
+        "--chat-answerer",
+        action="append",
+        dest="chat_answerers",
+        metavar="NAME[:MODEL]",
+        help="an answerer the chat's users may pick besides the server's own, e.g. openai:gpt-4o-mini "
+        "(env RAG_CHAT_ANSWERERS, comma-separated); nothing else can be picked",
+    )
 
 
 def _users_file(parser: argparse.ArgumentParser) -> None:
@@ -172,7 +207,12 @@ def _users_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         ("revoke-token", "revoke a user's API token"),
     ]:
         actions.add_parser(action, help=text).add_argument("name")
-    actions.add_parser("list", help="list users, roles and who has a token")
+    actions.choices["token"].add_argument(
+        "--expires",
+        metavar="DURATION",
+        help="how long the token works: 90d, 12h, 30m or 45s (default: until revoked)",
+    )
+    actions.add_parser("list", help="list users, roles and who has a token (with its expiry)")
     for parser in actions.choices.values():
         _users_file(parser)
         parser.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
@@ -308,17 +348,24 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_docs(args, settings, progress)
     if args.command == "serve":
-        # Refuse an exposed start before anything heavy loads (server.exposure imports nothing big).
-        from server.exposure import check_exposure
+        # Refuse an exposed start or damaged state before anything heavy loads (server.startup imports little).
+        from server.options import ServeOptions
+        from server.startup import check_serving
 
-        check_exposure(args.host, settings.users_file, no_auth=args.no_auth)
+        options = ServeOptions.from_env(
+            allowed_hosts=args.allowed_hosts,
+            trusted_proxies=args.trusted_proxies,
+            https_proxy=args.https_proxy,
+            chat_answerers=args.chat_answerers,
+        )
+        check_serving(args.host, settings, no_auth=args.no_auth)
         if args.workers:
-            return _serve_workers(args)
+            return _serve_workers(args, options.as_flags())
         try:
             from server.app import serve
         except ImportError as exc:
             raise ConfigError(f"the web chat needs gradio ({exc}); run: pip install 'rag[ui]'") from None
-        serve(settings, host=args.host, port=args.port, no_auth=args.no_auth)
+        serve(settings, host=args.host, port=args.port, no_auth=args.no_auth, options=options)
         return 0
     if args.command == "users":
         from server.users_cli import run_users_command
@@ -327,7 +374,7 @@ def _run(args: argparse.Namespace) -> int:
     raise ConfigError(f"unknown command {args.command}")
 
 
-def _serve_workers(args: argparse.Namespace) -> int:
+def _serve_workers(args: argparse.Namespace, network_flags: list[str]) -> int:
     """``rag serve --workers N``: N processes of ``rag serve`` with the same flags, behind HAProxy."""
     try:
         from server.workers import WorkersError, serve_workers
@@ -339,6 +386,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
     serve_args = [str(part) for flag, value in flags.items() if value is not None for part in (flag, value)]
     serve_args += ["--no-auth"] if args.no_auth else []
     serve_args += ["-q"] if args.quiet else ["-v"] if args.verbose else []
+    serve_args += network_flags
     try:
         serve_workers(args.workers, args.host, args.port, serve_args=serve_args)
     except WorkersError as exc:

@@ -229,13 +229,24 @@ def api_router() -> APIRouter:
         return Response(status_code=204)
 
     @router.post("/users/{name}/token", summary="Issue a new API token for an account (admins only)")
-    def issue_token(name: str, request: Request, user: User = admin) -> dict[str, str]:
+    def issue_token(
+        name: str,
+        request: Request,
+        expires: Annotated[str | None, Query(description="How long it works: 90d, 12h, 30m, 45s.")] = None,
+        user: User = admin,
+    ) -> dict[str, str]:
         """A new token for ``name``, replacing any old one; shown only in this reply."""
+        from server.users_cli import parse_duration
+
         store = _users(request)
         if store.get(name) is None:
             raise ApiError(404, f"no user called {name!r}")
-        token = store.issue_token(name)
-        _audit(request, user, "api_token_issued", target=name)
+        try:
+            lifetime = parse_duration(expires) if expires is not None else None
+        except rag.ConfigError as exc:
+            raise ApiError(400, str(exc).replace("--expires", "expires")) from None
+        token = store.issue_token(name, expires_s=lifetime)
+        _audit(request, user, "api_token_issued", target=name, expires=expires)
         return {"name": name, "token": token}
 
     @router.delete("/users/{name}/token", summary="Revoke an account's API token (admins only)", status_code=204)

@@ -7,11 +7,21 @@ route. Without one the chat runs open, as before, with one shared conversation h
 
 Server state lives beside the users file when auth is on (``<users>.conversations.sqlite3``,
 ``<users>.audit.jsonl``) and in the index folder when it is off.
+
+Facing the network (``server.web_security``, options in ``server.options``): ``WebGuard`` checks Host and
+Origin and sets the security headers on every answer; no origin gets CORS; forwarded addresses count only
+from ``--trusted-proxy``. Gradio is mounted with its own file checks on (see ``_mount_chat``) and with the
+server's private files blocked, and keeps uploads in a folder of this server's own, deleted when it stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +30,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 import rag
 from rag import Bot, Settings
@@ -31,13 +43,15 @@ from server.audit import AuditLog
 from server.auth import ApiError, Auth, GradioGuard, gradio_user, login_router, require_role
 from server.chat_access import ServerChatAccess
 from server.conversations import ConversationStore
-from server.db import Database
+from server.db import Database, StateUnavailable
 from server.documents_routes import documents_router
-from server.exposure import check_exposure
 from server.limits import LoginThrottle, SlidingWindow
+from server.options import ServeOptions
 from server.paths import data_paths
 from server.sessions import SessionStore
+from server.startup import check_serving
 from server.users import UserStore
+from server.web_security import WebGuard
 from ui.app import CSS, HEAD, _warm_up, build_app
 from ui.auth_views import ACCOUNT_CSS
 
@@ -46,8 +60,13 @@ __all__ = ["create_app", "serve"]
 logger = logging.getLogger("rag.server")
 
 
-def create_app(bot: Bot, *, users_file: Path | None = None) -> FastAPI:
-    """The FastAPI app over ``bot``: API, sign-in and the chat. ``users_file`` turns auth on."""
+def create_app(bot: Bot, *, users_file: Path | None = None, options: ServeOptions | None = None) -> FastAPI:
+    """The FastAPI app over ``bot``: API, sign-in and the chat. ``users_file`` turns auth on.
+
+    Raises:
+        StateUnavailable: The server's database is damaged or unreadable.
+    """
+    options = options or ServeOptions()
     db_path, audit_path = data_paths(users_file, bot.settings.index_dir)
     db = Database(db_path)
     auth = Auth(
@@ -55,9 +74,12 @@ def create_app(bot: Bot, *, users_file: Path | None = None) -> FastAPI:
         sessions=SessionStore(db),
         audit=AuditLog(audit_path),
         throttle=LoginThrottle(),
+        https_proxy=options.https_proxy,
     )
     state = ServerState(bot, auth, ConversationStore(db), SlidingWindow(bot.settings.chat_rate_limit, 60.0))
-    app = FastAPI(
+    # FastAPIOffline serves /docs from the package's own copy of Swagger UI: no CDN, so the page works
+    # offline and under the same Content-Security-Policy as everything else.
+    app = FastAPIOffline(
         title="rag",
         version=rag.__version__,
         description=(
@@ -78,7 +100,20 @@ def create_app(bot: Bot, *, users_file: Path | None = None) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"ok": True, "auth": auth.enabled}
 
-    demo = build_app(bot, ServerChatAccess(state))
+    demo = build_app(bot, ServerChatAccess(state), answerers=options.chat_answerers)
+    wal, shm = (db_path.with_name(db_path.name + suffix) for suffix in ("-wal", "-shm"))
+    private = [users_file, db_path, wal, shm, audit_path, bot.settings.index_dir, bot.settings.docs_dir]
+    _mount_chat(app, demo, auth, [p for p in private if p is not None])
+    # Added last, run first: WebGuard, then the CORS policy (no origin but the page's own may read an
+    # answer), then GradioGuard's sign-in check.
+    app.add_middleware(GradioGuard, auth=auth)
+    app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
+    app.add_middleware(WebGuard, options=options)
+    return app
+
+
+def _mount_chat(app: FastAPI, demo: gr.Blocks, auth: Auth, private: list[Path]) -> None:
+    """Mount the chat at ``/`` with Gradio's own file checks on and the server's files out of its reach."""
     gr.mount_gradio_app(
         app,
         demo,
@@ -90,9 +125,13 @@ def create_app(bot: Bot, *, users_file: Path | None = None) -> FastAPI:
         css=CSS + ACCOUNT_CSS,
         head=HEAD,
         max_file_size=MAX_DOCUMENT_BYTES,
+        blocked_paths=[str(p.resolve()) for p in private],
     )
-    app.add_middleware(GradioGuard, auth=auth)
-    return app
+    # Gradio checks that a file named in an event's input was uploaded to it (and no other path) only once
+    # its Blocks "has launched" (gradio.processing_utils._check_allowed), and mount_gradio_app never sets
+    # that: mounted, any chatbot or file input could name /etc/passwd or the users file and Gradio copied it
+    # into its cache and served it back. The chat is served from here on, so it has launched.
+    demo.has_launched = True
 
 
 def _include_documents_router(app: FastAPI, bot: Bot) -> None:
@@ -115,10 +154,35 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse({"error": f"bad request: {problems}"}, status_code=422)
 
+    @app.exception_handler(StateUnavailable)
+    async def unavailable(request: Request, exc: StateUnavailable) -> JSONResponse:
+        logger.error("%s", exc)
+        retry = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {}
+        return JSONResponse({"error": str(exc)}, status_code=503, headers=retry)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+@contextlib.contextmanager
+def _private_upload_folder() -> Iterator[Path]:
+    """Gradio's upload folder for this server alone (unless ``GRADIO_TEMP_DIR`` names one), removed at the end.
+
+    Gradio's default, ``/tmp/gradio``, is shared by every Gradio app on the machine and never emptied.
+    """
+    chosen = os.environ.get("GRADIO_TEMP_DIR")
+    if chosen:
+        yield Path(chosen)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="rag-gradio-"))  # 0700
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def serve(
@@ -127,28 +191,42 @@ def serve(
     port: int = 7860,
     *,
     no_auth: bool = False,
+    options: ServeOptions | None = None,
 ) -> None:
     """Load a bot and serve the chat and API until interrupted (auth on whenever the users file exists).
 
     Raises:
-        ConfigError: A non-loopback ``host`` with no users file and no ``no_auth`` (checked before loading).
+        ConfigError: A non-loopback ``host`` with no users file and no ``no_auth``, or a damaged users file or
+            database (checked before loading, by ``server.startup.check_serving``).
     """
     settings = settings or Settings.from_env()
-    auth_on = check_exposure(host, settings.users_file, no_auth=no_auth)
-    bot = rag.load(settings=settings)
-    app = create_app(bot, users_file=settings.users_file if auth_on else None)
-    _warm_up(bot)
-    where = f"http://{host}:{port}"
-    if auth_on and not UserStore(settings.users_file).users():
-        logger.warning("%s has no accounts: nobody can sign in; add one with `rag users add`", settings.users_file)
-    if auth_on:
-        logger.info("chat ready on %s, sign-in required (accounts in %s)", where, settings.users_file)
-    else:
-        logger.info("chat ready on %s, open to anyone who can reach it (no accounts)", where)
-    # Files added, changed or removed in the docs folder are indexed while the server runs (--no-watch: not).
-    watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        if watcher is not None:
-            watcher.stop()
+    options = (options or ServeOptions.from_env()).answering_to(host)
+    auth_on = check_serving(host, settings, no_auth=no_auth)
+    with _private_upload_folder():
+        bot = rag.load(settings=settings)
+        app = create_app(bot, users_file=settings.users_file if auth_on else None, options=options)
+        _warm_up(bot)
+        where = f"http://{host}:{port}"
+        if auth_on and not UserStore(settings.users_file).users():
+            logger.warning("%s has no accounts: nobody can sign in; add one with `rag users add`", settings.users_file)
+        if auth_on:
+            logger.info("chat ready on %s, sign-in required (accounts in %s)", where, settings.users_file)
+        else:
+            logger.info("chat ready on %s, open to anyone who can reach it (no accounts)", where)
+        # Files added, changed or removed in the docs folder are indexed while the server runs (--no-watch: not).
+        watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
+        try:
+            # Forwarded headers are WebGuard's to judge (from --trusted-proxy only); uvicorn would trust any
+            # loopback peer's. No "server: uvicorn" header either.
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                proxy_headers=False,
+                server_header=False,
+            )
+        finally:
+            if watcher is not None:
+                watcher.stop()

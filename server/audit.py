@@ -2,7 +2,8 @@
 
 Each line says who did what, when and from where: ``{"ts": "...Z", "event": "login", "user": "alice",
 "from": "127.0.0.1", ...}``. Logged: logins, failed and throttled logins, sign-outs, uploads, document
-removals and every change to accounts. It never holds a password or a token: ``record`` refuses detail
+removals and every change to accounts. The log line each event also gets (logger ``rag.audit``) escapes
+control characters, so no field can forge a line. It never holds a password or a token: ``record`` refuses detail
 fields whose names say they are secret, so a careless caller fails loudly instead of leaking one.
 """
 
@@ -11,16 +12,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditLog"]
+__all__ = ["AuditLog", "printable"]
 
 logger = logging.getLogger("rag.audit")
 
 _SECRET_WORDS = ("password", "token", "secret", "cookie", "authorization")
+# Control characters (line breaks above all) and Unicode line separators: escaped in log lines, so a user name
+# typed into the login form cannot start a line of its own that reads like another event.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def printable(value: object) -> str:
+    r"""``value`` for one log line: control characters as ``\xNN`` escapes."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
 
 class AuditLog:
@@ -54,7 +64,7 @@ class AuditLog:
                 os.write(fd, line)
             finally:
                 os.close(fd)
-        logger.info("audit: %s user=%s from=%s", event, user, source)
+        logger.info("audit: %s user=%s from=%s", event, printable(user), printable(source))
 
     def events(self) -> list[dict[str, Any]]:
         """Every event so far, oldest first (for tests and the admin)."""

@@ -9,6 +9,10 @@ Auth is on whenever the server has a users file. Then:
   only some of its routes, so ``GradioGuard`` checks every request before Gradio sees it.
 * Readers may not upload: the guard refuses ``/gradio_api/upload`` for them, and the chat's upload handler
   refuses again (the server never trusts the page to hide the button).
+* Sign-in takes a bounded form (a name of at most 64 characters, a password of at most 1,024, 16 KiB in all)
+  and is throttled per name and address (``server.limits.LoginThrottle``). The session cookie is ``Secure``
+  over HTTPS, which includes a request from a trusted proxy that says so and every request with
+  ``--https-proxy``.
 
 With auth off every request is ``ANONYMOUS``, an admin, as the chat was before accounts existed.
 
@@ -17,20 +21,23 @@ With auth off every request is ``ANONYMOUS``, an admin, as the chat was before a
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.audit import AuditLog
 from server.limits import LoginThrottle
-from server.sessions import SESSION_COOKIE, SessionStore
+from server.sessions import SESSION_COOKIE, ReceivedFiles, SessionStore, session_key
 from server.users import ROLES, Role, User, UserStore
 
 __all__ = ["ANONYMOUS", "ApiError", "Auth", "GradioGuard", "login_router", "require_role"]
@@ -41,7 +48,10 @@ ANONYMOUS = User("anonymous", "admin")
 # Paths served without a session even when auth is on: the login form, the API (it checks tokens itself) and
 # its documentation.
 PUBLIC_PATHS = frozenset({"/login", "/logout", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz"})
-PUBLIC_PREFIX = "/api/"
+PUBLIC_PREFIXES = ("/api/", "/static-offline-docs/")  # the API checks tokens itself; the docs' own files
+MAX_NAME_CHARS = 64  # as server.users allows
+MAX_PASSWORD_CHARS = 1024
+MAX_LOGIN_BYTES = 16 * 1024
 
 
 class ApiError(Exception):
@@ -62,6 +72,8 @@ class Auth:
     sessions: SessionStore
     audit: AuditLog
     throttle: LoginThrottle
+    https_proxy: bool = False  # TLS ends at a proxy in front: cookies are Secure even over plain HTTP
+    received: ReceivedFiles = field(default_factory=ReceivedFiles)  # which session uploaded which files
 
     @property
     def enabled(self) -> bool:
@@ -94,6 +106,10 @@ class Auth:
                 raise _unauthorized("the Authorization header must be `Bearer TOKEN`")
             user = self.users.user_for_token(token.strip())
             if user is None:
+                expired = self.users.token_expired(token.strip())
+                if expired is not None:
+                    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expired))
+                    raise _unauthorized(f"the API token expired at {when}; get a new one with `rag users token`")
                 raise _unauthorized("the API token is not valid (unknown or revoked); get one with `rag users token`")
             return user
         user = self.browser_user(request)
@@ -135,7 +151,7 @@ def require_role(role: Role) -> Callable[[Request], User]:
 
 
 def client_address(request: Request) -> str:
-    """The peer address of the request (a proxy in front would need to pass the client's own address)."""
+    """The client's address: the peer's, or what a ``--trusted-proxy`` passed on (``server.web_security``)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -201,16 +217,22 @@ def login_router() -> APIRouter:
     @router.post("/login")
     async def do_login(request: Request) -> Response:
         auth = auth_of(request)
-        form = await request.form()
-        name = str(form.get("username", "")).strip()
-        password = str(form.get("password", ""))
-        next_path = _safe_next(str(form.get("next", "/")))
+        form = await _login_form(request)
+        if isinstance(form, Response):
+            return form
+        name = form.get("username", "").strip()
+        password = form.get("password", "")
+        next_path = _safe_next(form.get("next", "/"))
         address = client_address(request)
         if auth.users is None:
             return RedirectResponse(next_path, status_code=303)
-        wait = auth.throttle.blocked_for(name, address)
+        if len(name) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS or not name.isprintable():
+            message = f"A user name has at most {MAX_NAME_CHARS} characters and a password {MAX_PASSWORD_CHARS}."
+            return HTMLResponse(login_page(message, "error", next_path), status_code=400)
+        wait = auth.throttle.reserve(name, address)  # counted before the password check: see LoginThrottle
         if wait:
-            auth.audit.record("login_throttled", user=name, source=address, retry_after_s=wait)
+            if auth.throttle.report_block(name, address):  # once per block: a bot's every try would flood the log
+                auth.audit.record("login_throttled", user=name, source=address, retry_after_s=wait)
             page = login_page(f"Too many failed sign-ins. Try again in {wait} s.", "error", next_path, name)
             return HTMLResponse(page, status_code=429, headers={"Retry-After": str(wait)})
         # scrypt takes tens of milliseconds: keep it off the event loop
@@ -218,11 +240,10 @@ def login_router() -> APIRouter:
 
         user = await run_in_threadpool(auth.users.authenticate, name, password)
         if user is None:
-            auth.throttle.failed(name, address)
             auth.audit.record("login_failed", user=name, source=address)
             page = login_page("Wrong user name or password.", "error", next_path, name)
             return HTMLResponse(page, status_code=401)
-        auth.throttle.succeeded(name)
+        auth.throttle.succeeded(name, address)
         session_id = auth.sessions.create(user.name)
         auth.audit.record("login", user=user.name, source=address, role=user.role)
         response = RedirectResponse(next_path, status_code=303)
@@ -232,7 +253,7 @@ def login_router() -> APIRouter:
             max_age=int(auth.sessions.ttl_s),
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=request.url.scheme == "https" or auth.https_proxy,
             path="/",
         )
         return response
@@ -262,11 +283,28 @@ def login_router() -> APIRouter:
     return router
 
 
+async def _login_form(request: Request) -> dict[str, str] | Response:
+    """The sign-in form's fields, read with a size cap (an unbounded body is memory for the taking)."""
+    if "multipart/" in request.headers.get("content-type", ""):
+        return HTMLResponse(login_page("Send the sign-in form as a plain form."), status_code=415)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_LOGIN_BYTES:
+            return HTMLResponse(login_page("The sign-in form is too large."), status_code=413)
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+        fields.setdefault(key, value)
+    return fields
+
+
 class GradioGuard:
     """ASGI middleware: with auth on, no request reaches Gradio (or any non-public route) without a session.
 
     Page loads are redirected to ``/login?next=...``; other requests get 401 JSON. Uploads through
-    ``/gradio_api/upload`` also need the editor role. Checked on every request, before Gradio runs.
+    ``/gradio_api/upload`` also need the editor role. Checked on every request, before Gradio runs. With auth
+    on or off, the paths Gradio answers an upload with are noted under the sender's session
+    (``Auth.received``), for the upload event to accept those and no others.
     """
 
     def __init__(self, app: ASGIApp, auth: Auth) -> None:
@@ -275,11 +313,16 @@ class GradioGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Let the request through, redirect it to the login page, or refuse it."""
-        if scope["type"] not in {"http", "websocket"} or not self.auth.enabled:
+        if scope["type"] not in {"http", "websocket"}:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "/")
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX):
+        if path.rstrip("/").endswith("/gradio_api/upload"):
+            send = self._remembering_uploads(scope, send)
+        if not self.auth.enabled:
+            await self.app(scope, receive, send)
+            return
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
@@ -307,6 +350,27 @@ class GradioGuard:
             return
         scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)
+
+    def _remembering_uploads(self, scope: Scope, send: Send) -> Send:
+        """``send``, noting the paths Gradio's upload answers with under the sender's session."""
+        key = session_key(Request(scope).cookies.get(SESSION_COOKIE)) if self.auth.enabled else ""
+        status = 0
+        body = b""
+
+        async def remember(message: Message) -> None:
+            nonlocal status, body
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200 and len(body) < 1 << 20:
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    with contextlib.suppress(ValueError):
+                        paths = json.loads(body)
+                        if isinstance(paths, list):
+                            self.auth.received.add(key, [p for p in paths if isinstance(p, str)])
+            await send(message)
+
+        return remember
 
 
 def gradio_user(auth: Auth) -> Callable[[Request], Awaitable[str | None]] | None:

@@ -9,6 +9,7 @@ import gradio as gr
 from rag.errors import ConfigError
 from server.api import ServerState
 from server.auth import ANONYMOUS
+from server.sessions import SESSION_COOKIE, session_key
 from server.users import User, UserStore
 from ui.access import ConversationSummary, Viewer
 
@@ -45,15 +46,28 @@ class ServerChatAccess:
             return None
         return f"Too many questions: the limit is {self.state.questions.limit} a minute. Try again in {wait} s."
 
-    def record_upload(self, viewer: Viewer, names: list[str], added: bool, request: gr.Request) -> None:
-        """Audit an upload, or a refused one."""
-        event = "upload" if added else "upload_refused"
-        self.state.auth.audit.record(event, user=viewer.name, source=_address(request), role=viewer.role, files=names)
+    def record(self, request: gr.Request, event: str, **details: Any) -> None:
+        """Audit ``event`` by the request's user (their role included)."""
+        viewer = self.viewer(request)
+        role = viewer.role if viewer else None
+        user = viewer.name if viewer else None
+        self.state.auth.audit.record(event, user=user, source=_address(request), role=role, **details)
 
-    def record_documents(self, viewer: Viewer, action: str, names: list[str], done: bool, request: gr.Request) -> None:
-        """Audit a removal or re-index of documents from the chat, or a refused one."""
-        event = f"documents_{action}" if done else f"documents_{action}_refused"
-        self.state.auth.audit.record(event, user=viewer.name, source=_address(request), role=viewer.role, files=names)
+    def sent(self, request: gr.Request, files: list[str]) -> bool:
+        """Whether the request's own browser session uploaded every one of ``files``."""
+        auth = self.state.auth
+        cookies = getattr(request, "cookies", None) or {}
+        key = session_key(cookies.get(SESSION_COOKIE)) if auth.enabled else ""
+        return auth.received.sent(key, files)
+
+    def editor_refusal(self, request: gr.Request, event: str, **details: Any) -> str | None:
+        """None for an editor or admin; otherwise why not, audited as ``<event>_refused``."""
+        viewer = self.viewer(request)
+        if viewer is not None and viewer.can_upload:
+            return None
+        if viewer is not None:
+            self.record(request, f"{event}_refused", **details)
+        return f"This needs the editor role; you are {viewer.role if viewer else 'signed out'}."
 
     def save_turn(
         self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]

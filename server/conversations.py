@@ -76,7 +76,7 @@ class ConversationStore:
 
     def list(self, owner: str) -> list[Conversation]:
         """``owner``'s conversations, most recently updated first (without their turns)."""
-        with self.db.transaction() as conn:
+        with self.db.transaction(write=False) as conn:
             rows = conn.execute(
                 "SELECT id, title, created, updated FROM conversations WHERE owner = ? ORDER BY updated DESC",
                 (owner,),
@@ -85,7 +85,7 @@ class ConversationStore:
 
     def get(self, owner: str, conversation_id: str) -> Conversation | None:
         """One of ``owner``'s conversations with its turns; None if it is not theirs or does not exist."""
-        with self.db.transaction() as conn:
+        with self.db.transaction(write=False) as conn:
             head = conn.execute(
                 "SELECT id, title, created, updated FROM conversations WHERE id = ? AND owner = ?",
                 (conversation_id, owner),

@@ -23,19 +23,25 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to any interface
 
 
-def check_exposure(host: str, users_file: Path, *, no_auth: bool) -> bool:
+def check_exposure(host: str, users_file: Path | None, *, no_auth: bool) -> bool:
     """Decide whether the server runs with auth; raise ``ConfigError`` when it must not start at all.
 
-    Returns True when auth is on (the users file exists and ``no_auth`` is not set).
+    ``users_file`` None means the caller has no accounts at all (Gradio's own launcher). Returns True when
+    auth is on (the users file exists and ``no_auth`` is not set).
 
     Raises:
         ConfigError: ``host`` is not a loopback address, there is no users file, and ``no_auth`` is unset.
     """
     if no_auth:
         return False
-    if users_file.is_file():
+    if users_file is not None and users_file.is_file():
         return True
     if not is_loopback(host):
+        if users_file is None:
+            raise ConfigError(
+                f"refusing to serve on {host} without accounts: this launcher has none. Serve it to a network "
+                f"with `rag serve --host {host}`, which signs users in."
+            )
         raise ConfigError(
             f"refusing to serve on {host} without accounts: anyone who can reach the port could read and add "
             f"documents. Add a user first:\n"

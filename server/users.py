@@ -7,7 +7,9 @@ is created readable by its owner only (0600) and every change is written to a te
 folder, flushed and renamed over the old one, so a crash leaves either the old file or the new one.
 
 A running server re-reads the file when it changes on disk, so ``rag users revoke-token`` takes effect at
-once without a restart.
+once without a restart. A token may carry an expiry (``rag users token NAME --expires 90d``); after it, the
+token is refused as expired. A file that cannot be read raises ``StateUnavailable`` naming it: ``rag serve``
+stops at start (exit 2), a running server answers 503, and nothing ever rewrites it from an empty state.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Literal, get_args
 from filelock import FileLock
 
 from rag.errors import ConfigError
+from server.db import StateUnavailable
 
 __all__ = ["ROLES", "Role", "User", "UserStore", "hash_password", "hash_token", "role_allows", "verify_password"]
 
@@ -104,6 +107,7 @@ class _Account:
     token_sha256: str | None = None
     created: float = field(default_factory=time.time)
     token_created: float | None = None
+    token_expires: float | None = None  # Unix time after which the token is refused; None: never
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,7 +116,11 @@ class _Account:
             "token_sha256": self.token_sha256,
             "created": self.created,
             "token_created": self.token_created,
+            "token_expires": self.token_expires,
         }
+
+    def token_live(self, now: float) -> bool:
+        return self.token_sha256 is not None and (self.token_expires is None or now < self.token_expires)
 
 
 class UserStore:
@@ -168,16 +176,29 @@ class UserStore:
                     token_sha256=raw.get("token_sha256"),
                     created=float(raw.get("created", 0.0)),
                     token_created=raw.get("token_created"),
+                    token_expires=None if raw.get("token_expires") is None else float(raw["token_expires"]),
                 )
             return accounts
+        except ConfigError as exc:
+            raise StateUnavailable(f"{exc}; fix it or restore it from a backup") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"cannot read the users file {self.path}: {exc}") from None
+            raise StateUnavailable(
+                f"cannot read the users file {self.path} ({type(exc).__name__}: {exc}); fix it or restore it "
+                "from a backup (rag never rewrites it from scratch)"
+            ) from None
 
     def users(self) -> list[tuple[User, bool]]:
-        """Every account, by name, with whether it has an API token."""
+        """Every account, by name, with whether it has an API token that has not expired."""
+        now = time.time()
         with self._lock:
             accounts = self._fresh()
-            return [(User(n, a.role), a.token_sha256 is not None) for n, a in sorted(accounts.items())]
+            return [(User(n, a.role), a.token_live(now)) for n, a in sorted(accounts.items())]
+
+    def token_expiry(self, name: str) -> float | None:
+        """When ``name``'s API token expires (Unix time); None without a token or without an expiry."""
+        with self._lock:
+            account = self._fresh().get(name)
+            return account.token_expires if account and account.token_sha256 else None
 
     def get(self, name: str) -> User | None:
         """The account called ``name``, or None."""
@@ -193,19 +214,31 @@ class UserStore:
         ok = verify_password(password, stored)
         return User(name, account.role) if ok and account else None
 
-    def user_for_token(self, token: str) -> User | None:
-        """The user an API token belongs to, or None for an unknown or revoked token."""
+    def _token_holder(self, token: str) -> tuple[str, _Account] | None:
+        """The name and account holding ``token`` (live or expired), or None."""
         digest = hash_token(token)
         with self._lock:
             accounts = self._fresh()
             name = self._by_token.get(digest)
             account = accounts.get(name) if name else None
-            if account is None or account.token_sha256 is None:
-                return None
             # compare_digest on the stored digest too, so the dict lookup is not the only check
-            if not hmac.compare_digest(account.token_sha256, digest):
+            if name is None or account is None or account.token_sha256 is None:
                 return None
-            return User(name, account.role)  # type: ignore[arg-type]
+            return (name, account) if hmac.compare_digest(account.token_sha256, digest) else None
+
+    def user_for_token(self, token: str) -> User | None:
+        """The user an API token belongs to, or None for an unknown, revoked or expired token."""
+        holder = self._token_holder(token)
+        if holder is None or not holder[1].token_live(time.time()):
+            return None
+        return User(holder[0], holder[1].role)
+
+    def token_expired(self, token: str) -> float | None:
+        """When a known token expired (Unix time), for the error that says so; None for any other token."""
+        holder = self._token_holder(token)
+        if holder is None or holder[1].token_expires is None or holder[1].token_live(time.time()):
+            return None
+        return holder[1].token_expires
 
     # Writing -----------------------------------------------------------------------------------------
 
@@ -238,13 +271,19 @@ class UserStore:
         with self._edit() as accounts:
             self._require(accounts, name).role = role  # type: ignore[assignment]
 
-    def issue_token(self, name: str) -> str:
-        """Give ``name`` a new API token (replacing any old one) and return it; only its hash is kept."""
+    def issue_token(self, name: str, expires_s: float | None = None) -> str:
+        """Give ``name`` a new API token (replacing any old one) and return it; only its hash is kept.
+
+        ``expires_s``: seconds the token stays valid (None: until revoked).
+        """
+        if expires_s is not None and expires_s <= 0:
+            raise ConfigError(f"a token's lifetime must be positive, got {expires_s} s")
         token = new_token()
         with self._edit() as accounts:
             account = self._require(accounts, name)
             account.token_sha256 = hash_token(token)
             account.token_created = time.time()
+            account.token_expires = None if expires_s is None else account.token_created + expires_s
         return token
 
     def revoke_token(self, name: str) -> bool:
@@ -254,6 +293,7 @@ class UserStore:
             had = account.token_sha256 is not None
             account.token_sha256 = None
             account.token_created = None
+            account.token_expires = None
         return had
 
     @staticmethod

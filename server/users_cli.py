@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
+import time
 from pathlib import Path
 
 from rag.errors import ConfigError
@@ -31,6 +33,25 @@ def _read_password(args: argparse.Namespace) -> str:
     if getpass.getpass("Again: ") != first:
         raise ConfigError("the two passwords differ; nothing was changed")
     return first
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"90d"`` -> seconds. A number and one unit: ``s``, ``m``, ``h`` or ``d``.
+
+    Raises:
+        ConfigError: Anything else, with the forms that work.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text.lower())
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"--expires takes a positive number and a unit, such as 90d, 12h, 30m or 45s; got {text!r}")
+    return float(int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _stamp(when: float | None) -> str | None:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when)) if when is not None else None
 
 
 def _end_sessions(users_file: Path, name: str) -> None:
@@ -64,7 +85,9 @@ def run_users_command(args: argparse.Namespace, users_file: Path) -> int:
         width = max([4, *(len(u.name) for u, _ in rows)])
         print(f"{'NAME':<{width}}  {'ROLE':<6}  TOKEN")
         for user, has_token in rows:
-            print(f"{user.name:<{width}}  {user.role:<6}  {'yes' if has_token else '-'}")
+            expiry = store.token_expiry(user.name)
+            token = ("yes" if has_token else "expired") if expiry is not None else "yes" if has_token else "-"
+            print(f"{user.name:<{width}}  {user.role:<6}  {token}{f' (expires {_stamp(expiry)})' if expiry else ''}")
         return 0
     if action == "add":
         password = _read_password(args)
@@ -90,11 +113,14 @@ def run_users_command(args: argparse.Namespace, users_file: Path) -> int:
         print(f"removed {args.name}", file=sys.stderr)
         return 0
     if action == "token":
-        token = store.issue_token(args.name)
-        audit.record("api_token_issued", user=actor, source="cli", target=args.name)
+        lifetime = parse_duration(args.expires) if args.expires else None
+        token = store.issue_token(args.name, expires_s=lifetime)
+        expiry = store.token_expiry(args.name)
+        audit.record("api_token_issued", user=actor, source="cli", target=args.name, expires=_stamp(expiry))
         print(token)
+        until = f"; it expires {_stamp(expiry)}" if expiry else ""
         print(
-            f"this is {args.name}'s new API token (any older one no longer works); it is shown only once",
+            f"this is {args.name}'s new API token (any older one no longer works){until}; it is shown only once",
             file=sys.stderr,
         )
         return 0

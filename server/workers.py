@@ -12,7 +12,11 @@ every process reads while one writes. (With the FAISS backend each process loads
 
 The first worker starts alone, so that it builds or refreshes the index while the others wait; the rest
 start together once it answers. A worker that dies is started again; HAProxy routes around it meanwhile.
-This module never imports ``rag``: it runs the CLI in subprocesses.
+This module never imports ``rag``'s pipeline: it runs the CLI in subprocesses.
+
+HAProxy is the only one that says who a client is: it drops any ``X-Forwarded-For`` a client sent and adds
+the address it saw, and each worker trusts that header from 127.0.0.1 alone (``--trusted-proxy``). HAProxy's
+own address is checked as ``rag serve --host`` is (``server.exposure``): no network address without accounts.
 
     rag serve --workers 4 --port 7860          # or: python -m server.workers --workers 4 --port 7860
 """
@@ -71,14 +75,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def render_haproxy_config(host: str, port: int, worker_ports: Sequence[int], maxconn: int = 4096) -> str:
-    """HAProxy's configuration for ``worker_ports`` on 127.0.0.1, listening on ``host:port``."""
+def render_haproxy_config(
+    host: str, port: int, worker_ports: Sequence[int], maxconn: int = 4096, *, secure_cookie: bool = False
+) -> str:
+    """HAProxy's configuration for ``worker_ports`` on 127.0.0.1, listening on ``host:port``.
+
+    ``secure_cookie``: TLS ends in front of HAProxy (``--https-proxy``), so its worker cookie is ``Secure``.
+    """
     servers = "\n".join(
         f"    server w{n} 127.0.0.1:{p} cookie w{n} check inter 2s fall 2 rise 1"
         for n, p in enumerate(worker_ports, start=1)
     )
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(MAXCONN=maxconn, BIND=bind, SERVERS=servers)
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        MAXCONN=maxconn, BIND=bind, SERVERS=servers, COOKIE_SECURE=" secure" if secure_cookie else ""
+    )
 
 
 @dataclass
@@ -156,40 +167,71 @@ def running_workers(
     """
     if workers < 1:
         raise WorkersError(f"--workers must be at least 1, got {workers}")
-    binary = haproxy_binary()
     environment = {**(env if env is not None else os.environ), "GRADIO_ANALYTICS_ENABLED": "False"}
+    _check_exposure(host, serve_args, environment)
+    binary = haproxy_binary()
     ports = [free_port() for _ in range(workers)]
     port = port or free_port(host)
     output = subprocess.DEVNULL if quiet else None
+    # HAProxy connects from 127.0.0.1: the workers take the client address it passes on from there alone, and
+    # answer to the name HAProxy is bound to (browsers send it as Host).
+    behind = ["--trusted-proxy", "127.0.0.1", *_host_name_flag(host)]
     commands = [
-        [sys.executable, "-m", "rag.cli", "serve", *serve_args, "--host", "127.0.0.1", "--port", str(p)] for p in ports
+        [sys.executable, "-m", "rag.cli", "serve", *serve_args, *behind, "--host", "127.0.0.1", "--port", str(p)]
+        for p in ports
     ]
     processes: list[subprocess.Popen[bytes]] = []
     balancer: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="rag-haproxy-") as folder:
         config = Path(folder) / "haproxy.cfg"
-        config.write_text(render_haproxy_config(host, port, ports), encoding="utf-8")
+        https = "--https-proxy" in serve_args or _https_proxy(environment)
+        config.write_text(render_haproxy_config(host, port, ports, secure_cookie=https), encoding="utf-8")
         try:
             check = subprocess.run([binary, "-c", "-q", "-f", str(config)], capture_output=True, text=True)
             if check.returncode != 0:
                 raise WorkersError(f"HAProxy rejected its configuration: {check.stderr.strip() or check.stdout}")
             # The first worker builds or refreshes the index; the others then only load it.
             processes.append(subprocess.Popen(commands[0], env=environment, stdout=output, stderr=output))
-            _wait_until_up(f"http://127.0.0.1:{ports[0]}/", processes[0], START_TIMEOUT_S)
+            _wait_until_up(f"http://127.0.0.1:{ports[0]}/healthz", processes[0], START_TIMEOUT_S)
             for command in commands[1:]:
                 processes.append(subprocess.Popen(command, env=environment, stdout=output, stderr=output))
             for p, process in zip(ports[1:], processes[1:], strict=True):
-                _wait_until_up(f"http://127.0.0.1:{p}/", process, START_TIMEOUT_S)
+                _wait_until_up(f"http://127.0.0.1:{p}/healthz", process, START_TIMEOUT_S)
             balancer = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=output, stderr=output)
             shown = f"[{host}]" if ":" in host else host
             url = f"http://{shown if shown != '0.0.0.0' else '127.0.0.1'}:{port}"
-            _wait_until_up(f"{url}/", balancer, 30)
+            _wait_until_up(f"{url}/healthz", balancer, 30)
             logger.info("%d worker(s) behind HAProxy on %s", workers, url)
             yield Workers(
                 url, [f"http://127.0.0.1:{p}" for p in ports], processes, balancer, commands, dict(environment)
             )
         finally:
             _stop([*processes, *([balancer] if balancer is not None else [])])
+
+
+def _check_exposure(host: str, serve_args: Sequence[str], env: Mapping[str, str]) -> None:
+    """HAProxy's address gets the check ``rag serve --host`` gets, with the workers' users file and --no-auth.
+
+    Raises:
+        ConfigError: A network address and no accounts (see ``server.exposure.check_exposure``).
+    """
+    from server.exposure import check_exposure
+
+    args = list(serve_args)
+    users = args[args.index("--users") + 1] if "--users" in args[:-1] else env.get("RAG_USERS_FILE") or "users.json"
+    check_exposure(host, Path(users).expanduser(), no_auth="--no-auth" in args)
+
+
+def _host_name_flag(host: str) -> list[str]:
+    from server.options import ServeOptions
+
+    return [part for name in ServeOptions().answering_to(host).allowed_hosts for part in ("--allowed-host", name)]
+
+
+def _https_proxy(env: Mapping[str, str]) -> bool:
+    from server.options import ServeOptions
+
+    return ServeOptions.from_env(env).https_proxy
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -215,9 +257,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("serve_args", nargs="*", help="more `rag serve` flags, after --")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from rag.errors import ConfigError
+
     try:
         serve_workers(args.workers, args.host, args.port, serve_args=args.serve_args)
-    except WorkersError as exc:
+    except (WorkersError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -27,7 +27,10 @@ def running_server(bot: rag.Bot, users_file: Path | None) -> Iterator[str]:
     """Serve ``bot`` (auth on when ``users_file`` is given) and yield its base URL; stop it afterwards."""
     app = create_app(bot, users_file=users_file)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False, server_header=False
+    )  # as server.app.serve runs it
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

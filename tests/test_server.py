@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -228,7 +229,10 @@ def test_openapi_documents_the_api(base: str) -> None:
     assert "/api/ask" in spec["paths"] and "/api/conversations/{conversation_id}" in spec["paths"]
     body = spec["components"]["schemas"]["AskRequest"]["properties"]
     assert set(body) == {"question", "k", "sources"}
-    assert httpx.get(f"{base}/docs").status_code == 200
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text  # served offline, allowed by the page's CSP
+    assets = re.findall(r'(?:src|href)="(/static-offline-docs/[^"]+)"', docs.text)
+    assert assets and all(httpx.get(f"{base}{asset}").status_code == 200 for asset in assets), assets
 
 
 def test_unknown_api_paths_do_not_fall_through_to_the_chat(base: str) -> None:
@@ -385,3 +389,15 @@ def test_rag_serve_with_a_users_file_requires_sign_in(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_an_admin_issues_a_token_that_expires_over_the_api(base: str, accounts: tuple[Path, dict[str, str]]) -> None:
+    UserStore(accounts[0]).add("visitor", "reader", "visitor-password")
+    admin = bearer(accounts[1]["ada"])
+    bad = httpx.post(f"{base}/api/users/visitor/token?expires=soon", headers=admin)
+    assert bad.status_code == 400 and "90d" in bad.json()["error"]
+    token = httpx.post(f"{base}/api/users/visitor/token?expires=2s", headers=admin).json()["token"]
+    assert httpx.get(f"{base}/api/me", headers=bearer(token)).status_code == 200
+    time.sleep(2.5)
+    expired = httpx.get(f"{base}/api/me", headers=bearer(token))
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]

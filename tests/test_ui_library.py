@@ -200,7 +200,7 @@ def test_a_watcher_keeps_answering_and_reports_a_failed_refresh(tmp_path: Path) 
 
 
 def test_the_upload_progress_moves_at_least_once_a_second(tmp_path: Path) -> None:
-    from ui.app import _with_progress
+    from ui.uploads import with_progress as _with_progress
 
     shutil.copytree(SEEDS, tmp_path / "docs")
     bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False)

@@ -44,11 +44,18 @@ class ChatAccess(Protocol):
     def admit_question(self, viewer: Viewer) -> str | None:
         """None if ``viewer`` may ask now, else a sentence saying why not (a rate limit, with the wait)."""
 
-    def record_upload(self, viewer: Viewer, names: list[str], added: bool, request: gr.Request) -> None:
-        """Note an upload (or a refused one) in the audit log."""
+    def record(self, request: gr.Request, event: str, **details: Any) -> None:
+        """Note ``event`` by the request's user in the audit log (an upload begun or done, a removal...)."""
 
-    def record_documents(self, viewer: Viewer, action: str, names: list[str], done: bool, request: gr.Request) -> None:
-        """Note a removal or re-index of documents from the chat (``action``), or a refused one, in the audit log."""
+    def sent(self, request: gr.Request, files: list[str]) -> bool:
+        """Whether the request's own browser session uploaded every one of ``files`` (Gradio's paths)."""
+
+    def editor_refusal(self, request: gr.Request, event: str, **details: Any) -> str | None:
+        """None when the request's user may change documents (editor or admin); else a sentence saying why not.
+
+        The one role check behind every control that changes documents or their indexing (upload, cancel,
+        remove, re-index); a refusal is audited as ``<event>_refused``.
+        """
 
     def save_turn(
         self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]

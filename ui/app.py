@@ -1,6 +1,6 @@
 """The web chat: a Gradio page with streamed, cited answers beside an evidence panel.
 
-``build_app(bot)`` makes the page; ``serve(settings)`` loads a bot and serves it on loopback. The page
+``build_app(bot)`` makes the page; ``serve(settings)`` serves it as ``rag serve`` does. The page
 works with no network at all: analytics are off, no share link is made, and only the fonts Gradio ships
 are used. It also exposes ``/ask`` for scripts, returning the same JSON as ``rag ask --json``.
 """
@@ -20,11 +20,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import html
 import logging
-import queue
 import re
 import tempfile
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +30,18 @@ import gradio as gr
 
 import rag
 from rag import Answer, Bot, Settings
-from rag.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import RetrievalMode
-from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, check_supported, load_document
-from rag.indexing import IndexCancelled
-from rag.progress import IndexProgress
-from rag.watch import DocsWatcher
+from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
 from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
+from ui.answerer_choice import AnswererChoices
 from ui.auth_views import account_bar, account_bar_html
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
 from ui.documents import document_picker, documents_view, header_markdown
 from ui.examples import corpus_examples
 from ui.pages import page_viewer
-from ui.render import answer_html, answer_key, error_html, evidence_html
+from ui.render import answer_html, answer_key, error_html, evidence_html, streaming_html
+from ui.uploads import Uploads
 
 __all__ = ["build_app", "serve"]
 
@@ -57,9 +53,6 @@ EXAMPLES = [
     "How many tokens was Mi:dm trained on?",
     "Which companies were invited to the Microsoft CEO summit?",
 ]
-UPLOADS = "uploads"  # sub-folder of the docs folder where uploaded files are kept
-MAX_UPLOAD_FILES = 20  # files per upload; each is also capped at MAX_DOCUMENT_BYTES by Gradio and the loader
-MAX_UPLOAD_TOTAL_BYTES = 50 * 1024 * 1024  # all files of one upload together
 
 CSS = """
 /* Gradio's HTML block sets overflow: visible on the same element; without !important the panel's last
@@ -119,25 +112,16 @@ document.addEventListener("click", (event) => {
 """
 
 
-def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
+def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[str] | None = None) -> gr.Blocks:
     """Build the chat page over ``bot`` (not launched).
 
     With ``access`` (given by the server) the page shows the signed-in user with sign-out, a sidebar of
     saved conversations, applies the user's rate limit, and offers uploads only to roles that may upload.
+    ``answerers`` (``NAME`` or ``NAME:MODEL``) are what Settings offers besides the bot's own answerer, and
+    nothing else can be chosen; None (the single-user page only) offers every backend and a model box.
     """
-    answerers: dict[tuple[str, str], Answerer] = {(bot.answerer.name, bot.settings.model or ""): bot.answerer}
-    answerers_lock = threading.Lock()
-
+    choices = AnswererChoices(bot.settings, answerers, bot.answerer)
     show_page = page_viewer(bot)  # a PDF citation's page, rendered with the cited text highlighted
-
-    def choose_answerer(name: str, model: str) -> Answerer:
-        """Build (once) the answerer picked in the settings; raises ConfigError when it cannot be built."""
-        key = (name, model.strip())
-        with answerers_lock:
-            if key not in answerers:
-                settings = bot.settings.replace(answerer=name, model=model.strip() or None)
-                answerers[key] = build_answerer(settings)
-            return answerers[key]
 
     def respond(
         message: str,
@@ -150,7 +134,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
         sources: list[str] | None,
         request: gr.Request,
     ) -> Iterator[tuple[str, list[dict[str, Any]], str, str | None]]:
-        history = list(history or [])
+        history = _text_only(history)  # the chat never holds files: a message naming one is not echoed back
         if not (message or "").strip():
             gr.Info("Type a question about the documents first.")
             yield "", history, gr.skip(), conversation_id
@@ -166,7 +150,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
         history.append({"role": "user", "content": message})
         mode: RetrievalMode = "hybrid" if hybrid else "dense"
         try:
-            answerer = choose_answerer(backend, model)
+            answerer = choices.build(backend, model)
         except rag.ConfigError as exc:
             history.append({"role": "assistant", "content": error_html(f"Cannot use {backend}: {exc}")})
             yield "", history, gr.skip(), conversation_id
@@ -188,7 +172,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                     yield "", history, evidence_html(piece, key, show_page), conversation_id
                 else:
                     text += piece
-                    history[-1] = {"role": "assistant", "content": text}
+                    history[-1] = {"role": "assistant", "content": streaming_html(text)}
                     yield "", history, gr.skip(), conversation_id
         except rag.QuestionError as exc:
             if history and history[-1]["role"] == "assistant":
@@ -196,60 +180,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
             history.append({"role": "assistant", "content": error_html(str(exc))})
             yield "", history, gr.skip(), conversation_id
 
-    cancel_upload = threading.Event()  # uploads run one at a time (concurrency_limit=1): one flag is enough
+    uploads = Uploads(bot, access)
 
-    def upload(
-        files: list[str] | None,
-        request: gr.Request,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple[str, None]:
-        if not files:
-            return "", None
-        viewer = access.viewer(request) if access else None
-        if access and (viewer is None or not viewer.can_upload):
-            # The page hides the control from readers; this refuses a crafted request all the same.
-            if viewer is not None:
-                access.record_upload(viewer, [Path(f).name for f in files], False, request)
-            role = viewer.role if viewer else "signed-out"
-            return f"**Nothing was added.** Adding documents needs the editor role; you are {role}.", None
-        if len(files) > MAX_UPLOAD_FILES:
-            return f"**Nothing was added.** {len(files)} files at once; the limit is {MAX_UPLOAD_FILES}.", None
-        total = sum(Path(f).stat().st_size for f in files)
-        if total > MAX_UPLOAD_TOTAL_BYTES:
-            limit_mb = MAX_UPLOAD_TOTAL_BYTES // 2**20
-            return f"**Nothing was added.** {total / 2**20:.1f} MB at once; the limit is {limit_mb} MB.", None
-        documents = []
-        problems = []
-        for path in map(Path, files):
-            name = path.name  # Gradio keeps the original name, inside a random temporary folder
-            try:
-                check_supported(path)
-                doc = load_document(path, source=f"{UPLOADS}/{name}", max_bytes=MAX_DOCUMENT_BYTES)
-                documents.append(doc)
-            except rag.DocumentError as exc:
-                problems.append(str(exc).replace(str(path), name))
-        if problems:
-            # All or nothing: one bad file leaves the index unchanged, so the user knows exactly what is in it.
-            return "**Nothing was added.** " + " ".join(problems), None
-        progress(0.0, desc=f"Indexing {len(documents)} file(s)")
-        cancel_upload.clear()
-        try:
-            report = _with_progress(
-                lambda callback: bot.add_documents(documents, overwrite=True, progress=callback, cancel=cancel_upload),
-                progress,
-            )
-        except IndexCancelled as exc:
-            kept = ", ".join(exc.committed) or "none"
-            return f"**Indexing cancelled.** Indexed and kept: {kept}. Not added: {', '.join(exc.remaining)}.", None
-        except rag.RagError as exc:
-            return f"**Nothing was added.** {exc}", None
-        progress(1.0)
-        if access and viewer:
-            access.record_upload(viewer, [d.source for d in documents], True, request)
-        names = ", ".join(d.source for d in documents)
-        return f"Added {names}: {report.embedded_chunks} passage(s) indexed. Ask about {names} now.", None
-
-    with gr.Blocks(title="rag: cited answers", analytics_enabled=False) as demo:
+    # Gradio deletes files it received and no handler used (an upload never submitted) after an hour, and all
+    # of them when the server stops.
+    with gr.Blocks(title="rag: cited answers", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         sidebar = add_sidebar() if access else None
         conversation = sidebar.conversation if sidebar else gr.State(None)
         bar = account_bar() if access else None
@@ -275,12 +210,14 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                 evidence = gr.HTML(evidence_html(None), elem_id="evidence")
                 with gr.Accordion("Settings", open=False):
                     backend = gr.Dropdown(
-                        list(ANSWERERS), value=bot.answerer.name, label="Answerer", elem_id="answerer"
+                        choices.labels, value=choices.default_label, label="Answerer", elem_id="answerer"
                     )
-                    model = gr.Textbox(
+                    model = gr.Textbox(  # only the single-user page lets the model be typed in
                         value=bot.settings.model or "",
                         label="LLM model",
                         placeholder="e.g. gpt-4o-mini or llama3.2 (LLM answerers only)",
+                        elem_id="model",
+                        visible=choices.free,
                     )
                     top_k = gr.Slider(1, 10, value=bot.settings.top_k, step=1, label="Passages to retrieve")
                     hybrid = gr.Checkbox(
@@ -294,6 +231,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
                         label="PDF, Word, HTML, .txt, .md or .rst",
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
+                    uploads.component_cache = Path(files.GRADIO_CACHE)
                     stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
                 library = documents_view(
                     bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None
@@ -309,7 +247,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
             lambda: ([], evidence_html(None), None), None, [chatbot, evidence, conversation], api_visibility="private"
         )
         # Not queued: it must run while the upload it stops holds the queue.
-        stop_indexing.click(cancel_upload.set, None, None, queue=False, api_visibility="private")
+        stop_indexing.click(uploads.cancel, None, None, queue=False, api_visibility="private")
         demo.load(
             lambda: (header_markdown(bot), gr.Dropdown(choices=bot.documents)),
             None,
@@ -341,7 +279,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None) -> gr.Blocks:
             )
         # Clear the previous upload's result first, so it never shows under the new one's progress.
         files.upload(lambda: "", None, upload_status, queue=False, api_visibility="private").then(
-            upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private"
+            uploads.upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private"
         )
 
         def ask(question: str, request: gr.Request) -> dict[str, Any]:
@@ -365,45 +303,25 @@ def _editor_check(access: ChatAccess) -> Any:
     """The Documents view's check before a remove or re-index: editors only, audited either way."""
 
     def check(request: gr.Request, action: str, names: list[str]) -> str | None:
-        viewer = access.viewer(request)
-        allowed = bool(viewer and viewer.can_upload)
-        if viewer is not None:
-            access.record_documents(viewer, action, names, allowed, request)
-        if allowed:
-            return None
-        role = viewer.role if viewer else "signed-out"
-        return f"Changing documents needs the editor role; you are {role}."
+        refusal = access.editor_refusal(request, f"documents_{action}", files=names)
+        if refusal is None:
+            access.record(request, f"documents_{action}", files=names)
+        return refusal
 
     return check
 
 
-def _with_progress(job: Any, progress: gr.Progress) -> Any:
-    """Run ``job(callback)`` in a thread and show its ``IndexProgress`` events as Gradio progress.
-
-    Gradio's progress is reported from the event's own thread, so events cross over through a queue; the
-    bar moves at least twice a second (``rag.progress.TICK_S``) while the job runs.
-    """
-    events: queue.Queue[IndexProgress] = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = job(events.put)
-        except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, name="rag-upload-index", daemon=True)
-    worker.start()
-    while worker.is_alive() or not events.empty():
-        try:
-            event = events.get(timeout=0.25)
-        except queue.Empty:
-            continue
-        progress(event.fraction, desc=f"Indexing: {event.describe()}")
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+def _text_only(history: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The chat's messages with their text only: file or component blocks a request slipped in are dropped."""
+    kept = []
+    for message in history or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+            content = "".join(str(t) for t in texts)
+        if isinstance(content, str) and message.get("role") in {"user", "assistant"}:
+            kept.append({"role": message["role"], "content": content})
+    return kept
 
 
 def _plain(content: Any) -> str:
@@ -421,7 +339,17 @@ def _plain(content: Any) -> str:
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> None:
-    """Start the server offline: no share link, no server-side rendering, built-in theme only."""
+    """Start Gradio's own server on loopback, offline: no share link, no server-side rendering, built-in theme only.
+
+    This page has no accounts, so it refuses any other address (``server.startup``, as every way of serving
+    does); ``rag serve`` is the server for a network.
+
+    Raises:
+        ConfigError: ``host`` is not a loopback address.
+    """
+    from server.startup import check_serving
+
+    check_serving(host, None, no_auth=False)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "rag-gradio"))
     demo.launch(
         server_name=host,
@@ -459,17 +387,10 @@ def _warm_up(bot: Bot) -> None:
 
 
 def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Load a bot with ``settings`` and serve the chat until interrupted."""
-    bot = rag.load(settings=settings)
-    demo = build_app(bot)
-    _warm_up(bot)
-    watcher = DocsWatcher(bot).start() if bot.settings.watch_docs else None
-    logger.info("chat ready on http://%s:%d (Ctrl+C to stop)", host, port)
-    try:
-        launch(demo, host, port)
-    finally:
-        if watcher is not None:
-            watcher.stop()
+    """Serve the chat until interrupted: ``rag serve`` itself (``server.app.serve``), with all its checks."""
+    from server.app import serve as serve_chat
+
+    serve_chat(settings, host, port)
 
 
 if __name__ == "__main__":

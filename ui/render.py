@@ -1,7 +1,8 @@
 """Turning an ``Answer`` into the HTML of the chat message and of the evidence panel.
 
 Everything that comes from a document or a model is escaped here, so a document holding ``<script>`` or
-``<img onerror=...>`` shows as text and runs nothing.
+``<img onerror=...>`` shows as text and runs nothing, and a model's Markdown image or link never makes the
+browser fetch anything: the streamed text (``streaming_html``) goes through the same escaping as the answer.
 
 Each answer carries a ``key``, unique on the page, as a class on its message and on its evidence panel.
 The message also keeps its own cited passages in a collapsed "Sources" block, so a ``[n]`` of an older
@@ -19,7 +20,7 @@ from rag import Answer
 from rag.answer import Citation, highlight_html
 from rag.cli_format import format_place
 
-__all__ = ["answer_html", "answer_key", "error_html", "evidence_html", "passage_anchor"]
+__all__ = ["answer_html", "answer_key", "error_html", "evidence_html", "passage_anchor", "streaming_html"]
 
 _MARKER = re.compile(r"\[(\d+)\]")
 # HTML's special characters, and those Markdown would act on, as entities: all display as themselves.
@@ -102,6 +103,16 @@ def _place_html(citation: Citation) -> str:
         section = format_place("", None, None, citation.section).strip()
         parts.append(f'<span class="rag-section" title="{_escape(citation.section)}">{_escape(section)}</span> ')
     return "".join(parts)
+
+
+def streaming_html(text: str) -> str:
+    """The answer while it streams in: escaped exactly as the final answer is.
+
+    A model's text is never Markdown or HTML to the page: ``![x](https://...)`` or ``<img src=...>`` in a reply
+    would otherwise make every reader's browser fetch that URL (and whatever the model put in it) the moment
+    it streamed past, before any check ran on the answer.
+    """
+    return f'<div class="rag-answer rag-streaming">{_escape(text)}</div>'
 
 
 def error_html(message: str) -> str:
