@@ -94,9 +94,11 @@ ocr:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tesseract-ocr >/dev/null; }
 
+# ruff, then the layout's import contracts (pyproject.toml [tool.importlinter]: layers, doors, no circles).
 lint: setup
 	$(VENV)/bin/ruff check rag ui server tests benchmarks evals scripts
 	$(VENV)/bin/ruff format --check rag ui server tests benchmarks evals scripts
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -141,6 +143,7 @@ bench: setup index pdftools
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_live.py
+	$(PY) benchmarks/bench_api.py
 
 clean:
-	rm -rf $(VENV) .venv-latest index index-docs index-real-fast evals/real/fast .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-latest index index-docs index-real-fast evals/real/fast .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache

@@ -5,7 +5,7 @@ eval set's manual and a 60-page manual written with fpdf2 (``evals/make_docs.py`
 the same files in the same run, each file ``--passes`` times, and the best pass counts (the least disturbed
 by other work on the machine):
 
-- ``rag (pypdfium2)``: ``rag.readers.pdf.PdfReader.read`` on the file's bytes: text, page labels, bookmarks;
+- ``rag (pypdfium2)``: ``rag.ingest.readers.pdf.PdfReader.read`` on the file's bytes: text, page labels, bookmarks;
 - ``pdftotext``: ``pdftotext -enc UTF-8 FILE -`` from poppler-utils, one process per file (how it is used);
 - ``pypdf``: ``PdfReader(...).pages[i].extract_text()``, when installed (for the README's library choice).
 
@@ -83,8 +83,8 @@ def best_time(run: object, path: Path, passes: int) -> float:
 
 
 def rag_reader(path: Path) -> None:
-    from rag.readers import ReadOptions
-    from rag.readers.pdf import READER
+    from rag.ingest.readers.base import ReadOptions
+    from rag.ingest.readers.pdf import READER
 
     READER.read(path.read_bytes(), ReadOptions(ocr="off"))
 
@@ -136,7 +136,7 @@ def bench_end_to_end(folder: Path) -> None:
     import make_docs
 
     import rag
-    from rag.documents import list_document_files, load_document
+    from rag.ingest.documents import list_document_files, load_document
 
     docs = folder / "mixed"
     make_docs.write_all(docs)

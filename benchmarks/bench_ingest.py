@@ -2,7 +2,7 @@
 
 Chunks the benchmark corpus (``benchmarks/corpus.py``: real prose, nothing downloaded), then embeds the same
 chunks, with their sentence spans, (1) in this process, exactly as ``rag index`` does, and (2) with
-``rag.ray_embedding.RayEmbedder`` on a local Ray (``--actors`` actors, each loading the model once), as
+``rag.indexing.ray.RayEmbedder`` on a local Ray (``--actors`` actors, each loading the model once), as
 ``rag index --ray`` does. Reports chunks/s for both, Ray's start-up time apart, and the largest difference
 between the two sets of vectors.
 
@@ -30,11 +30,11 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import numpy as np  # noqa: E402
 from corpus import build_corpus  # noqa: E402
 
-from rag.chunking import chunk_document  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.documents import load_documents  # noqa: E402
 from rag.embeddings import get_embedder  # noqa: E402
-from rag.ray_embedding import RayEmbedder, ray_session  # noqa: E402
+from rag.indexing.ray import RayEmbedder, ray_session  # noqa: E402
+from rag.ingest.chunking import chunk_document  # noqa: E402
+from rag.ingest.documents import load_documents  # noqa: E402
 
 
 def main() -> None:

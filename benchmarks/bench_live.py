@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import rag
-from rag.documents import list_document_files
-from rag.watch import DocsWatcher
+from rag.indexing.watch import DocsWatcher
+from rag.ingest.documents import list_document_files
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = (

@@ -39,8 +39,8 @@ def main() -> None:
     questions = QUESTIONS[: args.questions]
 
     import rag
-    from rag.answerers import build_answerer
-    from rag.answerers.llm import LLMAnswerer, build_messages
+    from rag.answer.answerers import build_answerer
+    from rag.answer.answerers.llm import LLMAnswerer, build_messages
 
     with tempfile.TemporaryDirectory() as work:
         bot = rag.load(ROOT / "seeds", Path(work) / "index", progress=False)

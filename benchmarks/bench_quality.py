@@ -46,7 +46,7 @@ def naive_documents(docs: Path) -> list[Any]:
     from langchain_community.document_loaders import PyPDFium2Loader
     from langchain_core.documents import Document
 
-    from rag.documents import list_document_files, load_document
+    from rag.ingest.documents import list_document_files, load_document
 
     out: list[Any] = []
     for file in list_document_files(docs):
@@ -108,7 +108,7 @@ def run_rag(docs: Path, index: Path, items: list[dict[str, Any]]) -> dict[str, A
 
 def summarise(run: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, float]:
     """hit@1 and hit@5 by page, the share of answers holding the expected fact, index time."""
-    from rag.evaluate import answer_is_correct
+    from rag.eval.metrics import answer_is_correct
 
     paged = [(item, result) for item, result in zip(items, run["results"], strict=True) if item.get("pages")]
 

@@ -90,8 +90,8 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
 
     import rag
     from rag.embeddings import get_embedder
-    from rag.indexing import sync_index
-    from rag.store import ChunkStore
+    from rag.indexing.faiss import sync_index
+    from rag.stores.faiss import ChunkStore
 
     docs = build_corpus(size)
     settings = rag.Settings(docs_dir=work / "docs", index_dir=work / "index")
@@ -106,9 +106,9 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
         # ratio taken against their mean: on this noisy machine one measurement a minute away misled by 20%.
         from sentence_transformers import SentenceTransformer
 
-        from rag.chunking import chunk_document
-        from rag.documents import load_documents
         from rag.embeddings import resolve_model_path
+        from rag.ingest.chunking import chunk_document
+        from rag.ingest.documents import load_documents
 
         st = SentenceTransformer(resolve_model_path(settings.embedding_model), device="cpu")
         same_texts = [
@@ -175,7 +175,7 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
 
     # Loading and answering, as a user would (the query embedder is the real one). A bot builds BM25 in
     # the background as it starts, and derives it from the previous one after a refresh.
-    from rag.answerers import build_answerer
+    from rag.answer.answerers import build_answerer
 
     started = time.perf_counter()
     bot = rag.Bot(settings, model, store, build_answerer(settings))
@@ -233,7 +233,7 @@ def child(size: int, real: bool, work: Path, backends: str = "faiss,postgres") -
     result["refresh_hnsw_s"] = time.perf_counter() - started
 
     # float32 vectors against 8-bit codes, on the same vectors: size, exact search, recall.
-    from rag.store import VectorCodec
+    from rag.stores.codec import VectorCodec
 
     samples = [flat.chunk_vectors(), *(flat.sentence_vectors_of(r) for r in range(min(len(flat), 5000)))]
     coded = flat.compacted(VectorCodec.fit("int8", samples))
@@ -259,8 +259,10 @@ def _postgres(settings, embedder, model, work: Path, files: list[Path], queries:
     import pgserver
 
     import rag
-    from rag.answerers import build_answerer
-    from rag.stores.postgres import PostgresStore, connect, sync_postgres
+    from rag.answer.answerers import build_answerer
+    from rag.indexing.postgres import sync_postgres
+    from rag.stores.postgres import PostgresStore
+    from rag.stores.postgres_schema import connect
 
     server = pgserver.get_server(work / "pgdata", cleanup_mode="stop")
     out: dict[str, float] = {}
@@ -314,7 +316,7 @@ def _hnsw_recall_on_sentences(store, queries: np.ndarray) -> float:  # type: ign
     """Recall@10 of HNSW (rag's parameters) against exact search, over the real sentence vectors of ``store``."""
     import faiss
 
-    from rag.store import HNSW_EF_SEARCH, VectorCodec
+    from rag.stores.codec import HNSW_EF_SEARCH, VectorCodec
 
     # Each sentence once (one in the overlap of two chunks would otherwise tie with its own copy).
     vectors = np.unique(np.vstack([store.sentence_vectors_of(r) for r in range(len(store))]), axis=0)

@@ -15,8 +15,8 @@ import shutil
 import sysconfig
 from pathlib import Path
 
-from rag.chunking import chunk_document
-from rag.documents import Document
+from rag.ingest.chunking import chunk_document
+from rag.ingest.documents import Document
 
 HERE = Path(__file__).resolve().parent / ".corpus"
 logger = logging.getLogger(__name__)

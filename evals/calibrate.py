@@ -1,4 +1,4 @@
-"""Learn the extractive answerer's ranker on the calibration splits; write ``rag/answerers/weights.py``.
+"""Learn the extractive answerer's ranker on the calibration splits; write ``rag/answer/answerers/weights.py``.
 
 Run with ``python evals/calibrate.py`` after ``rag index`` (seeds, ``index/``) and
 ``rag index --docs evals/real/docs --index index-real``. Only calibration sets choose anything:
@@ -7,13 +7,13 @@ seeds' held-out set (``evals/heldout.jsonl``) is scored for the chosen settings 
 held-out split is never read here.
 
 1. Every question is retrieved once. Each quotable sentence of its passages becomes a training row: the
-   feature vector of ``rag.answerers.extractive.candidates`` and a label, 1 when the sentence with the
+   feature vector of ``rag.answer.answerers.extractive.candidates`` and a label, 1 when the sentence with the
    context it is quoted with holds an accepted answer (any group of ``answers_all``, folded as ``rag eval``
    folds), else 0.
 2. A logistic regression (L2, Newton steps) learns the weights from those rows.
 3. A grid over the refusal threshold and the two settings that add further sentences picks the best
    answer correctness plus refusal recall, averaged over the two calibration sets (ties: fewer sentences).
-4. ``--write`` saves the weights and settings into ``rag/answerers/weights.py``.
+4. ``--write`` saves the weights and settings into ``rag/answer/answerers/weights.py``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from typing import Any
 import numpy as np
 
 import rag
-from rag.answerers.extractive import ANSWERABILITY_NAMES, ExtractiveAnswerer, answerability, candidates
-from rag.answerers.features import FEATURE_NAMES
-from rag.evaluate import _fold, answer_is_correct
-from rag.grounding import split_answer_sentences
-from rag.retrieval import Passages
+from rag.answer.answerers.extractive import ANSWERABILITY_NAMES, ExtractiveAnswerer, answerability, candidates
+from rag.answer.answerers.features import FEATURE_NAMES
+from rag.answer.grounding import split_answer_sentences
+from rag.eval.metrics import _fold, answer_is_correct
+from rag.retrieve.passages import Passages
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-WEIGHTS_FILE = ROOT / "rag" / "answerers" / "weights.py"
+WEIGHTS_FILE = ROOT / "rag" / "answer" / "answerers" / "weights.py"
 L2 = 1.0
 SEED_FLOORS = (0.85, 0.95)  # answer_correct and refusal_recall on evals/qa.jsonl (the Makefile's floors)
 MAX_CHARS = 380  # most mean characters per answer a setting may give on the real calibration split (target: 400)
@@ -143,7 +143,7 @@ def retrieve(bot: rag.Bot, path: Path) -> Retrieved:
 
 
 def write_weights(answerer: ExtractiveAnswerer) -> None:
-    """Rewrite ``rag/answerers/weights.py`` with ``answerer``'s weights and settings."""
+    """Rewrite ``rag/answer/answerers/weights.py`` with ``answerer``'s weights and settings."""
     text = WEIGHTS_FILE.read_text(encoding="utf-8")
     head = text[: text.index("WEIGHTS: tuple")]
     head = head[: head.rfind("\n#") + 1] if "\n#" in head else head
@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument(
         "--seed-floors", type=float, nargs=2, default=SEED_FLOORS, metavar=("CORRECT", "RECALL"), help="on qa.jsonl"
     )
-    parser.add_argument("--write", action="store_true", help="save the best settings into rag/answerers/weights.py")
+    parser.add_argument("--write", action="store_true", help="save the best settings into the weights module")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     real = rag.load(args.real_docs, args.real_index, progress=False)

@@ -9,11 +9,11 @@ Example:
 The public API is what ``__all__`` lists; everything else may change between releases.
 """
 
-from rag.answer import Answer, Citation
-from rag.answerers import Answerer
-from rag.catalog import DocumentInfo
+from rag.answer.answerers import Answerer
+from rag.answer.types import Answer, Citation
+from rag.bot.bot import Bot
+from rag.bot.load import load
 from rag.config import Settings
-from rag.documents import Document
 from rag.errors import (
     AnswererUnavailable,
     ConfigError,
@@ -25,12 +25,13 @@ from rag.errors import (
     QuestionError,
     RagError,
 )
-from rag.evaluate import EvalResult, evaluate
-from rag.indexing import IndexCancelled
-from rag.pipeline import Bot, load
-from rag.progress import IndexProgress
-from rag.retrieval import Passage, Passages
-from rag.watch import DocsWatcher
+from rag.eval.metrics import EvalResult, evaluate
+from rag.indexing.catalog import DocumentInfo
+from rag.indexing.faiss import IndexCancelled
+from rag.indexing.progress import IndexProgress
+from rag.indexing.watch import DocsWatcher
+from rag.ingest.documents import Document
+from rag.retrieve.passages import Passage, Passages
 
 __all__ = [
     "Answer",

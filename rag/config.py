@@ -78,7 +78,37 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_CITATIONS": "citations",
     "RAG_LLM_MAX_TOKENS": "llm_max_tokens",
     "RAG_LLM_CONNECT_TIMEOUT": "llm_connect_timeout_s",
+    "RAG_EXTRACT_TIMEOUT": "extract_timeout_s",
+    "RAG_EXTRACT_MEMORY_MB": "extract_memory_mb",
+    "RAG_MAX_PAGES": "max_pages",
+    "RAG_MAX_TEXT_CHARS": "max_text_chars",
+    "RAG_MAX_UNPACKED_MB": "max_unpacked_mb",
+    "RAG_MAX_ELEMENTS": "max_elements",
+    "RAG_PAGE_IMAGE_MAX_PX": "page_image_max_px",
 }
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How readers behave, and the most work one file may cost (``Settings.read_options()``; same defaults).
+
+    Attributes:
+        ocr: ``"auto"`` (OCR scanned PDFs when tesseract is installed) or ``"off"``.
+        max_pages: Most pages of a PDF.
+        max_text_chars: Most characters of text extracted from one file.
+        max_unpacked_bytes: Most bytes a Word file's parts add up to once unzipped.
+        max_elements: Most XML elements in a Word file's parts, or tags in an HTML page.
+        timeout_s: Wall time a worker may spend on one file (``rag.ingest.readers.isolation``).
+        memory_bytes: Address space of a worker process.
+    """
+
+    ocr: str = "auto"
+    max_pages: int = 5_000
+    max_text_chars: int = 10_000_000
+    max_unpacked_bytes: int = 256 * 2**20
+    max_elements: int = 1_000_000
+    timeout_s: float = 120.0
+    memory_bytes: int = 1024 * 2**20
 
 
 @dataclass(frozen=True)
@@ -110,7 +140,7 @@ class Settings:
         top_k: Passages retrieved per question.
         retrieval: ``"dense"`` (embeddings only) or ``"hybrid"`` (BM25 and dense, fused by reciprocal rank).
         min_score: Ranker score (0 to 1) under which the extractive answerer refuses; None: the threshold
-            learnt with its weights (``rag.answerers.weights``).
+            learnt with its weights (``rag.answer.answerers.weights``).
         max_answer_sentences: Most sentences the extractive answerer quotes.
         max_question_chars: Longest question accepted.
         answerer: Backend that writes answers.
@@ -136,7 +166,7 @@ class Settings:
         watch_docs: ``rag serve`` follows its docs folder, indexing files as they are added, changed or removed.
         examples: The chat's example questions: questions separated by ``|``, or the path of a file with one
             question a line. Empty: the seed examples for the seed corpus, none for any other.
-        verify: What happens to an LLM answer before a user sees it (``rag.answerers.verify``): ``"strict"``
+        verify: What happens to an LLM answer before a user sees it (``rag.answer.verify``): ``"strict"``
             replaces an answer that cites no valid passage, or none of whose sentences a cited passage
             supports, with the extractive answer (or the refusal) and a notice; ``"flag"`` shows it with
             its unsupported sentences listed; ``"off"`` shows the model's reply unchecked.
@@ -147,6 +177,15 @@ class Settings:
         llm_max_tokens: Most tokens an LLM may generate per reply; sent so that every server honours it.
         llm_connect_timeout_s: Seconds to wait for an LLM backend's connection, apart from ``llm_timeout_s``
             (the wait for its answer), so a dead server is noticed in about a second.
+        extract_timeout_s: Seconds a worker process may spend extracting one PDF, Word or HTML file
+            (``rag.ingest.readers.isolation``); a file that takes longer is skipped, with that reason.
+        extract_memory_mb: Address space of each extraction worker; a file that needs more is skipped.
+        max_pages: PDFs with more pages are skipped.
+        max_text_chars: Files that extract to more characters of text are skipped.
+        max_unpacked_mb: Word files whose parts unzip to more than this are skipped before unzipping.
+        max_elements: Word files with more XML elements (paragraphs, runs, cells...), and HTML pages with more
+            tags, are skipped before they are parsed.
+        page_image_max_px: The longest side of a cited PDF page's image, in pixels, however large the page.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -199,6 +238,15 @@ class Settings:
     # Four sentences are about 120 tokens; 512 leaves room for JSON and long names, never for a runaway reply.
     llm_max_tokens: int = 512
     llm_connect_timeout_s: float = 1.0
+    # Limits of the work one document may cost (issue 21): ReadOptions above has the same defaults.
+    # The seed and eval files read in well under a second each; a 1,000-page PDF in about 4 s (OCR aside).
+    extract_timeout_s: float = 120.0
+    extract_memory_mb: int = 1024
+    max_pages: int = 5_000
+    max_text_chars: int = 10_000_000
+    max_unpacked_mb: int = 256
+    max_elements: int = 1_000_000
+    page_image_max_px: int = 2000
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -265,6 +313,18 @@ class Settings:
             raise ConfigError(f"llm_max_tokens must be between 16 and 32768, got {self.llm_max_tokens}")
         if self.llm_connect_timeout_s <= 0:
             raise ConfigError(f"llm_connect_timeout_s must be positive, got {self.llm_connect_timeout_s}")
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        if self.extract_timeout_s <= 0:
+            raise ConfigError(f"extract_timeout_s must be positive, got {self.extract_timeout_s}")
+        if self.extract_memory_mb < 256:  # the worker's interpreter and readers alone take about 100 MB
+            raise ConfigError(f"extract_memory_mb must be at least 256, got {self.extract_memory_mb}")
+        for name in ("max_pages", "max_text_chars", "max_unpacked_mb", "max_elements"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 100 <= self.page_image_max_px <= 10_000:
+            raise ConfigError(f"page_image_max_px must be between 100 and 10000, got {self.page_image_max_px}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -291,6 +351,18 @@ class Settings:
             if value is not None:
                 values[name] = value
         return cls(**values)
+
+    def read_options(self) -> ReadOptions:
+        """What readers are told: ``ocr`` and the limits of the work one file may cost."""
+        return ReadOptions(
+            ocr=self.ocr,
+            max_pages=self.max_pages,
+            max_text_chars=self.max_text_chars,
+            max_unpacked_bytes=self.max_unpacked_mb * 2**20,
+            max_elements=self.max_elements,
+            timeout_s=self.extract_timeout_s,
+            memory_bytes=self.extract_memory_mb * 2**20,
+        )
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with ``changes`` applied (``None`` values are ignored)."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 import rag
+from rag.answer import wire
 from server.auth import ApiError, Auth, client_address, require_role
 from server.conversations import ConversationStore, to_markdown
 from server.limits import SlidingWindow
@@ -39,6 +40,17 @@ class ServerState:
     def admit_question(self, user: User) -> int:
         """Count a question against ``user``'s per-minute limit; returns 0 or the seconds to wait."""
         return self.questions.hit(user.name)
+
+    def limit_question(self, user: User) -> None:
+        """Count a question against ``user``'s limit, or raise ``ApiError`` 429 with ``Retry-After``.
+
+        Every door that answers questions over HTTP calls this: ``/api/ask``, ``/v1`` and the MCP ``ask`` tool.
+        """
+        wait = self.admit_question(user)
+        if wait:
+            raise ApiError(
+                429, f"too many questions: the limit is {self.questions.limit} a minute", {"Retry-After": str(wait)}
+            )
 
 
 class AskRequest(BaseModel):
@@ -110,17 +122,12 @@ def api_router() -> APIRouter:
     async def ask(body: AskRequest, request: Request, user: User = reader) -> dict[str, Any]:
         """Answer ``question``; returns exactly the JSON object of ``rag ask --json``."""
         state = _state(request)
-        wait = state.admit_question(user)
-        if wait:
-            raise ApiError(
-                429, f"too many questions: the limit is {state.questions.limit} a minute", {"Retry-After": str(wait)}
-            )
+        state.limit_question(user)
         try:  # sources: answer only from those documents (names or glob patterns); one matching none is a 400
             answer = await run_in_threadpool(state.bot.ask, body.question, k=body.k, sources=body.sources)
         except rag.QuestionError as exc:
             raise ApiError(400, str(exc)) from None
-        result: dict[str, Any] = answer.to_dict()
-        return result
+        return wire.ask_json(answer)
 
     @router.get("/me", summary="The caller's account", response_model=Me)
     def me(request: Request, user: User = reader) -> Me:

@@ -1,5 +1,8 @@
 """The web server: one FastAPI app with the REST API, sign-in, and the Gradio chat mounted at ``/``.
 
+Beside ``/api`` it serves the OpenAI-compatible ``/v1`` (``server.openai_api``) and the MCP tools at ``/mcp``
+(``server.mcp_http``), behind the same tokens, roles and question rate limit.
+
 ``create_app(bot, users_file=...)`` builds it; ``serve(settings, host, port)`` loads a bot and runs it
 under uvicorn. Auth is on when a users file is given (``rag serve`` passes one whenever it exists): the
 chat then needs a sign-in, the API a Bearer token, and ``GradioGuard`` stands in front of every Gradio
@@ -12,6 +15,10 @@ Facing the network (``server.web_security``, options in ``server.options``): ``W
 Origin and sets the security headers on every answer; no origin gets CORS; forwarded addresses count only
 from ``--trusted-proxy``. Gradio is mounted with its own file checks on (see ``_mount_chat``) and with the
 server's private files blocked, and keeps uploads in a folder of this server's own, deleted when it stops.
+
+Stopping (SIGTERM, Ctrl-C): the docs watcher and every extraction worker are stopped the moment the signal
+arrives (an upload or a refresh reading a file then ends at once), and requests still running after
+``SHUTDOWN_GRACE_S`` are cancelled, so the server is gone within seconds whatever it was doing.
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import uvicorn
@@ -36,8 +47,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 import rag
 from rag import Bot, Settings
-from rag.documents import MAX_DOCUMENT_BYTES
-from rag.watch import DocsWatcher
+from rag.indexing.watch import DocsWatcher
+from rag.ingest.documents import MAX_DOCUMENT_BYTES
+from rag.ingest.readers import isolation
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog
 from server.auth import ApiError, Auth, GradioGuard, gradio_user, login_router, require_role
@@ -46,6 +58,7 @@ from server.conversations import ConversationStore
 from server.db import Database, StateUnavailable
 from server.documents_routes import documents_router
 from server.limits import LoginThrottle, SlidingWindow
+from server.openai_api import invalid_request, openai_error_response, openai_router
 from server.options import ServeOptions
 from server.paths import data_paths
 from server.sessions import SessionStore
@@ -55,13 +68,25 @@ from server.web_security import WebGuard
 from ui.app import CSS, HEAD, _warm_up, build_app
 from ui.auth_views import ACCOUNT_CSS
 
+if TYPE_CHECKING:
+    from server.mcp_http import McpDoor
+
 __all__ = ["create_app", "serve"]
 
 logger = logging.getLogger("rag.server")
 
+# Requests still running this long after a stop signal are cancelled (uvicorn waits for ever by default: an
+# upload being read held a stopping server for 4.5 minutes).
+SHUTDOWN_GRACE_S = 3
 
-def create_app(bot: Bot, *, users_file: Path | None = None, options: ServeOptions | None = None) -> FastAPI:
+
+def create_app(
+    bot: Bot, *, users_file: Path | None = None, options: ServeOptions | None = None, host: str = "127.0.0.1"
+) -> FastAPI:
     """The FastAPI app over ``bot``: API, sign-in and the chat. ``users_file`` turns auth on.
+
+    ``host`` is the address served on; ``/mcp`` also guards against DNS rebinding when it is loopback and
+    auth is off.
 
     Raises:
         StateUnavailable: The server's database is damaged or unreadable.
@@ -77,14 +102,23 @@ def create_app(bot: Bot, *, users_file: Path | None = None, options: ServeOption
         https_proxy=options.https_proxy,
     )
     state = ServerState(bot, auth, ConversationStore(db), SlidingWindow(bot.settings.chat_rate_limit, 60.0))
+    mcp = _mcp_door(state, host)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp.lifespan if mcp is not None else nullcontext():
+            yield
+
     # FastAPIOffline serves /docs from the package's own copy of Swagger UI: no CDN, so the page works
     # offline and under the same Content-Security-Policy as everything else.
     app = FastAPIOffline(
+        lifespan=lifespan,
         title="rag",
         version=rag.__version__,
         description=(
             "Answers questions about your documents with cited passages. With accounts on, every `/api` route "
-            'takes `Authorization: Bearer TOKEN` (from `rag users token NAME`); errors are `{"error": ...}`.'
+            'takes `Authorization: Bearer TOKEN` (from `rag users token NAME`); errors are `{"error": ...}`. '
+            "The same tokens open the OpenAI-compatible `/v1` (errors in OpenAI's shape) and the MCP tools at `/mcp`."
         ),
         redoc_url=None,
     )
@@ -95,6 +129,9 @@ def create_app(bot: Bot, *, users_file: Path | None = None, options: ServeOption
     app.include_router(api_router())
     _include_documents_router(app, bot)
     app.include_router(fallback_router())
+    app.include_router(openai_router())
+    if mcp is not None:
+        app.router.routes.append(mcp.route)  # before the chat's mount at "/", which would take the path
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
@@ -139,15 +176,38 @@ def _include_documents_router(app: FastAPI, bot: Bot) -> None:
     app.include_router(documents_router(bot, reader=require_role("reader"), editor=require_role("editor")))
 
 
+def _mcp_door(state: ServerState, host: str) -> McpDoor | None:
+    """The ``/mcp`` endpoint, or None (logged once) when the MCP SDK is not installed."""
+    try:
+        from server.mcp_http import mcp_door
+    except ImportError as exc:
+        logger.warning("no MCP tools at /mcp: the MCP SDK is missing (%s); pip install 'rag[mcp]'", exc)
+        return None
+    return mcp_door(state, host=host)
+
+
+def _openai_path(request: Request) -> bool:
+    """Errors under ``/v1`` are in OpenAI's shape, so OpenAI clients raise their own exceptions."""
+    return request.url.path == "/v1" or request.url.path.startswith("/v1/")
+
+
 def _add_error_handlers(app: FastAPI) -> None:
-    """Every API error is JSON ``{"error": message}``, with the status's headers (WWW-Authenticate...)."""
+    """Every API error is JSON ``{"error": message}``, with the status's headers (WWW-Authenticate...).
+
+    Under ``/v1`` the same errors take OpenAI's shape (``server.openai_api.openai_error_response``), and a
+    malformed request is a 400 naming the field, as OpenAI answers it.
+    """
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if _openai_path(request):
+            return openai_error_response(exc)
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _openai_path(request):
+            return openai_error_response(invalid_request(exc))
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
             for e in exc.errors()
@@ -163,6 +223,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if _openai_path(request):
+            return openai_error_response(ApiError(exc.status_code, message, dict(exc.headers or {})))
         return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -204,7 +266,7 @@ def serve(
     auth_on = check_serving(host, settings, no_auth=no_auth)
     with _private_upload_folder():
         bot = rag.load(settings=settings)
-        app = create_app(bot, users_file=settings.users_file if auth_on else None, options=options)
+        app = create_app(bot, users_file=settings.users_file if auth_on else None, options=options, host=host)
         _warm_up(bot)
         where = f"http://{host}:{port}"
         if auth_on and not UserStore(settings.users_file).users():
@@ -218,8 +280,9 @@ def serve(
         try:
             # Forwarded headers are WebGuard's to judge (from --trusted-proxy only); uvicorn would trust any
             # loopback peer's. No "server: uvicorn" header either.
-            uvicorn.run(
+            _run(
                 app,
+                watcher,
                 host=host,
                 port=port,
                 log_level="warning",
@@ -228,5 +291,37 @@ def serve(
                 server_header=False,
             )
         finally:
-            if watcher is not None:
-                watcher.stop()
+            _stop_background(watcher)
+
+
+def _run(app: FastAPI, watcher: DocsWatcher | None, **config: Any) -> None:
+    """``uvicorn.run(app, **config)`` that stops the background work at once when told to stop.
+
+    The watcher and the extraction workers are stopped the moment a stop signal arrives, and requests still
+    running ``SHUTDOWN_GRACE_S`` later are cancelled.
+    """
+    server = _Server(uvicorn.Config(app, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **config), watcher)
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a stop, not an error
+        server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, say
+        sys.exit(3)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also starts stopping the background work as soon as it is told to stop."""
+
+    def __init__(self, config: uvicorn.Config, watcher: DocsWatcher | None) -> None:
+        super().__init__(config)
+        self._watcher = watcher
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # A signal handler must not wait for locks: the stopping happens in a thread of its own.
+        threading.Thread(target=_stop_background, args=(self._watcher,), name="rag-stop", daemon=True).start()
+
+
+def _stop_background(watcher: DocsWatcher | None) -> None:
+    """Stop the watcher (no refresh after this) and kill every extraction worker (a file being read is dropped)."""
+    if watcher is not None:
+        watcher.stop(timeout=0)
+    isolation.shutdown()

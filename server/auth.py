@@ -45,10 +45,12 @@ __all__ = ["ANONYMOUS", "ApiError", "Auth", "GradioGuard", "login_router", "requ
 logger = logging.getLogger("rag.server")
 
 ANONYMOUS = User("anonymous", "admin")
-# Paths served without a session even when auth is on: the login form, the API (it checks tokens itself) and
-# its documentation.
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz"})
-PUBLIC_PREFIXES = ("/api/", "/static-offline-docs/")  # the API checks tokens itself; the docs' own files
+# Paths served without a session even when auth is on: the login form, the APIs (the REST API, the
+# OpenAI-compatible /v1 and MCP's /mcp check tokens themselves) and the documentation.
+PUBLIC_PATHS = frozenset(
+    {"/login", "/logout", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/healthz", "/mcp"}
+)
+PUBLIC_PREFIXES = ("/api/", "/v1/", "/static-offline-docs/")  # the APIs check tokens themselves; the docs' files
 MAX_NAME_CHARS = 64  # as server.users allows
 MAX_PASSWORD_CHARS = 1024
 MAX_LOGIN_BYTES = 16 * 1024

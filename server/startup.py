@@ -1,10 +1,11 @@
 """The checks every way of serving the chat runs before it loads anything: exposure first, then the state files.
 
 ``check_serving`` is called by ``rag serve`` (the CLI, before any model loads, and ``server.app.serve``),
-by ``rag serve --workers`` and ``python -m server.workers`` (for HAProxy's address), and by Gradio's own
-launcher (``ui.app.launch``). So none of them serves a network address without accounts unless told
-``--no-auth``, and none starts over a users file or database it cannot read: that is exit 2 with the file's
-name, never a silent start with an empty state. Imports nothing heavy, so a refusal comes at once.
+by ``rag serve --workers`` and ``python -m server.workers`` (for HAProxy's address); Gradio's own launcher
+(``ui.app.launch``) runs the same exposure check, ``ui.exposure``. So none of them serves a network address
+without accounts unless told ``--no-auth``, and none starts over a users file or database it cannot read:
+that is exit 2 with the file's name, never a silent start with an empty state. Imports nothing heavy, so a
+refusal comes at once.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 from rag.config import Settings
 from server.db import check_database
-from server.exposure import check_exposure
 from server.paths import data_paths
+from ui.exposure import check_exposure
 
 __all__ = ["check_serving", "check_state"]
 
@@ -40,7 +41,7 @@ def check_serving(host: str, settings: Settings | None, *, no_auth: bool, users_
     overrides the settings' (the workers' launcher reads it from their flags).
 
     Raises:
-        ConfigError: A network address without accounts (see ``server.exposure``), or damaged state files.
+        ConfigError: A network address without accounts (see ``ui.exposure``), or damaged state files.
     """
     if settings is None:
         return check_exposure(host, None, no_auth=no_auth)

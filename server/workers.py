@@ -16,7 +16,7 @@ This module never imports ``rag``'s pipeline: it runs the CLI in subprocesses.
 
 HAProxy is the only one that says who a client is: it drops any ``X-Forwarded-For`` a client sent and adds
 the address it saw, and each worker trusts that header from 127.0.0.1 alone (``--trusted-proxy``). HAProxy's
-own address is checked as ``rag serve --host`` is (``server.exposure``): no network address without accounts.
+own address is checked as ``rag serve --host`` is (``ui.exposure``): no network address without accounts.
 
     rag serve --workers 4 --port 7860          # or: python -m server.workers --workers 4 --port 7860
 """
@@ -213,9 +213,9 @@ def _check_exposure(host: str, serve_args: Sequence[str], env: Mapping[str, str]
     """HAProxy's address gets the check ``rag serve --host`` gets, with the workers' users file and --no-auth.
 
     Raises:
-        ConfigError: A network address and no accounts (see ``server.exposure.check_exposure``).
+        ConfigError: A network address and no accounts (see ``ui.exposure.check_exposure``).
     """
-    from server.exposure import check_exposure
+    from ui.exposure import check_exposure
 
     args = list(serve_args)
     users = args[args.index("--users") + 1] if "--users" in args[:-1] else env.get("RAG_USERS_FILE") or "users.json"

@@ -21,6 +21,7 @@ from tests.ast_guard import pytest_runtest_makereport  # noqa: F401  (one failur
 from tests.browser import browser  # noqa: F401  (Chromium for the browser tests)
 from tests.llm_real import llama_server  # noqa: F401 - the real llama.cpp server, one per session
 from tests.pg import pg_dsn, pg_settings  # noqa: F401  (a real PostgreSQL for tests that ask for it)
+from tests.serve_process import rag_serve  # noqa: F401  (a real `rag serve` with accounts, one per session)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

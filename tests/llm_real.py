@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.answerers.local import packaged_model
+from rag.answer.answerers.local import packaged_model
 
 MODEL_ALIAS = "smollm2"
 STARTUP_TIMEOUT_S = 60

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import rag
-from rag.evaluate import EvalResult, compute_metrics, load_qa, threshold_failures
-from rag.grounding import split_answer_sentences
+from rag.answer.grounding import split_answer_sentences
+from rag.eval.metrics import EvalResult, compute_metrics, load_qa, threshold_failures
 from tests.conftest import ROOT, SEEDS
 
 
@@ -145,14 +145,14 @@ def test_rag_eval_prints_na_and_passes_thresholds_it_cannot_measure(tmp_path: Pa
 
 
 def test_a_word_the_model_reads_as_a_name_in_the_passages_is_not_unknown(embedder: Any) -> None:
-    from rag.vocabulary import names_matched_densely
+    from rag.retrieve.vocabulary import names_matched_densely
 
     texts = ["Chip players Samsung and SK Hynix dominate the AI memory market.", "KT signed with Microsoft."]
     assert names_matched_densely(["Samsungs", "Japanese", "Google"], texts, embedder.encode) == {"Samsungs"}
 
 
 def test_reports_print_na_for_metrics_with_nothing_to_measure(tmp_path: Path) -> None:
-    from rag.report import compare_runs, write_report
+    from rag.eval.report import compare_runs, write_report
 
     records = [{**_record(True, False, 1), "id": "a", "question": "q", "answer": "a"}]
     markdown, page = write_report(EvalResult(compute_metrics(records), records), tmp_path)

@@ -6,8 +6,8 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_document, split_sentences
-from rag.documents import Document, load_documents
+from rag.ingest.chunking import chunk_document, split_sentences
+from rag.ingest.documents import Document, load_documents
 from tests.conftest import SEEDS
 
 

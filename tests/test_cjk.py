@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.retrieval import BM25, tokenize
-from rag.vocabulary import question_script, uncovered_script
+from rag.ingest.terms import tokenize
+from rag.retrieve.bm25 import BM25
+from rag.retrieve.vocabulary import question_script, uncovered_script
 
 DOCS = {
     "ko_partnership.md": "KT는 마이크로소프트와 인공지능 및 클라우드 분야에서 전략적 파트너십을 체결했다. "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from rag.chunking import chunk_document, reflow, split_sentences
-from rag.documents import Document
-from rag.readers import ReadOptions
-from rag.readers.html import READER as HTML
-from rag.readers.layout import furniture, is_navigation_page
-from rag.readers.pdf import _page_text
+from rag.config import ReadOptions
+from rag.ingest.chunking import chunk_document, reflow, split_sentences
+from rag.ingest.documents import Document
+from rag.ingest.readers.html import READER as HTML
+from rag.ingest.readers.layout import furniture, is_navigation_page
+from rag.ingest.readers.pdf import _page_text
 
 SPHINX = """<html><head><title>shutil</title><style>p {color: red}</style></head><body>
 <div class="related" role="navigation"><ul><li><a href="a">index</a></li><li><a href="b">modules</a></li>
@@ -144,7 +144,7 @@ def test_a_pdf_page_keeps_pdfium_offsets_with_bullets_and_soft_hyphens() -> None
 
 def test_a_sentence_that_runs_over_a_page_break_reads_as_one_sentence_without_the_running_head() -> None:
     pages = [page.format(n=n) for n, page in enumerate(GNUPLOT_PAGES, start=36)]
-    from rag.readers import PageSpan
+    from rag.ingest.readers.base import PageSpan
 
     edges = furniture(pages)
     parts, spans, offset = [], [], 0

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import Document, load_documents
 from rag.errors import DocumentError
+from rag.ingest.documents import Document, load_documents
 
 
 def test_reads_txt_and_md_and_skips_unreadable_files_with_a_named_warning(

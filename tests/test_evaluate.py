@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import rag
-from rag.evaluate import answer_is_correct, compute_metrics, load_qa
+from rag.eval.metrics import answer_is_correct, compute_metrics, load_qa
 from tests.conftest import ROOT, SEEDS
 
 QA = ROOT / "evals" / "qa.jsonl"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.followups import looks_like_follow_up, normalize_history
+from rag.answer.followups import looks_like_follow_up, normalize_history
 
 SIGNED = "KT CEO Kim Young-shub and Microsoft CEO Satya Nadella signed the agreement at Microsoft’s headquarters."
 GZIP_TURNS = [

@@ -14,7 +14,7 @@ import pytest
 
 import rag
 from rag.errors import CorruptIndexError
-from rag.store import ChunkStore
+from rag.stores.faiss import ChunkStore
 from tests.conftest import SEEDS, SIGNING
 
 

@@ -17,8 +17,9 @@ import pytest
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, RagError
-from rag.indexing import sync_index
-from rag.store import ChunkStore, VectorCodec
+from rag.indexing.faiss import sync_index
+from rag.stores.codec import VectorCodec
+from rag.stores.faiss import ChunkStore
 from tests.conftest import ANALYSIS, SIGNING
 
 
@@ -194,9 +195,9 @@ def test_flat_search_matches_numpy_brute_force(settings: Settings, embedder: Emb
 def test_a_refresh_searches_old_segments_through_their_own_indexes_and_hides_dead_chunks(
     settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.indexing
+    import rag.indexing.faiss
 
-    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)  # keep the dead chunks: no compaction
+    monkeypatch.setattr(rag.indexing.faiss, "MAX_DEAD_SHARE", 10.0)  # keep the dead chunks: no compaction
     first, _ = sync_index(settings, embedder, progress=False)
     (segment,) = first.segments
     changed = settings.docs_dir / SIGNING
@@ -264,10 +265,10 @@ def test_auto_index_type_follows_the_corpus_size(settings: Settings, embedder: E
 def test_a_refresh_writes_only_the_changed_file_and_leaves_the_rest_untouched(
     settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.indexing
+    import rag.indexing.faiss
 
     # Two articles: one changed article is half the corpus, which would trigger a compaction.
-    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)
+    monkeypatch.setattr(rag.indexing.faiss, "MAX_DEAD_SHARE", 10.0)
     built, _ = sync_index(settings, embedder, progress=False)
     old_signing_chunks = sum(1 for c in built.chunks if c.source == SIGNING)
     (first,) = _segments(settings.index_dir)
@@ -295,10 +296,10 @@ def test_a_refresh_writes_only_the_changed_file_and_leaves_the_rest_untouched(
 def test_compaction_folds_segments_into_one_without_changing_answers(
     settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.indexing
+    import rag.indexing.faiss
 
-    monkeypatch.setattr(rag.indexing, "MAX_SEGMENTS", 2)
-    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)
+    monkeypatch.setattr(rag.indexing.faiss, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(rag.indexing.faiss, "MAX_DEAD_SHARE", 10.0)
     sync_index(settings, embedder, progress=False)
     for n in range(2):
         (settings.docs_dir / f"note{n}.md").write_text(f"Note {n}: Zorblat number {n} is purple.")
@@ -398,9 +399,9 @@ def test_a_file_rewritten_within_the_clock_tick_of_its_hashing_is_still_caught(
 def test_an_hnsw_refresh_grows_the_graph_and_hides_dead_chunks(
     settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.indexing
+    import rag.indexing.faiss
 
-    monkeypatch.setattr(rag.indexing, "MAX_DEAD_SHARE", 10.0)  # keep the dead chunks: no compaction
+    monkeypatch.setattr(rag.indexing.faiss, "MAX_DEAD_SHARE", 10.0)  # keep the dead chunks: no compaction
     hnsw_settings = settings.replace(index_type="hnsw")
     first, _ = sync_index(hnsw_settings, embedder, progress=False)
     assert first.graph_rows is not None and first.index.ntotal == len(first)

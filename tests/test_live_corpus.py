@@ -19,10 +19,11 @@ import rag
 from rag.cli import main
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.indexing import sync_index
-from rag.progress import IndexProgress
-from rag.store import ChunkStore, Manifest
+from rag.indexing.faiss import sync_index
+from rag.indexing.progress import IndexProgress
 from rag.stores.base import Scope
+from rag.stores.faiss import ChunkStore
+from rag.stores.manifest import Manifest
 from tests.conftest import ANALYSIS, SIGNING
 
 NOTES = "notes.md"
@@ -294,7 +295,7 @@ def test_removing_every_document_empties_the_index(bot: rag.Bot) -> None:
 def test_a_cancelled_upload_keeps_what_was_indexed_and_adds_nothing_else(bot: rag.Bot) -> None:
     import threading
 
-    from rag.indexing import IndexCancelled
+    from rag.indexing.faiss import IndexCancelled
 
     bot.settings = bot.settings.replace(index_step_chunks=1)  # one commit per file
     documents = [

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.answer import REFUSAL_TEXT
-from rag.answerers import build_answerer
-from rag.answerers.llm import SYSTEM_PROMPT
+from rag.answer.answerers import build_answerer
+from rag.answer.answerers.llm import SYSTEM_PROMPT
+from rag.answer.types import REFUSAL_TEXT
 from tests.conftest import ANALYSIS, SEEDS, SIGNING
 from tests.llm_servers import Reply, ScriptedServer, scripted_server
 
@@ -519,7 +519,7 @@ def test_auto_prefers_hosted_then_ollama_then_extractive(
 
 
 def test_llamacpp_errors_name_what_to_set_or_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.answerers.local as local
+    import rag.answer.answerers.local as local
 
     monkeypatch.delenv("RAG_LLAMACPP_MODEL", raising=False)
     monkeypatch.setattr(local, "PACKAGED_MODEL", ("no_such_package_here", "model.gguf"))

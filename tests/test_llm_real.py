@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import pytest
 
 import rag
-from rag.answerers import build_answerer
-from rag.answerers.citations import citation_schema, completed_sentences
-from rag.answerers.llm import LLMAnswerer, build_messages
-from rag.answerers.verify import UNVERIFIED_NOTICE
+from rag.answer.answerers import build_answerer
+from rag.answer.answerers.citations import citation_schema, completed_sentences
+from rag.answer.answerers.llm import LLMAnswerer, build_messages
+from rag.answer.verify import UNVERIFIED_NOTICE
 from tests.llm_real import MODEL_ALIAS, LlamaServer, require_model
 
 pytestmark = pytest.mark.slow

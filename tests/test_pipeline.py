@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.answer import REFUSAL_TEXT
-from rag.evaluate import answer_is_correct
+from rag.answer.types import REFUSAL_TEXT
+from rag.eval.metrics import answer_is_correct
 from tests.conftest import ANALYSIS, ANSWER_FIELDS, SEEDS, SIGNING
 
 

@@ -18,14 +18,17 @@ import pytest
 
 import rag
 from rag.config import Settings
-from rag.documents import Document
 from rag.embeddings import Embedder
 from rag.errors import ConfigError, IndexLockedError, IndexVersionError
-from rag.evaluate import METRIC_NAMES, evaluate
-from rag.indexing import sync_index
-from rag.stores import postgres, sync_store
+from rag.eval.metrics import METRIC_NAMES, evaluate
+from rag.indexing import postgres as postgres_indexing
+from rag.indexing.faiss import sync_index
+from rag.indexing.postgres import sync_postgres
+from rag.indexing.sync import sync_store
+from rag.ingest.documents import Document
+from rag.stores import postgres
 from rag.stores.base import Scope
-from rag.stores.postgres import PostgresStore, sync_postgres
+from rag.stores.postgres import PostgresStore
 from tests.conftest import ANALYSIS, ROOT, SEEDS, SIGNING
 
 QA = ROOT / "evals" / "qa.jsonl"
@@ -38,11 +41,11 @@ def test_the_eval_metrics_and_answers_are_the_same_on_both_backends(
         pg_settings.replace(vector_backend="faiss"),
         embedder,
         sync_index(pg_settings.replace(vector_backend="faiss"), embedder, progress=False)[0],
-        rag.answerers.build_answerer(pg_settings),
+        rag.answer.answerers.build_answerer(pg_settings),
     )
     store, report = sync_store(pg_settings, embedder, progress=False)
     assert isinstance(store, PostgresStore) and report.action == "built"
-    pg_bot = rag.Bot(pg_settings, embedder, store, rag.answerers.build_answerer(pg_settings))
+    pg_bot = rag.Bot(pg_settings, embedder, store, rag.answer.answerers.build_answerer(pg_settings))
 
     on_faiss, on_postgres = evaluate(faiss_bot, QA, progress=False), evaluate(pg_bot, QA, progress=False)
     assert set(on_postgres.metrics) == set(on_faiss.metrics) and set(on_faiss.metrics) <= set(METRIC_NAMES)
@@ -70,14 +73,14 @@ def test_retrieval_scores_terms_and_sentence_vectors_match_faiss(pg_settings: Se
     np.testing.assert_allclose(pg_store.chunk_vectors(), faiss_store.chunk_vectors(), atol=1e-7)
     for row in range(len(pg_store)):
         np.testing.assert_array_equal(pg_store.sentence_vectors_of(row), faiss_store.sentence_vectors_of(row))
-    pg_keywords, bm25 = pg_store.keyword_index(), rag.retrieval.BM25([c.text for c in faiss_store.chunks])
+    pg_keywords, bm25 = pg_store.keyword_index(), rag.retrieve.bm25.BM25([c.text for c in faiss_store.chunks])
     for question in ["Microsoft cloud partnership details", "KT Mi:dm tokens", "Zorblat", "sovereignty security"]:
         vector = embedder.encode_one(question)
         pg_hits, faiss_hits = pg_store.search(vector, 5), faiss_store.search(vector, 5)
         assert [r for r, _ in pg_hits] == [r for r, _ in faiss_hits]
         assert [s for _, s in pg_hits] == pytest.approx([s for _, s in faiss_hits], abs=1e-5)
         assert pg_keywords.top(question, 6) == bm25.top(question, 6)
-        for term in rag.retrieval.tokenize(question):
+        for term in rag.ingest.terms.tokenize(question):
             assert pg_keywords.document_frequency(term) == bm25.document_frequency(term)
             assert math.isclose(pg_keywords.idf(term), bm25.idf(term))
 
@@ -161,7 +164,7 @@ def test_an_index_from_a_newer_layout_is_refused_and_left_alone(pg_settings: Set
 def test_a_writer_waits_for_the_advisory_lock_and_gives_up_clearly(
     pg_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres, "LOCK_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(postgres_indexing, "LOCK_TIMEOUT_S", 0.5)
     key = f"rag-index:{pg_settings.pg_schema}"
     with psycopg.connect(str(pg_settings.pg_dsn), autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
@@ -243,10 +246,10 @@ def test_rag_index_and_ask_on_postgres_from_the_command_line(
 def test_a_bot_sees_documents_another_process_added_to_the_shared_index(
     pg_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag import pipeline
+    from rag.bot import bot as pipeline
 
     monkeypatch.setattr(pipeline, "SHARED_INDEX_CHECK_S", 0.0)
-    answerer = rag.answerers.build_answerer(pg_settings)
+    answerer = rag.answer.answerers.build_answerer(pg_settings)
     first = rag.Bot(pg_settings, embedder, sync_postgres(pg_settings, embedder, progress=False)[0], answerer)
     second = rag.Bot(pg_settings, embedder, PostgresStore.load(pg_settings), answerer)
     assert second.ask("Who leads the Zorblat project?").refused

@@ -16,13 +16,13 @@ import pytest
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.indexing import sync_index
+from rag.indexing.faiss import sync_index
 from rag.stores.postgres import PostgresStore
 from tests.conftest import SEEDS
 
 ray = pytest.importorskip("ray", reason="Ray is installed by `make setup` (rag[dev])")
 
-from rag.ray_embedding import RayEmbedder, ray_session  # noqa: E402  (after the skip)
+from rag.indexing.ray import RayEmbedder, ray_session  # noqa: E402  (after the skip)
 
 
 @pytest.fixture(scope="module")

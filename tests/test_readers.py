@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import chunk_document, reflow, split_sentences
-from rag.documents import Document, SkippedFile, load_document
-from rag.readers import pdf as pdf_reader
+from rag.ingest.chunking import chunk_document, reflow, split_sentences
+from rag.ingest.documents import Document, SkippedFile, load_document
+from rag.ingest.readers import pdf as pdf_reader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
 import make_docs

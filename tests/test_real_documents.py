@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.chunking import reflow
-from rag.cli_format import format_answer, format_place
-from rag.store import MANIFEST
+from rag.answer.types import format_place
+from rag.cli.format import format_answer
+from rag.ingest.chunking import reflow
+from rag.stores.manifest import MANIFEST
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "evals"))
 import make_docs
@@ -247,7 +248,7 @@ def test_a_real_pdf_is_cited_down_to_page_and_section(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not TASN1.is_file(), reason="Debian's libtasn1-doc PDF is not installed")
 def test_a_real_pdf_with_printed_page_labels() -> None:
-    from rag.documents import load_document
+    from rag.ingest.documents import load_document
 
     doc = load_document(TASN1)
     labels = [page.label for page in doc.pages]

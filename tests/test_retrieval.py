@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import rag
-from rag.retrieval import BM25, tokenize
+from rag.ingest.terms import tokenize
+from rag.retrieve.bm25 import BM25
 from tests.conftest import SEEDS
 
 TEXTS = [

@@ -242,7 +242,7 @@ def test_f3_one_in_process_model_at_a_time(tmp_path: Path) -> None:
     import gc
     import weakref
 
-    from rag.answerers.local import packaged_model
+    from rag.answer.answerers.local import packaged_model
     from ui.answerer_choice import AnswererChoices
 
     packaged = packaged_model()

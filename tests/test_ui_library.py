@@ -21,7 +21,7 @@ gr = pytest.importorskip("gradio")
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 import rag  # noqa: E402
-from rag.watch import DocsWatcher  # noqa: E402
+from rag.indexing.watch import DocsWatcher  # noqa: E402
 from tests.browser import free_port  # noqa: E402
 from tests.conftest import SEEDS  # noqa: E402
 from ui.app import EXAMPLES, build_app, launch  # noqa: E402

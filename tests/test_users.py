@@ -142,7 +142,7 @@ def test_audit_log_refuses_secret_fields(tmp_path: Path) -> None:
 
 
 def test_exposure_rules(tmp_path: Path) -> None:
-    from server.exposure import check_exposure, is_loopback
+    from ui.exposure import check_exposure, is_loopback
 
     missing = tmp_path / "users.json"
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"))

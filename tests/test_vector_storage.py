@@ -11,8 +11,8 @@ import pytest
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError
-from rag.indexing import sync_index
-from rag.store import ChunkStore
+from rag.indexing.faiss import sync_index
+from rag.stores.faiss import ChunkStore
 from tests.conftest import ANALYSIS
 
 QUESTIONS = [

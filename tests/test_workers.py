@@ -16,7 +16,7 @@ import pytest
 
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.stores.postgres import sync_postgres
+from rag.indexing.postgres import sync_postgres
 from server.workers import Workers, haproxy_binary, render_haproxy_config, running_workers
 from tests.conftest import SEEDS
 

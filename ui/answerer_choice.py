@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import cast
 
-from rag.answerers import ANSWERERS, Answerer, build_answerer
+from rag.answer.answerers import ANSWERERS, Answerer, build_answerer
 from rag.config import AnswererName, Settings
 from rag.errors import ConfigError
 

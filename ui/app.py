@@ -29,9 +29,9 @@ from typing import Any
 import gradio as gr
 
 import rag
-from rag import Answer, Bot, Settings
+from rag import Answer, Bot
 from rag.config import RetrievalMode
-from rag.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
+from rag.ingest.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
 from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.answerer_choice import AnswererChoices
@@ -43,7 +43,7 @@ from ui.pages import page_viewer
 from ui.render import answer_html, answer_key, error_html, evidence_html, streaming_html
 from ui.uploads import Uploads
 
-__all__ = ["build_app", "serve"]
+__all__ = ["build_app", "launch"]
 
 logger = logging.getLogger("rag.ui")  # under "rag", so the CLI shows its lines
 
@@ -341,15 +341,15 @@ def _plain(content: Any) -> str:
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> None:
     """Start Gradio's own server on loopback, offline: no share link, no server-side rendering, built-in theme only.
 
-    This page has no accounts, so it refuses any other address (``server.startup``, as every way of serving
+    This page has no accounts, so it refuses any other address (``ui.exposure``, as every way of serving
     does); ``rag serve`` is the server for a network.
 
     Raises:
         ConfigError: ``host`` is not a loopback address.
     """
-    from server.startup import check_serving
+    from ui.exposure import check_exposure
 
-    check_serving(host, None, no_auth=False)
+    check_exposure(host, None, no_auth=False)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "rag-gradio"))
     demo.launch(
         server_name=host,
@@ -384,14 +384,3 @@ def _warm_up(bot: Bot) -> None:
         bot.ask(EXAMPLES[0])
     except rag.RagError as exc:  # the page still opens and shows the problem on the first question
         logger.warning("warming up the bot failed: %s", exc)
-
-
-def serve(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve the chat until interrupted: ``rag serve`` itself (``server.app.serve``), with all its checks."""
-    from server.app import serve as serve_chat
-
-    serve_chat(settings, host, port)
-
-
-if __name__ == "__main__":
-    serve()

@@ -18,7 +18,7 @@ import gradio as gr
 
 import rag
 from rag import Bot
-from rag.catalog import DocumentInfo, format_size
+from rag.indexing.catalog import DocumentInfo, format_size
 
 __all__ = ["COLUMNS", "DocumentsView", "document_picker", "documents_view", "header_markdown"]
 

@@ -5,59 +5,57 @@ character of the cited sentences are painted over it in translucent yellow. Cita
 extracted text; the stored page spans turn them into PDFium's character indexes on the page (the PDF reader
 keeps the two one for one). The image is embedded in the evidence panel as a PNG ``data:`` URL inside a
 ``<details>`` element, so the user opens it with a click and nothing else needs serving.
+
+A page is rendered only when an answer cites it, in an extraction worker (``rag.ingest.readers.isolation``: a memory
+and a time limit), at ``PAGE_SCALE`` or less: its longest side is at most ``page_image_max_px`` pixels, so a
+page of 14,400 x 14,400 pt is as cheap to show as an A4 page.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 from collections.abc import Callable
 
 from rag import Bot
-from rag.answer import Citation
+from rag.answer.types import Citation
 from rag.errors import RagError
-from rag.indexing import stored_pages
-from rag.readers import UnreadableFile
-from rag.readers.pdf import char_boxes, render_page
+from rag.indexing.texts import stored_pages
+from rag.ingest.readers import isolation
+from rag.ingest.readers.base import UnreadableFile
 
 __all__ = ["PAGE_SCALE", "page_figure_html", "page_image_png", "page_viewer"]
 
 logger = logging.getLogger(__name__)
 
 PAGE_SCALE = 1.25  # 1.25 px per PDF point: an A4 page is 744 x 1052 px, readable in the panel
-HIGHLIGHT = (255, 214, 0, 110)  # translucent yellow
 
 
 def page_image_png(bot: Bot, citation: Citation) -> bytes | None:
     """The page of a PDF citation as a PNG, its cited sentences highlighted; None when it has no page."""
     if citation.page is None or not citation.source.lower().endswith(".pdf"):
         return None
-    from PIL import Image, ImageDraw
-
     path = bot.settings.docs_dir / citation.source
     pages = {p.number: p for p in stored_pages(bot.settings, bot.store.manifest, citation.source)}
     page = pages.get(citation.page)
     if page is None:
         return None
     spans = citation.highlights or ((citation.start, citation.end),)
-    image = render_page(path, citation.page, scale=PAGE_SCALE).convert("RGBA")
-    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    for start, end in spans:
-        first, last = max(start, page.start), min(end, page.end)
-        if first >= last:
-            continue  # a sentence on another page
-        (_, height), boxes = char_boxes(path, citation.page, first - page.start, last - page.start)
-        for left, bottom, right, top in boxes:
-            draw.rectangle(
-                (left * PAGE_SCALE, (height - top) * PAGE_SCALE, right * PAGE_SCALE, (height - bottom) * PAGE_SCALE),
-                fill=HIGHLIGHT,
-            )
-    out = io.BytesIO()
-    Image.alpha_composite(image, overlay).convert("RGB").save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    # Citation offsets -> PDFium's character indexes on the page; sentences on other pages are left out.
+    ranges = [
+        (max(start, page.start) - page.start, min(end, page.end) - page.start)
+        for start, end in spans
+        if max(start, page.start) < min(end, page.end)
+    ]
+    return isolation.render_page_png(
+        path,
+        citation.page,
+        ranges,
+        scale=PAGE_SCALE,
+        max_px=bot.settings.page_image_max_px,
+        memory_bytes=bot.settings.extract_memory_mb * 2**20,
+    )
 
 
 def page_figure_html(bot: Bot, citation: Citation) -> str:

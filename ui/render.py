@@ -17,8 +17,7 @@ import re
 from collections.abc import Callable
 
 from rag import Answer
-from rag.answer import Citation, highlight_html
-from rag.cli_format import format_place
+from rag.answer.types import Citation, format_place, highlight_html
 
 __all__ = ["answer_html", "answer_key", "error_html", "evidence_html", "passage_anchor", "streaming_html"]
 

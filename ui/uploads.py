@@ -28,9 +28,9 @@ import gradio as gr
 
 import rag
 from rag import Bot
-from rag.documents import MAX_DOCUMENT_BYTES, check_supported, load_document
-from rag.indexing import IndexCancelled
-from rag.progress import IndexProgress
+from rag.indexing.faiss import IndexCancelled
+from rag.indexing.progress import IndexProgress
+from rag.ingest.documents import MAX_DOCUMENT_BYTES, check_supported, load_document
 from ui.access import ChatAccess
 
 __all__ = ["MAX_UPLOAD_FILES", "MAX_UPLOAD_TOTAL_BYTES", "UPLOADS", "Uploads", "with_progress"]
@@ -135,7 +135,8 @@ class Uploads:
             name = path.name  # Gradio keeps the original name, inside a random temporary folder
             try:
                 check_supported(path)
-                documents.append(load_document(path, source=f"{UPLOADS}/{name}", max_bytes=MAX_DOCUMENT_BYTES))
+                options = self.bot.settings.read_options()  # the limits of the work one file may cost
+                documents.append(load_document(path, f"{UPLOADS}/{name}", MAX_DOCUMENT_BYTES, options=options))
             except rag.DocumentError as exc:
                 problems.append(str(exc).replace(str(path), name))
         if problems:
@@ -173,7 +174,7 @@ def with_progress(job: Any, progress: gr.Progress) -> Any:
     """Run ``job(callback)`` in a thread and show its ``IndexProgress`` events as Gradio progress.
 
     Gradio's progress is reported from the event's own thread, so events cross over through a queue; the
-    bar moves at least twice a second (``rag.progress.TICK_S``) while the job runs.
+    bar moves at least twice a second (``rag.indexing.progress.TICK_S``) while the job runs.
     """
     events: queue.Queue[IndexProgress] = queue.Queue()
     outcome: dict[str, Any] = {}

@@ -1,71 +1,14 @@
-"""Where an index lives: the ``Store`` protocol and its backends, chosen by ``Settings.vector_backend``.
+"""Stores: where an index's chunks and vectors are kept and searched, behind one protocol.
 
-- ``"faiss"`` (default): ``rag.store.ChunkStore``, files under ``index/``, for one machine.
-- ``"postgres"``: ``rag.stores.postgres.PostgresStore``, PostgreSQL + pgvector at ``RAG_PG_DSN``, one index
-  shared by every chat server and indexing job that connects to it.
+- ``base``: the ``Store`` protocol the retriever, the grounding check and the ``Bot`` use (and ``Scope``,
+  ``KeywordSearch``, ``SharedStore``);
+- ``faiss``: the embedded default, FAISS and files under ``index/`` (``segments``, ``codec``);
+- ``postgres``: PostgreSQL with pgvector, one index shared by many processes (``postgres_schema``);
+- ``manifest``: what an index records of its settings and files, kept by both.
 
-``sync_store`` brings the chosen backend's index up to date with the docs folder, the way
-``rag.indexing.sync_index`` does for FAISS (it is that function for ``"faiss"``).
+Stores are written by the indexing jobs (``rag.indexing``) and never import them.
 """
 
-from __future__ import annotations
+from rag.stores.base import KeywordIndex, KeywordSearch, Scope, SharedStore, Store
 
-import threading
-from collections.abc import Sequence
-
-from rag.config import Settings
-from rag.documents import Document
-from rag.embeddings import Embedder
-from rag.indexing import IndexReport, sync_index
-from rag.progress import ProgressCallback
-from rag.store import ChunkStore
-from rag.stores.base import KeywordIndex, KeywordSearch, SharedStore, Store
-
-__all__ = ["KeywordIndex", "KeywordSearch", "SharedStore", "Store", "sync_store"]
-
-
-def sync_store(
-    settings: Settings,
-    embedder: Embedder,
-    *,
-    documents: Sequence[Document] | None = None,
-    rebuild: bool = False,
-    progress: bool | ProgressCallback = True,
-    current: Store | None = None,
-    reindex: Sequence[str] = (),
-    cancel: threading.Event | None = None,
-) -> tuple[Store, IndexReport]:
-    """Make the index of ``settings.vector_backend`` match the documents, and return it with what was done.
-
-    ``progress``, ``reindex`` and ``cancel`` are ``sync_index``'s. The postgres backend commits one file at a
-    time in its own way: it shows a bar when ``progress`` is True (a callback gets no events yet), and it
-    cannot be cancelled yet.
-
-    Raises:
-        DocumentError, IndexVersionError, IndexLockedError, RagError: as ``rag.indexing.sync_index``.
-        ConfigError: The postgres backend's server cannot be reached or lacks pgvector.
-    """
-    if settings.vector_backend == "postgres":
-        from rag.stores.postgres import PostgresStore, sync_postgres
-
-        known = current if isinstance(current, PostgresStore) else None
-        return sync_postgres(
-            settings,
-            embedder,
-            documents=documents,
-            rebuild=rebuild,
-            progress=progress is True,
-            current=known,
-            reindex=reindex,
-        )
-    faiss_current = current if isinstance(current, ChunkStore) else None
-    return sync_index(
-        settings,
-        embedder,
-        documents=documents,
-        rebuild=rebuild,
-        progress=progress,
-        current=faiss_current,
-        reindex=reindex,
-        cancel=cancel,
-    )
+__all__ = ["KeywordIndex", "KeywordSearch", "Scope", "SharedStore", "Store"]

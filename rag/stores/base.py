@@ -1,6 +1,6 @@
 """What the retriever, the grounding check and the ``Bot`` need of an index: the ``Store`` protocol.
 
-Two stores implement it: ``rag.store.ChunkStore`` (FAISS and files under ``index/``, the embedded default)
+Two stores implement it: ``rag.stores.faiss.ChunkStore`` (FAISS and files under ``index/``, the embedded default)
 and ``rag.stores.postgres.PostgresStore`` (PostgreSQL with pgvector, shared by many processes). Both
 number their live chunks ``0 .. len(store) - 1`` ("rows"): a row is what a search returns and what the
 vector look-ups take.
@@ -17,9 +17,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.chunking import Chunk
 from rag.embeddings import Vectors
-from rag.store import Manifest
+from rag.ingest.chunking import Chunk
+from rag.stores.manifest import Manifest
 
 __all__ = ["KeywordIndex", "KeywordSearch", "Scope", "SharedStore", "Store"]
 
@@ -71,7 +71,7 @@ class Store(Protocol):
 
 
 class KeywordIndex(Protocol):
-    """Keyword ranking with the statistics term overlap is weighed by (``rag.retrieval.BM25`` is one)."""
+    """Keyword ranking with the statistics term overlap is weighed by (``rag.retrieve.bm25.BM25`` is one)."""
 
     @property
     def size(self) -> int:

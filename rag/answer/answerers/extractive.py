@@ -1,0 +1,396 @@
+"""The embedded default answerer: quotes the retrieved sentences that best answer the question.
+
+No LLM, no key, no network. Every sentence of the retrieved passages becomes a candidate *unit*: the
+sentence plus the context it is quoted with when the answer needs it (``rag.answer.answerers.quoting``: the term
+line above a description, the sentence a leading pronoun stands for, the line introducing a command). A
+learnt logistic model scores each unit from the signals of ``rag.answer.answerers.features``: the sentence's cosine
+to the question (sentence vectors come from the index, pooled from their chunk's token vectors, so nothing
+is embedded here), its passage's cosine and rank, the idf-weighted share of the question's terms it holds
+alone and with its context, whether it holds the kind of answer the question asks for (a value, a
+definition, a command, a negation), and whether it is code, a meta line, very short or very long.
+
+The answer is the best unit, plus a further one only when it answers a part of the question the quoted ones
+leave open: it holds question terms they lack worth at least ``min_gain`` of the question's idf weight and
+scores within ``coverage_margin`` of the best. Each quote is followed by its ``[n]``. Questions and fragments
+(a line cut mid-sentence by a hard line break) are never quoted.
+
+It refuses when a second learnt model, reading the best scores, how much of the question the best unit
+covers and how much of it no passage holds, says the documents probably do not answer (under
+``min_score``); when the question names something no indexed text mentions ("Which Japanese company..."),
+saying so; when a question asks for "the X of Y" and no sentence puts X next to Y; and it answers "how many"
+only with a sentence that holds a number, "how much" only with one that holds a figure, and "when" only with
+one that names a time. Passages found by keywords alone (a question in a script the embedding model does not
+read) are scored by their term overlap alone.
+
+Both models and the settings were learnt on the calibration splits (``evals/real/calibration.jsonl`` and
+``evals/qa.jsonl``) by ``evals/calibrate.py``; the held-out halves never chose them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rag.answer.answerers import weights as learnt
+from rag.answer.answerers.features import Candidate, has_value, question_type, sentence_features
+from rag.answer.answerers.quoting import antecedent, is_fragment, label_of, opens_block
+from rag.answer.types import REFUSAL_TEXT, Answer, Citation
+from rag.ingest.chunking import reflow
+from rag.ingest.terms import tokenize
+from rag.retrieve.passages import Passage, ScoredSentence
+from rag.retrieve.vocabulary import expand_aliases
+
+__all__ = ["ANSWERABILITY_NAMES", "ExtractiveAnswerer", "Unit", "answerability", "candidates"]
+
+QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
+# What an answer to "how many" holds: a figure or a number word. "How much" asks for an amount, so a count
+# ("the two companies") does not do: it needs a figure or an order of magnitude.
+_FIGURE = r"\d|\b(hundreds?|thousands?|millions?|billions?|trillions?)\b"
+_COUNT = r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|twice)\b"
+QUANTITY = {"many": re.compile(f"{_FIGURE}|{_COUNT}", re.IGNORECASE), "much": re.compile(_FIGURE, re.IGNORECASE)}
+# "When did/will ...?" (or "what year/date/month/day ...?") wants a time: a sentence naming none is at best about the
+# subject ("KT didn't provide further details" for "When will KT share the details?").
+# "When does the relay refuse messages?" may ask for a condition, so only the past and the future count.
+TIME_QUESTION = re.compile(
+    r"\W*(when\s+(did|will|was|were|would|has|had)\b|what\s+(year|date|month|day)\b|since\s+when\b)", re.IGNORECASE
+)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTHS += "|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
+_PERIODS = r"(next|last|this|coming|past|previous|later\s+this|earlier\s+this)\s+(week|month|year|quarter|decade)"
+TIME = re.compile(
+    rf"\b({_MONTHS}|{_DAYS})\b|\b(1[5-9]|20)\d\d\b|\b{_PERIODS}\b|\bQ[1-4]\b|\b\d+\s+(days?|weeks?|months?|years?)\s+ago\b",
+    re.IGNORECASE,
+)
+# "the chief executive of SK Telecom": a relation (one to three lower-case words) of a named subject.
+# The name ends the question ("...of SK Telecom?"): in "the name of KT's model" the subject is the model.
+_RELATION_OF_NAME = re.compile(
+    r"\b((?:[A-Za-z][\w-]*\s+){0,2}[A-Za-z][\w-]*)\s+of\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)\s*[?.!]*\s*$"
+)
+_WORD = re.compile(r"\w+")
+RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Telecom's new CEO", "CEO of SK Telecom"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A candidate answer: a sentence, with the context it is quoted with and what the ranker reads of it.
+
+    Attributes:
+        score: The ranker's estimate that the unit holds the answer (0 to 1).
+        sentence: The sentence itself.
+        passage: The passage it comes from (the best-scoring one when chunks overlap).
+        context: Offsets of the context quoted before it: its label line, or the sentence its pronoun
+            stands for, or the sentence ending in ":" that introduces a code line.
+        terms: The question's terms the unit speaks to (its own and its context's).
+    """
+
+    score: float
+    sentence: ScoredSentence
+    passage: Passage
+    context: tuple[int, int] | None
+    terms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ExtractiveAnswerer:
+    """Answers with the best-ranked sentences of the passages, or refuses.
+
+    Attributes:
+        min_score: Ranker score under which it refuses.
+        max_sentences: Most sentences quoted (a sentence's context does not count).
+        weights: The ranker's weights, one per ``FEATURE_NAMES`` entry (learnt by ``evals/calibrate.py``).
+        coverage_margin: A further sentence is quoted only when it scores within this of the best one...
+        min_gain: ...and holds question terms the quoted ones lack, worth this share of the question's weight.
+        keyword_min_score: The refusal threshold for passages found by keywords alone, whose evidence is their
+            term overlap: a question in Korean or Japanese carries endings ("했나요", "ますか") no document
+            holds, so a twentieth of its weight found in one sentence is a match.
+    """
+
+    min_score: float = learnt.MIN_SCORE
+    max_sentences: int = 3
+    weights: tuple[float, ...] = learnt.WEIGHTS
+    answerable_weights: tuple[float, ...] = learnt.ANSWERABLE_WEIGHTS
+    # A sentence this close to the question (cosine and term overlap, as scored before the models were
+    # learnt) is answered even when the answerability model doubts: it kept "When will KT share the
+    # details?" (the README's own example: confidence 0.65, evidence 0.50) from being refused.
+    strong_evidence: float = 0.48
+    coverage_margin: float = learnt.COVERAGE_MARGIN
+    min_gain: float = learnt.MIN_GAIN
+    # Measured on tests/test_cjk.py's questions: answerable ones hold 0.07 ("회의가 열린 장소는 어디인가요?", whose
+    # verb and ending match nothing) to 0.55 of their weight in one sentence; a Korean question over English
+    # documents, where only "KT" matches, holds 0.003.
+    keyword_min_score: float = 0.05
+    name: str = "extractive"
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
+        """Quote the best sentences of ``passages`` with citations, or refuse when none is good enough."""
+        unknown = getattr(passages, "unknown_names", ())
+        if unknown:
+            names = ", ".join(f"“{name}”" for name in unknown)
+            notice = f"The documents never mention {names}."
+            return Answer(question, REFUSAL_TEXT, [], True, self.name, notice=notice, passages=list(passages))
+        return self.answer_ranked(question, passages, self.rank(question, passages))
+
+    def answer_ranked(self, question: str, passages: Sequence[Passage], ranked: list[Unit]) -> Answer:
+        """``answer`` from units already ranked (``rank``): calibration sweeps rank each question once."""
+        relation = relation_asked(question)
+        if relation is not None:
+            ranked = [u for u in ranked if states_relation(u.passage.sentence_text(u.sentence), u.sentence, *relation)]
+        asks = QUANTITY_QUESTION.match(question)
+        if asks:
+            # "How many/much" wants a figure: a sentence without one is at best about the subject.
+            wanted = QUANTITY[asks.group(1).lower()]
+            ranked = [u for u in ranked if wanted.search(u.passage.sentence_text(u.sentence))]
+        if TIME_QUESTION.match(question):
+            ranked = [u for u in ranked if TIME.search(u.passage.sentence_text(u.sentence))]
+        keyword_only = getattr(passages, "keyword_only", False)
+        if not ranked or (
+            ranked[0].score < self.keyword_min_score
+            if keyword_only
+            else self.confidence(question, ranked, passages) < self.min_score
+            and answerability(ranked, passages, question)[-1] < self.strong_evidence
+        ):
+            return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
+        chosen = self._select(ranked, getattr(passages, "term_weights", {}))
+        return self._compose(question, chosen, passages)
+
+    def _compose(self, question: str, chosen: list[Unit], passages: Sequence[Passage]) -> Answer:
+        """The answer text, each quote with its context and ``[n]``, in the order the units were chosen."""
+        numbers: dict[int, int] = {}  # passage rank -> citation number, in order of first use
+        highlights: dict[int, list[tuple[int, int]]] = {}
+        first_at: dict[int, int] = {}
+        pieces = []
+        quoted: set[tuple[str, int, int]] = set()
+        for unit in chosen:
+            passage, sentence = unit.passage, unit.sentence
+            n = numbers.setdefault(passage.rank, len(numbers) + 1)
+            first_at.setdefault(passage.rank, sentence.start)
+            spans = []
+            if unit.context is not None and (passage.source, *unit.context) not in quoted:
+                spans.append(unit.context)
+            spans.append((sentence.start, sentence.end))
+            quoted.update((passage.source, *span) for span in spans)
+            highlights.setdefault(passage.rank, []).extend(spans)
+            text = " ".join(reflow(passage.text[a - passage.start : b - passage.start]) for a, b in spans)
+            pieces.append(f"{text} [{n}]")  # wrapped lines read as one
+        by_rank = {p.rank: p for p in passages}
+        citations = [
+            Citation.from_passage(n, by_rank[rank], tuple(sorted(set(highlights[rank]))), at=first_at[rank])
+            for rank, n in numbers.items()
+        ]
+        return Answer(question, " ".join(pieces), citations, refused=False, backend=self.name, passages=list(passages))
+
+    def rank(self, question: str, passages: Sequence[Passage]) -> list[Unit]:
+        """Every quotable sentence of the passages as a unit with the ranker's score, best first.
+
+        Overlapping chunks share sentences; each is kept once, with the passage that scores it best.
+        """
+        best: dict[tuple[str, int, int], Unit] = {}
+        keyword_only = getattr(passages, "keyword_only", False)
+        for unit, features in candidates(question, passages):
+            if keyword_only:
+                score = unit.sentence.overlap  # found by keywords alone, cosines are noise
+            else:
+                score = _sigmoid(sum(w * f for w, f in zip(self.weights, features, strict=True)))
+            key = (unit.passage.source, unit.sentence.start, unit.sentence.end)
+            if key not in best or score > best[key].score:
+                best[key] = dataclasses.replace(unit, score=score)
+        return sorted(best.values(), key=lambda unit: -unit.score)
+
+    def confidence(self, question: str, ranked: list[Unit], passages: Sequence[Passage]) -> float:
+        """How likely the documents answer the question at all (0 to 1), from the best units and the passages.
+
+        A near miss names what the documents mention but asks what they never state: its best sentence is
+        about the subject, scores a little lower, covers less of the question, and a rare question term may
+        be missing from every passage.
+        """
+        return _sigmoid(
+            sum(w * f for w, f in zip(self.answerable_weights, answerability(ranked, passages), strict=True))
+        )
+
+    def _select(self, ranked: list[Unit], weights: dict[str, float]) -> list[Unit]:
+        """The best unit, then each further one that answers a part of the question left open."""
+        total = sum(weights.values()) or 1.0
+        best = ranked[0]
+        chosen = [best]
+        covered = set(best.terms)
+        for unit in ranked[1:]:
+            if len(chosen) == self.max_sentences or unit.score < best.score - self.coverage_margin:
+                break
+            gain = sum(weights.get(term, 0.0) for term in unit.terms - covered) / total
+            if gain >= self.min_gain:
+                chosen.append(unit)
+                covered |= unit.terms
+        return chosen
+
+
+def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, list[float]]]:
+    """Every quotable sentence of ``passages`` as an unscored unit, with its feature vector for the ranker.
+
+    Questions and lines without a word are not quotable. ``evals/calibrate.py`` learns the weights from
+    these vectors; ``ExtractiveAnswerer.rank`` scores with them.
+    """
+    term_weights: dict[str, float] = getattr(passages, "term_weights", {})
+    total = sum(term_weights.values()) or 1.0
+    kind = question_type(question)
+    wanted = frozenset(term_weights)
+    out: list[tuple[Unit, list[float]]] = []
+    for passage in passages:
+        for sentence in passage.sentences:
+            text = passage.sentence_text(sentence)
+            if text.rstrip().endswith(("?", "？")) or not _WORD.search(text) or is_fragment(text):
+                continue
+            context, context_terms, opens = _context(passage, sentence, wanted, kind)
+            terms = sentence.terms | (context_terms & wanted)
+            candidate = Candidate(
+                text=_reflowed(text),
+                cosine=sentence.score,
+                passage_cosine=passage.score,
+                overlap=sentence.overlap,
+                unit_overlap=sum(term_weights.get(t, 0.0) for t in terms) / total,
+                rank=passage.rank,
+                has_label=context is not None,
+                first_in_block=opens,
+            )
+            out.append((Unit(0.0, sentence, passage, context, terms), sentence_features(kind, candidate)))
+    return out
+
+
+ANSWERABILITY_NAMES = (
+    "bias",
+    "best",
+    "second",
+    "best_coverage",
+    "passage_cosine",
+    "missing",
+    "best_lacks",
+    "value_without_value",
+    "evidence",
+)
+
+
+def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question: str = "") -> list[float]:
+    """The features of ``confidence``, in ``ANSWERABILITY_NAMES`` order.
+
+    ``evidence`` is the best cosine-and-overlap score of a sentence. ``best_lacks`` is the weight of the
+    rarest question term the best unit does not hold (the thing a near miss asks about: "maximum",
+    "encrypt"); ``value_without_value`` says a question asking for a value got a best unit without a number
+    or literal in it.
+    """
+    weights: dict[str, float] = getattr(passages, "term_weights", {})
+    total = sum(weights.values()) or 1.0
+    found: set[str] = set()
+    for passage in passages:
+        for sentence in passage.sentences:
+            found |= sentence.terms
+    best = ranked[0]
+    return [
+        1.0,
+        best.score,
+        ranked[1].score if len(ranked) > 1 else 0.0,
+        sum(weights.get(term, 0.0) for term in best.terms) / total,
+        max((p.score for p in passages), default=0.0),
+        sum(w for term, w in weights.items() if term not in found) / total,
+        max((w for term, w in weights.items() if term not in best.terms), default=0.0) / total,
+        float(question_type(question) == "value" and not has_value(best.passage.sentence_text(best.sentence))),
+        # The best sentence's cosine and term overlap, mixed as the answerer scored it before it learnt.
+        max((0.75 * u.sentence.score + 0.3 * u.sentence.overlap) / 1.05 for u in ranked),
+    ]
+
+
+@functools.lru_cache(maxsize=65536)
+def _reflowed(text: str) -> str:
+    return reflow(text)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+_Span = tuple[int, int]
+# (chunk id, sentence start) -> what a sentence's context is, whatever the question: its label, the sentence
+# its pronoun stands for, the line that introduces it (each with its terms), whether it opens its block.
+_CONTEXTS: dict[tuple[str, int], tuple[Any, Any, Any, bool]] = {}
+_CONTEXTS_LIMIT = 100_000
+
+
+def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any, bool]:
+    key = (passage.chunk.id, sentence.start)
+    cached = _CONTEXTS.get(key)
+    if cached is not None:
+        return cached
+    label = label_of(passage, sentence)
+    labelled = None
+    if label is not None:
+        labelled = (label, frozenset(tokenize(passage.text[label[0] - passage.start : label[1] - passage.start])))
+    previous = antecedent(passage, sentence)
+    referred = None
+    if previous is not None:
+        referred = (previous.start, previous.end, frozenset(tokenize(passage.sentence_text(previous))))
+    opens = opens_block(passage, sentence)
+    intro = None
+    before = [s for s in passage.sentences if s.end <= sentence.start]
+    if before and passage.sentence_text(before[-1]).rstrip().endswith(":") and opens:
+        intro = ((before[-1].start, before[-1].end), frozenset(tokenize(passage.sentence_text(before[-1]))))
+    if len(_CONTEXTS) >= _CONTEXTS_LIMIT:
+        _CONTEXTS.clear()  # bounded memory; hot chunks come back quickly
+    _CONTEXTS[key] = result = (labelled, referred, intro, opens)
+    return result
+
+
+def _context(
+    passage: Passage, sentence: ScoredSentence, wanted: frozenset[str], kind: str
+) -> tuple[_Span | None, frozenset[str], bool]:
+    """What ``sentence`` is quoted with, the terms it adds, and whether the sentence opens its block.
+
+    Context is a label, an antecedent, or an introduction, quoted only when the answer needs it: it names
+    question terms (``wanted``) the sentence lacks (the function "Recursively copy ..." describes, the model
+    "It" stands for), or the question asks which function, option or command, or for a value, which a label
+    (a signature, an option) holds.
+    """
+    labelled, referred, intro, opens = _contexts(passage, sentence)
+    if labelled is not None:
+        span, terms = labelled
+        if (terms & wanted) - sentence.terms or kind in {"which", "value", "procedure"}:
+            return span, terms, opens
+    if referred is not None:
+        start, end, terms = referred
+        if (terms & wanted) - sentence.terms:
+            return (start, end), terms, opens
+    elif intro is not None:
+        return intro[0], intro[1], opens  # "To leave the bisect state, run:" above the command
+    return None, frozenset(), opens
+
+
+def relation_asked(question: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """For "the X of Y" with Y a name: X's terms (with those of its aliases) and Y's terms, else None."""
+    match = _RELATION_OF_NAME.search(question)
+    if match is None:
+        return None
+    relation = frozenset(tokenize(expand_aliases(match.group(1))))
+    subject = tuple(tokenize(match.group(2)))
+    return (relation, subject) if relation and subject else None
+
+
+def states_relation(text: str, sentence: ScoredSentence, relation: frozenset[str], subject: tuple[str, ...]) -> bool:
+    """True when ``text`` puts a term of the relation within ``RELATION_WINDOW`` terms of the subject.
+
+    A sentence that names the subject only in the sentence before ("Its CEO...") passes when the relation is
+    in the sentence itself.
+    """
+    terms = tokenize(text)
+    spots = [i for i in range(len(terms) - len(subject) + 1) if tuple(terms[i : i + len(subject)]) == subject]
+    if not spots:
+        return bool(relation & set(terms)) and set(subject) <= sentence.context_terms
+    near = [
+        i
+        for i, term in enumerate(terms)
+        if term in relation
+        and any(spot - RELATION_WINDOW <= i < spot + len(subject) + RELATION_WINDOW for spot in spots)
+    ]
+    return bool(near)
