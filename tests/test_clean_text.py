@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from rag.answer.answerers.quoting import label_of
 from rag.config import ReadOptions
-from rag.ingest.chunking import chunk_document, reflow, split_sentences
+from rag.ingest.chunking import Chunk, chunk_document, reflow, split_sentences
 from rag.ingest.documents import Document
 from rag.ingest.readers.html import READER as HTML
 from rag.ingest.readers.layout import furniture, is_navigation_page
 from rag.ingest.readers.pdf import _page_text
+from rag.retrieve.passages import Passage, ScoredSentence
 
 SPHINX = """<html><head><title>shutil</title><style>p {color: red}</style></head><body>
 <div class="related" role="navigation"><ul><li><a href="a">index</a></li><li><a href="b">modules</a></li>
@@ -159,3 +161,24 @@ def test_a_sentence_that_runs_over_a_page_break_reads_as_one_sentence_without_th
     texts = [reflow(document.text[s.start : s.end]) for s in sentences]
     assert "A typical case is the use of integers to construct file names." in texts
     assert not any("gnuplot 5.4" in t for t in texts)
+
+
+def _passage_of(text: str) -> Passage:
+    sentences = split_sentences(text, wrapped=False)
+    chunk = Chunk(id="c0", source="git-stash.html", start=0, end=len(text), text=text, sentences=tuple(sentences))
+    scored = tuple(ScoredSentence(s.start, s.end, 0.5) for s in sentences)
+    return Passage(chunk=chunk, score=0.9, rank=1, sentences=scored)
+
+
+def test_a_description_is_quoted_with_its_term_and_a_code_line_with_no_other_lines() -> None:
+    text = (
+        "SYNOPSIS\n\ngit stash list [<log-options>]\ngit stash drop [-q | --quiet] [<stash>]\n"
+        "git stash branch <branchname> [<stash>]\n\n"
+        "-u\n--include-untracked\nAll untracked files are also stashed and then cleaned up.\n"
+    )
+    passage = _passage_of(text)
+    by_text = {passage.sentence_text(s): s for s in passage.sentences}
+    label = label_of(passage, by_text["All untracked files are also stashed and then cleaned up."])
+    assert label is not None and text[label[0] : label[1]] == "-u\n--include-untracked"
+    # A synopsis line is one of a list of code lines: the lines above it are neighbours, not its label.
+    assert label_of(passage, by_text["git stash branch <branchname> [<stash>]"]) is None

@@ -58,14 +58,19 @@ def opens_block(passage: Passage, sentence: ScoredSentence) -> bool:
 def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:
     """The document offsets of the label line above ``sentence``, or None.
 
-    A label is the line directly above the line ``sentence`` opens (one line break between them), that
-    ends no sentence, is at most ``_MAX_LABEL_CHARS`` long, and opens its block itself (a blank line, or
-    another label line, above it): a term above its description, not a wrapped line of prose.
+    A label is the line directly above the line ``sentence`` opens (one line break between them; that line
+    ends a sentence, as a description does), that ends no sentence, is at most ``_MAX_LABEL_CHARS`` long,
+    and opens its block itself (a blank line, or another label line, above it): a term above its
+    description, not a wrapped line of prose.
     """
     text, base = passage.text, passage.start
     offset = sentence.start - base
-    line_start, _ = _line_bounds(text, offset)
+    line_start, line_end = _line_bounds(text, offset)
     if text[line_start:offset].strip(" \t•-*") or line_start < 2 or text[line_start - 2] == "\n":
+        return None
+    if not _ENDS_SENTENCE.search(text[line_start:line_end]):
+        # A line that ends no sentence under others is one of a list of terms or code lines (a synopsis,
+        # an example), not a description: the lines above it are its neighbours, not its label.
         return None
     first = None
     cursor = line_start - 1  # the line break ending the line above
