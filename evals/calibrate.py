@@ -90,11 +90,12 @@ def score(answerer: ExtractiveAnswerer, retrieved: Retrieved, ranked: list[list[
     )
 
 
-def training_rows(retrieved: Retrieved) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows and labels of every candidate sentence of the answerable questions."""
+def training_rows(retrieved: Retrieved) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows, labels and question numbers of every candidate sentence of the answerable questions."""
     rows: list[list[float]] = []
     labels: list[float] = []
-    for item, passages in retrieved:
+    groups: list[int] = []
+    for number, (item, passages) in enumerate(retrieved):
         if not item["answerable"]:
             continue
         alternatives = [_fold(alt) for group in item["answers_all"] for alt in group]
@@ -104,7 +105,48 @@ def training_rows(retrieved: Retrieved) -> tuple[np.ndarray, np.ndarray]:
             text = _fold(" ".join(unit.passage.text[a - unit.passage.start : b - unit.passage.start] for a, b in spans))
             rows.append(features)
             labels.append(float(any(alt in text for alt in alternatives)))
-    return np.asarray(rows, dtype=float), np.asarray(labels, dtype=float)
+            groups.append(number)
+    return np.asarray(rows, dtype=float), np.asarray(labels, dtype=float), np.asarray(groups)
+
+
+def fit_listwise(x: np.ndarray, y: np.ndarray, groups: np.ndarray, sample: np.ndarray, l2: float = L2) -> np.ndarray:
+    """Weights that rank a question's answer-holding sentences first (softmax over each question's candidates).
+
+    What the answerer does with the scores is pick a question's best sentence, so the loss is the chance the
+    softmax gives the sentences holding the answer (questions with none teach nothing). The scale of the
+    scores is then fitted pointwise (a logistic of the ranking score: Platt scaling), so the refusal
+    threshold and the coverage margin read them as probabilities.
+    """
+    keep = np.isin(groups, np.unique(groups[y > 0]))
+    x, y, groups, sample = x[keep], y[keep], groups[keep], sample[keep]
+    _, index = np.unique(groups, return_inverse=True)
+    count = index.max() + 1
+    weight = np.zeros(count)
+    np.maximum.at(weight, index, sample)  # one weight per question (the seed set's count as much in all)
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = x @ w
+        top = np.full(count, -np.inf)
+        np.maximum.at(top, index, s)
+        e = np.exp(s - top[index])
+        total = np.bincount(index, e, minlength=count)
+        positive = np.bincount(index, e * y, minlength=count)
+        value = float(np.sum(weight * (np.log(total) - np.log(positive))) + 0.5 * np.sum(penalty * w * w))
+        # d/dw: softmax over all minus softmax over the positives, per question, weighted.
+        share = e / total[index] - e * y / positive[index]
+        gradient = x.T @ (weight[index] * share) + penalty * w
+        return value, gradient
+
+    from scipy.optimize import minimize
+
+    ranking = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B").x
+    ranking[0] = 0.0
+    scale = fit_logistic(np.column_stack([np.ones(len(y)), x @ ranking]), y, l2=0.0, sample=sample)
+    weights = ranking * scale[1]
+    weights[0] = scale[0]
+    return weights
 
 
 def fit_logistic(
@@ -170,6 +212,7 @@ def main() -> None:
     parser.add_argument("--real-qa", type=Path, default=HERE / "real" / "calibration.jsonl", help="calibration split")
     parser.add_argument("--index", default="index", help="index of the seed articles")
     parser.add_argument("--top", type=int, default=8)
+    parser.add_argument("--pointwise", action="store_true", help="learn the ranker sentence by sentence")
     parser.add_argument("--evidence-only", action="store_true", help="refuse on the best evidence score alone")
     parser.add_argument(
         "--seed-floors", type=float, nargs=2, default=SEED_FLOORS, metavar=("CORRECT", "RECALL"), help="on qa.jsonl"
@@ -181,12 +224,17 @@ def main() -> None:
     seeds = rag.load(ROOT / "seeds", args.index, progress=False)
     real_cal = retrieve(real, args.real_qa)
     seed_cal, seed_held = retrieve(seeds, HERE / "qa.jsonl"), retrieve(seeds, HERE / "heldout.jsonl")
-    x_real, y_real = training_rows(real_cal)
-    x_seed, y_seed = training_rows(seed_cal)
+    x_real, y_real, g_real = training_rows(real_cal)
+    x_seed, y_seed, g_seed = training_rows(seed_cal)
     x, y = np.vstack([x_real, x_seed]), np.concatenate([y_real, y_seed])
     # Each calibration set weighs the same in all: the seed set has a tenth of the manuals' sentences.
     sample = np.concatenate([np.ones(len(y_real)), np.full(len(y_seed), len(y_real) / max(len(y_seed), 1))])
-    learnt = fit_logistic(x, y, sample=sample)
+    if args.pointwise:
+        learnt = fit_logistic(x, y, sample=sample)
+    else:
+        # Questions, not sentences, weigh the same in each set; the two sets weigh the same in all.
+        questions = np.concatenate([np.ones(len(y_real)), np.full(len(y_seed), len(real_cal) / max(len(seed_cal), 1))])
+        learnt = fit_listwise(x, y, np.concatenate([g_real, g_seed + len(real_cal)]), questions)
     print(f"{len(y)} candidate sentences, {int(y.sum())} holding an answer")
     for name, value in zip(FEATURE_NAMES, learnt, strict=True):
         print(f"  {name:<24} {value: .3f}")

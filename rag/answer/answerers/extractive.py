@@ -239,7 +239,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     total = sum(term_weights.values()) or 1.0
     kind = question_type(question)
     wanted = frozenset(term_weights)
-    out: list[tuple[Unit, list[float]]] = []
+    found: list[tuple[Unit, Candidate]] = []
     for passage in passages:
         for sentence in passage.sentences:
             text = passage.sentence_text(sentence)
@@ -257,8 +257,28 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 has_label=context is not None,
                 first_in_block=opens,
             )
-            out.append((Unit(0.0, sentence, passage, context, terms), sentence_features(kind, candidate)))
-    return out
+            found.append((Unit(0.0, sentence, passage, context, terms), candidate))
+    if not found:
+        return []
+    # Each candidate also stands against the question's best ones: the ranker compares within a question.
+    top_cosine = max(c.cosine for _, c in found)
+    top_passage = max(c.passage_cosine for _, c in found)
+    top_overlap = max(c.unit_overlap for _, c in found)
+    return [
+        (
+            unit,
+            sentence_features(
+                kind,
+                dataclasses.replace(
+                    c,
+                    cosine_gap=c.cosine - top_cosine,
+                    passage_gap=c.passage_cosine - top_passage,
+                    overlap_gap=c.unit_overlap - top_overlap,
+                ),
+            ),
+        )
+        for unit, c in found
+    ]
 
 
 ANSWERABILITY_NAMES = (

@@ -81,6 +81,9 @@ FEATURE_NAMES = (
     "overlap",
     "unit_overlap",
     "rank",
+    "cosine_gap",
+    "passage_gap",
+    "overlap_gap",
     "type_value_has_value",
     "type_value_has_default",
     "type_definition_defines",
@@ -108,6 +111,12 @@ class Candidate:
     rank: int
     has_label: bool
     first_in_block: bool
+    # How far under the question's best candidate it is (0 for the best, negative below): a logistic model
+    # reading absolute cosines alone learnt to favour a sentence of a weak passage over its own passage's
+    # sentences; these say how the sentence stands among this question's candidates.
+    cosine_gap: float = 0.0
+    passage_gap: float = 0.0
+    overlap_gap: float = 0.0
 
 
 def question_type(question: str) -> QuestionType:
@@ -161,6 +170,9 @@ def sentence_features(kind: QuestionType, candidate: Candidate) -> list[float]:
         candidate.overlap,
         candidate.unit_overlap,
         1.0 / candidate.rank,
+        candidate.cosine_gap,
+        candidate.passage_gap,
+        candidate.overlap_gap,
         float(kind == "value" and value),
         float(kind == "value" and default),
         float(kind == "definition" and defines),

@@ -18,6 +18,9 @@ WEIGHTS: tuple[float, ...] = (
     2.7045,  # overlap
     0.8955,  # unit_overlap
     0.7948,  # rank
+    0.0,  # cosine_gap
+    0.0,  # passage_gap
+    0.0,  # overlap_gap
     -0.0210,  # type_value_has_value
     1.0239,  # type_value_has_default
     -0.6894,  # type_definition_defines
