@@ -37,7 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.answer.answerers import weights as learnt
-from rag.answer.answerers.features import Candidate, has_value, question_type, sentence_features
+from rag.answer.answerers.features import (
+    Candidate,
+    has_value,
+    holds_qualifiers,
+    qualifiers_asked,
+    question_type,
+    sentence_features,
+)
 from rag.answer.answerers.quoting import antecedent, is_fragment, label_of, opens_block
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
@@ -238,6 +245,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     term_weights: dict[str, float] = getattr(passages, "term_weights", {})
     total = sum(term_weights.values()) or 1.0
     kind = question_type(question)
+    qualifiers = qualifiers_asked(question)
     wanted = frozenset(term_weights)
     found: list[tuple[Unit, Candidate]] = []
     for passage in passages:
@@ -256,6 +264,9 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 rank=passage.rank,
                 has_label=context is not None,
                 first_in_block=opens,
+                context_text=""
+                if context is None
+                else passage.text[context[0] - passage.start : context[1] - passage.start],
             )
             found.append((Unit(0.0, sentence, passage, context, terms), candidate))
     if not found:
@@ -275,6 +286,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                     passage_gap=c.passage_cosine - top_passage,
                     overlap_gap=c.unit_overlap - top_overlap,
                 ),
+                qualifiers,
             ),
         )
         for unit, c in found
@@ -291,6 +303,7 @@ ANSWERABILITY_NAMES = (
     "best_lacks",
     "value_without_value",
     "evidence",
+    "qualifier_unstated",
 )
 
 
@@ -309,6 +322,7 @@ def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question:
         for sentence in passage.sentences:
             found |= sentence.terms
     best = ranked[0]
+    qualifiers = qualifiers_asked(question)
     return [
         1.0,
         best.score,
@@ -320,7 +334,17 @@ def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question:
         float(question_type(question) == "value" and not has_value(best.passage.sentence_text(best.sentence))),
         # The best sentence's cosine and term overlap, mixed as the answerer scored it before it learnt.
         max((0.75 * u.sentence.score + 0.3 * u.sentence.overlap) / 1.05 for u in ranked),
+        # "What is the maximum number of remotes?": no sentence near the top says what the most is.
+        float(bool(qualifiers) and not any(holds_qualifiers(_unit_text(u), qualifiers) for u in ranked[:3])),
     ]
+
+
+def _unit_text(unit: Unit) -> str:
+    """The unit's sentence with the context it is quoted with."""
+    passage = unit.passage
+    spans = [unit.context] if unit.context else []
+    spans.append((unit.sentence.start, unit.sentence.end))
+    return " ".join(passage.text[a - passage.start : b - passage.start] for a, b in spans)
 
 
 @functools.lru_cache(maxsize=65536)

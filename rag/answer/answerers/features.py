@@ -20,6 +20,8 @@ __all__ = [
     "Candidate",
     "QuestionType",
     "has_value",
+    "holds_qualifiers",
+    "qualifiers_asked",
     "question_type",
     "sentence_features",
     "text_flags",
@@ -74,6 +76,23 @@ _META = re.compile(
     re.I,
 )
 
+# A value question that asks for the default, the most or the least of something is answered only by a
+# sentence that says which ("defaults to 100", "at most 2000 columns"): a near miss ("What is the maximum
+# number of remotes?") names a subject the documents describe and a qualifier they never state about it.
+_QUALIFIERS = {
+    "default": (re.compile(r"\bdefault", re.I), re.compile(r"\bdefault|\binitially\b|\bunless\b", re.I)),
+    "most": (
+        re.compile(r"\b(maximum|max|largest|biggest|longest|highest|most|upper\s+limit)\b", re.I),
+        re.compile(
+            r"\b(maximum|max|largest|biggest|longest|highest|at\s+most|up\s+to|limit(ed|s)?|no\s+more|exceed)", re.I
+        ),
+    ),
+    "least": (
+        re.compile(r"\b(minimum|min|smallest|shortest|lowest|least)\b", re.I),
+        re.compile(r"\b(minimum|min|smallest|shortest|lowest|at\s+least|no\s+less|no\s+fewer)", re.I),
+    ),
+}
+
 FEATURE_NAMES = (
     "bias",
     "cosine",
@@ -90,6 +109,8 @@ FEATURE_NAMES = (
     "type_procedure_code",
     "type_which_code",
     "type_yesno_negation",
+    "qualifier_held",
+    "qualifier_missing",
     "has_label",
     "is_code",
     "is_first_in_block",
@@ -114,6 +135,7 @@ class Candidate:
     # How far under the question's best candidate it is (0 for the best, negative below): a logistic model
     # reading absolute cosines alone learnt to favour a sentence of a weak passage over its own passage's
     # sentences; these say how the sentence stands among this question's candidates.
+    context_text: str = ""  # the label, antecedent or introduction quoted with it
     cosine_gap: float = 0.0
     passage_gap: float = 0.0
     overlap_gap: float = 0.0
@@ -132,6 +154,16 @@ def question_type(question: str) -> QuestionType:
     if _DEFINITION.match(question):
         return "definition"
     return "other"
+
+
+def qualifiers_asked(question: str) -> frozenset[str]:
+    """The qualifiers ``question`` asks a value under: "default", "most", "least" (none for most questions)."""
+    return frozenset(name for name, (asked, _) in _QUALIFIERS.items() if asked.search(question))
+
+
+def holds_qualifiers(text: str, asked: frozenset[str]) -> bool:
+    """True when ``text`` states every qualifier in ``asked`` (``qualifiers_asked``)."""
+    return all(_QUALIFIERS[name][1].search(text) for name in asked)
 
 
 def has_value(text: str) -> bool:
@@ -160,9 +192,15 @@ def text_flags(text: str) -> tuple[bool, ...]:
     )
 
 
-def sentence_features(kind: QuestionType, candidate: Candidate) -> list[float]:
-    """The feature vector of ``candidate`` for a question of type ``kind``, in ``FEATURE_NAMES`` order."""
+def sentence_features(
+    kind: QuestionType, candidate: Candidate, qualifiers: frozenset[str] = frozenset()
+) -> list[float]:
+    """The feature vector of ``candidate`` for a question of type ``kind``, in ``FEATURE_NAMES`` order.
+
+    ``qualifiers`` are those the question asks its value under (``qualifiers_asked``).
+    """
     value, default, defines, code, imperative, negation, meta, short, long = text_flags(candidate.text)
+    qualified = bool(qualifiers) and holds_qualifiers(f"{candidate.context_text} {candidate.text}", qualifiers)
     return [
         1.0,
         candidate.cosine,
@@ -179,6 +217,8 @@ def sentence_features(kind: QuestionType, candidate: Candidate) -> list[float]:
         float(kind == "procedure" and (code or imperative)),
         float(kind == "which" and code),
         float(kind == "yesno" and negation),
+        float(qualified),
+        float(bool(qualifiers) and not qualified),
         float(candidate.has_label),
         float(code),
         float(candidate.first_in_block),

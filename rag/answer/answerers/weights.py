@@ -27,6 +27,8 @@ WEIGHTS: tuple[float, ...] = (
     1.4111,  # type_procedure_code
     2.5118,  # type_which_code
     0.2747,  # type_yesno_negation
+    0.0,  # qualifier_held
+    0.0,  # qualifier_missing
     1.1622,  # has_label
     -1.2117,  # is_code
     0.4316,  # is_first_in_block
@@ -44,6 +46,7 @@ ANSWERABLE_WEIGHTS: tuple[float, ...] = (
     -0.4873,  # best_lacks
     -1.3438,  # value_without_value
     1.6748,  # evidence
+    0.0,  # qualifier_unstated
 )
 MIN_SCORE = 0.71
 COVERAGE_MARGIN = 0.3
