@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.answerers.quoting import label_of
+from rag.answer.answerers.quoting import follow_up, label_of
 from rag.config import ReadOptions
 from rag.ingest.chunking import Chunk, chunk_document, reflow, split_sentences
 from rag.ingest.documents import Document
@@ -182,3 +182,14 @@ def test_a_description_is_quoted_with_its_term_and_a_code_line_with_no_other_lin
     assert label is not None and text[label[0] : label[1]] == "-u\n--include-untracked"
     # A synopsis line is one of a list of code lines: the lines above it are neighbours, not its label.
     assert label_of(passage, by_text["git stash branch <branchname> [<stash>]"]) is None
+
+
+def test_a_no_is_followed_by_the_sentence_that_says_what_is_so_instead() -> None:
+    text = (
+        "SQLite does not have a separate Boolean storage class. Instead, Boolean values are stored as integers 0 "
+        "(false) and 1 (true).\n\nSQLite recognizes the keywords TRUE and FALSE."
+    )
+    passage = _passage_of(text)
+    first, second, _next_paragraph = passage.sentences
+    assert follow_up(passage, first) == second
+    assert follow_up(passage, second) is None  # the next paragraph is not the same argument

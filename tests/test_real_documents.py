@@ -105,15 +105,13 @@ def test_a_skipped_file_is_reported_once_when_found(bot: rag.Bot, caplog: pytest
             "Beacon Field Guide > Charging",
             "95 minutes",
         ),
-        pytest.param(
+        (
             "Which operating system is no longer supported by Harbor Sync 5.0?",
             "harbor-sync-release-notes.html",
             None,
             None,
             "Harbor Sync 5.0 release notes > Removed features",
             "Windows 7",
-            # The learnt ranker quotes "Harbor Sync 5.0 was released on 3 March 2026." (more question terms).
-            marks=pytest.mark.xfail(strict=True, reason="issue 23: known ranking regression of the learnt ranker"),
         ),
         (
             "At what time should lantern-backup run every night?",
@@ -229,10 +227,6 @@ TASN1 = Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf")
 
 
 @pytest.mark.skipif(not MIME_SPEC.is_file(), reason="Debian's shared-mime-info PDF is not installed")
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 23: the learnt ranker quotes the globs list item of p. 3 ('[deprecated for globs2]') over p. 7",
-)
 def test_a_real_pdf_is_cited_down_to_page_and_section(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     shutil.copy(MIME_SPEC, tmp_path / "docs")

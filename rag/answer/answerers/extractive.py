@@ -39,13 +39,14 @@ from typing import Any
 from rag.answer.answerers import weights as learnt
 from rag.answer.answerers.features import (
     Candidate,
+    asks_negated,
     has_value,
     holds_qualifiers,
     qualifiers_asked,
     question_type,
     sentence_features,
 )
-from rag.answer.answerers.quoting import antecedent, is_fragment, label_of, opens_block
+from rag.answer.answerers.quoting import antecedent, follow_up, is_fragment, label_of, opens_block
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
 from rag.ingest.terms import tokenize
@@ -80,6 +81,10 @@ _RELATION_OF_NAME = re.compile(
     r"\b((?:[A-Za-z][\w-]*\s+){0,2}[A-Za-z][\w-]*)\s+of\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)\s*[?.!]*\s*$"
 )
 _WORD = re.compile(r"\w+")
+# A sentence opens with the question's subject when one of its first OPENING_WORDS words is a question term
+# weighing at least SUBJECT_SHARE of the rarest one's idf.
+OPENING_WORDS = 5
+SUBJECT_SHARE = 0.75
 RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Telecom's new CEO", "CEO of SK Telecom"
 
 
@@ -164,6 +169,8 @@ class ExtractiveAnswerer:
         ):
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
         chosen = self._select(ranked, getattr(passages, "term_weights", {}))
+        if question_type(question) == "yesno":
+            chosen = _with_follow_up(chosen, ranked)[: self.max_sentences]
         return self._compose(question, chosen, passages)
 
     def _compose(self, question: str, chosen: list[Unit], passages: Sequence[Passage]) -> Answer:
@@ -246,7 +253,10 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     total = sum(term_weights.values()) or 1.0
     kind = question_type(question)
     qualifiers = qualifiers_asked(question)
+    negated = asks_negated(question)
     wanted = frozenset(term_weights)
+    rarest = max(term_weights.values(), default=0.0)
+    subject = frozenset(t for t, w in term_weights.items() if w >= SUBJECT_SHARE * rarest)
     found: list[tuple[Unit, Candidate]] = []
     for passage in passages:
         for sentence in passage.sentences:
@@ -267,6 +277,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 context_text=""
                 if context is None
                 else passage.text[context[0] - passage.start : context[1] - passage.start],
+                opens_with_subject=bool(subject & _opening_terms(text)),
             )
             found.append((Unit(0.0, sentence, passage, context, terms), candidate))
     if not found:
@@ -287,6 +298,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                     overlap_gap=c.unit_overlap - top_overlap,
                 ),
                 qualifiers,
+                negated,
             ),
         )
         for unit, c in found
@@ -337,6 +349,28 @@ def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question:
         # "What is the maximum number of remotes?": no sentence near the top says what the most is.
         float(bool(qualifiers) and not any(holds_qualifiers(_unit_text(u), qualifiers) for u in ranked[:3])),
     ]
+
+
+def _with_follow_up(chosen: list[Unit], ranked: list[Unit]) -> list[Unit]:
+    """``chosen`` with the sentence that goes on from the best one ("Instead, ..."), right after it.
+
+    For a yes/no question: the best sentence often says "no", the next one says what is so instead.
+    """
+    best = chosen[0]
+    following = follow_up(best.passage, best.sentence)
+    if following is None:
+        return chosen
+    key = (best.passage.source, following.start)
+    unit = next((u for u in ranked if (u.passage.source, u.sentence.start) == key), None)
+    if unit is None or unit in chosen:
+        return chosen
+    return [best, unit, *chosen[1:]]
+
+
+@functools.lru_cache(maxsize=65536)
+def _opening_terms(text: str) -> frozenset[str]:
+    """The terms of ``text``'s first ``OPENING_WORDS`` words."""
+    return frozenset(tokenize(" ".join(text.split()[:OPENING_WORDS])))
 
 
 def _unit_text(unit: Unit) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "FEATURE_NAMES",
     "Candidate",
     "QuestionType",
+    "asks_negated",
     "has_value",
     "holds_qualifiers",
     "qualifiers_asked",
@@ -69,6 +70,9 @@ _DEFINES = re.compile(
     re.I,
 )
 _NEGATION = re.compile(r"\b(not|no|never|cannot|can't|don't|doesn't|isn't|aren't|won't|neither|nor|only)\b|n't\b", re.I)
+# What a sentence says to answer a question asking what is *not* so ("Which system is no longer supported?"):
+# a negation, or that the thing went away.
+_REMOVAL = re.compile(r"\b(removed|dropped|deprecated|unsupported|obsolete|disabled|discontinued|withdrawn)\b", re.I)
 _IMPERATIVE = re.compile(r"\W*(use|run|type|call|set|add|pass|specify|enter|give|write|open|see|try)\b", re.I)
 _META = re.compile(
     r"\W*(raises\s+an\s+auditing\s+event|changed\s+in\s+version|new\s+in\s+version|deprecated\s+since|"
@@ -111,6 +115,8 @@ FEATURE_NAMES = (
     "type_yesno_negation",
     "qualifier_held",
     "qualifier_missing",
+    "opens_with_subject",
+    "negation_match",
     "has_label",
     "is_code",
     "is_first_in_block",
@@ -136,6 +142,9 @@ class Candidate:
     # reading absolute cosines alone learnt to favour a sentence of a weak passage over its own passage's
     # sentences; these say how the sentence stands among this question's candidates.
     context_text: str = ""  # the label, antecedent or introduction quoted with it
+    # The sentence names the question's rarest term in its first words: "The globs2 file is a simple list
+    # ...", "The unixepoch() function returns ...": it is about the subject asked, not a mention of it.
+    opens_with_subject: bool = False
     cosine_gap: float = 0.0
     passage_gap: float = 0.0
     overlap_gap: float = 0.0
@@ -192,12 +201,18 @@ def text_flags(text: str) -> tuple[bool, ...]:
     )
 
 
+def asks_negated(question: str) -> bool:
+    """True when ``question`` asks what is not so ("Which system is no longer supported?"), yes/no aside."""
+    return question_type(question) != "yesno" and bool(_NEGATION.search(question))
+
+
 def sentence_features(
-    kind: QuestionType, candidate: Candidate, qualifiers: frozenset[str] = frozenset()
+    kind: QuestionType, candidate: Candidate, qualifiers: frozenset[str] = frozenset(), negated: bool = False
 ) -> list[float]:
     """The feature vector of ``candidate`` for a question of type ``kind``, in ``FEATURE_NAMES`` order.
 
-    ``qualifiers`` are those the question asks its value under (``qualifiers_asked``).
+    ``qualifiers`` are those the question asks its value under (``qualifiers_asked``); ``negated`` says it
+    asks what is not so (``asks_negated``).
     """
     value, default, defines, code, imperative, negation, meta, short, long = text_flags(candidate.text)
     qualified = bool(qualifiers) and holds_qualifiers(f"{candidate.context_text} {candidate.text}", qualifiers)
@@ -219,6 +234,8 @@ def sentence_features(
         float(kind == "yesno" and negation),
         float(qualified),
         float(bool(qualifiers) and not qualified),
+        float(candidate.opens_with_subject),
+        float(negated and (negation or bool(_REMOVAL.search(candidate.text)))),
         float(candidate.has_label),
         float(code),
         float(candidate.first_in_block),

@@ -16,7 +16,7 @@ import re
 
 from rag.retrieve.passages import Passage, ScoredSentence
 
-__all__ = ["antecedent", "is_fragment", "label_of", "opens_block", "starts_with_pronoun"]
+__all__ = ["antecedent", "follow_up", "is_fragment", "label_of", "opens_block", "starts_with_pronoun"]
 
 _MAX_LABEL_CHARS = 250
 _PRONOUN = re.compile(r"\W*(it|its|they|their|this|these|those|he|she|his|her|such)\b", re.I)
@@ -97,6 +97,28 @@ def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | No
     while end > start and text[end - 1].isspace():
         end -= 1
     return (base + start, base + end) if end > start else None
+
+
+# A sentence that goes on with the argument of the one before it: "SQLite does not have a separate Boolean
+# storage class. Instead, Boolean values are stored as integers 0 (false) and 1 (true)."
+_GOES_ON = re.compile(
+    r"\W*(instead|however|but|rather|otherwise|in\s+(that|this|which)\s+case|that\s+is|therefore|thus|so|"
+    r"this\s+means|as\s+a\s+result|only)\b",
+    re.I,
+)
+
+
+def follow_up(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The next sentence of ``sentence``'s paragraph when it goes on with its argument ("Instead, ..."), else None.
+
+    A yes/no question's best sentence often says only "no" ("... does not have a separate Boolean storage
+    class."); the sentence after it that opens with "Instead" or "However" says what is true instead.
+    """
+    text, base = passage.text, passage.start
+    following = next((s for s in passage.sentences if s.start >= sentence.end), None)
+    if following is None or "\n\n" in text[sentence.end - base : following.start - base]:
+        return None
+    return following if _GOES_ON.match(passage.sentence_text(following)) else None
 
 
 def antecedent(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
