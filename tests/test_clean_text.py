@@ -193,3 +193,24 @@ def test_a_no_is_followed_by_the_sentence_that_says_what_is_so_instead() -> None
     first, second, _next_paragraph = passage.sentences
     assert follow_up(passage, first) == second
     assert follow_up(passage, second) is None  # the next paragraph is not the same argument
+
+
+def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
+    from rag.answer.answerers.extractive import Unit, states_qualified_value
+
+    text = (
+        "Manage the set of repositories whose branches you track.\n\n"
+        "One can change the spline tension from its default value of 1 to any value greater than or equal to 0.75."
+        "\n\nPath.touch(mode=0o666, exist_ok=True)\nCreate a file at this given path."
+    )
+    passage = _passage_of(text)
+    units = {
+        passage.sentence_text(s): Unit(0.5, s, passage, label_of(passage, s), frozenset()) for s in passage.sentences
+    }
+    about_remotes = [units["Manage the set of repositories whose branches you track."]]
+    assert not states_qualified_value("What is the maximum number of remotes a repository can have?", about_remotes)
+    assert states_qualified_value("Which remotes can a repository have?", about_remotes)  # no qualifier asked
+    tension = [units[passage.sentence_text(passage.sentences[1])]]
+    assert states_qualified_value("What is the default spline tension, and the smallest I can set?", tension)
+    touch = [units["Create a file at this given path."]]  # quoted below its signature, which gives the default
+    assert states_qualified_value("What permission mode does Path.touch() use by default?", touch)

@@ -86,6 +86,7 @@ _WORD = re.compile(r"\w+")
 OPENING_WORDS = 5
 SUBJECT_SHARE = 0.75
 RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Telecom's new CEO", "CEO of SK Telecom"
+QUALIFIED_WINDOW = 5  # a value asked under a qualifier must be stated by one of the best five units
 
 
 @dataclass(frozen=True)
@@ -160,12 +161,14 @@ class ExtractiveAnswerer:
             ranked = [u for u in ranked if wanted.search(u.passage.sentence_text(u.sentence))]
         if TIME_QUESTION.match(question):
             ranked = [u for u in ranked if TIME.search(u.passage.sentence_text(u.sentence))]
+        if ranked and not states_qualified_value(question, ranked[:QUALIFIED_WINDOW]):
+            ranked = []  # "What is the maximum number of remotes?": no sentence near the top says what the most is
         keyword_only = getattr(passages, "keyword_only", False)
         if not ranked or (
             ranked[0].score < self.keyword_min_score
             if keyword_only
             else self.confidence(question, ranked, passages) < self.min_score
-            and answerability(ranked, passages, question)[-1] < self.strong_evidence
+            and answerability(ranked, passages, question)[_EVIDENCE] < self.strong_evidence
         ):
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
         chosen = self._select(ranked, getattr(passages, "term_weights", {}))
@@ -319,6 +322,9 @@ ANSWERABILITY_NAMES = (
 )
 
 
+_EVIDENCE = ANSWERABILITY_NAMES.index("evidence")  # by name: features are added after it
+
+
 def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question: str = "") -> list[float]:
     """The features of ``confidence``, in ``ANSWERABILITY_NAMES`` order.
 
@@ -371,6 +377,24 @@ def _with_follow_up(chosen: list[Unit], ranked: list[Unit]) -> list[Unit]:
 def _opening_terms(text: str) -> frozenset[str]:
     """The terms of ``text``'s first ``OPENING_WORDS`` words."""
     return frozenset(tokenize(" ".join(text.split()[:OPENING_WORDS])))
+
+
+def states_qualified_value(question: str, units: Sequence[Unit]) -> bool:
+    """False when ``question`` asks for a value under a qualifier and none of ``units`` states one.
+
+    "What is the maximum number of remotes a repository can have?" names what a manual describes (remotes)
+    and asks for a limit it never gives: a sentence about remotes that names no limit and holds no value
+    is no answer. A question asking for two ("the default, and the smallest I can set") is answered by a
+    unit stating either (the parts may sit in two sentences); a keyword default in a signature
+    (``mode=0o666``) states a default.
+    """
+    qualifiers = qualifiers_asked(question)
+    if not qualifiers or question_type(question) != "value":
+        return True
+    texts = (_unit_text(u) for u in units)
+    return any(
+        has_value(text) and any(holds_qualifiers(text, frozenset({name})) for name in qualifiers) for text in texts
+    )
 
 
 def _unit_text(unit: Unit) -> str:

@@ -84,16 +84,20 @@ _META = re.compile(
 # sentence that says which ("defaults to 100", "at most 2000 columns"): a near miss ("What is the maximum
 # number of remotes?") names a subject the documents describe and a qualifier they never state about it.
 _QUALIFIERS = {
-    "default": (re.compile(r"\bdefault", re.I), re.compile(r"\bdefault|\binitially\b|\bunless\b", re.I)),
+    "default": (re.compile(r"\bdefault", re.I), re.compile(r"\bdefault|\binitially\b|\bunless\b|\w=[^\s=]", re.I)),
     "most": (
         re.compile(r"\b(maximum|max|largest|biggest|longest|highest|most|upper\s+limit)\b", re.I),
         re.compile(
-            r"\b(maximum|max|largest|biggest|longest|highest|at\s+most|up\s+to|limit(ed|s)?|no\s+more|exceed)", re.I
+            r"\b(maximum|max|largest|biggest|longest|highest|at\s+most|up\s+to|limit(ed|s)?|no\s+more|exceed|less\s+than\s+or\s+equal)",
+            re.I,
         ),
     ),
     "least": (
         re.compile(r"\b(minimum|min|smallest|shortest|lowest|least)\b", re.I),
-        re.compile(r"\b(minimum|min|smallest|shortest|lowest|at\s+least|no\s+less|no\s+fewer)", re.I),
+        re.compile(
+            r"\b(minimum|min|smallest|shortest|lowest|at\s+least|no\s+less|no\s+fewer|greater\s+than\s+or\s+equal)",
+            re.I,
+        ),
     ),
 }
 
