@@ -198,9 +198,9 @@ def write_weights(answerer: ExtractiveAnswerer) -> None:
     text = WEIGHTS_FILE.read_text(encoding="utf-8")
     head = text[: text.index("WEIGHTS: tuple")]
     head = head[: head.rfind("\n#") + 1] if "\n#" in head else head
-    lines = [f"    {value: .4f},  # {name}" for name, value in zip(FEATURE_NAMES, answerer.weights, strict=True)]
+    lines = [f"    {value:.4f},  # {name}" for name, value in zip(FEATURE_NAMES, answerer.weights, strict=True)]
     confidence = [
-        f"    {value: .4f},  # {name}"
+        f"    {value:.4f},  # {name}"
         for name, value in zip(ANSWERABILITY_NAMES, answerer.answerable_weights, strict=True)
     ]
     body = (
