@@ -214,3 +214,20 @@ def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
     assert states_qualified_value("What is the default spline tension, and the smallest I can set?", tension)
     touch = [units["Create a file at this given path."]]  # quoted below its signature, which gives the default
     assert states_qualified_value("What permission mode does Path.touch() use by default?", touch)
+
+
+def test_a_line_that_only_points_at_things_is_never_quoted() -> None:
+    from rag.answer.answerers.extractive import candidates
+
+    text = (
+        "shutil.rmtree(path, ignore_errors=False)\nRaises an auditing event shutil.rmtree with arguments path, dir_fd."
+        "\n\nDelete an entire directory tree; path must point to a directory.\n\nChanged in version 3.8: On Windows, "
+        "will no longer delete the contents of a directory junction."
+    )
+    quoted = [
+        unit.passage.sentence_text(unit.sentence)
+        for unit, _ in candidates("What does shutil.rmtree do?", [_passage_of(text)])
+    ]
+    assert "Delete an entire directory tree; path must point to a directory." in quoted
+    assert not any(line.startswith("Raises an auditing event") for line in quoted)
+    assert any(line.startswith("Changed in version 3.8") for line in quoted)  # it states a fact

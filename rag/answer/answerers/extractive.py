@@ -46,7 +46,7 @@ from rag.answer.answerers.features import (
     question_type,
     sentence_features,
 )
-from rag.answer.answerers.quoting import antecedent, follow_up, is_fragment, label_of, opens_block
+from rag.answer.answerers.quoting import antecedent, follow_up, is_fragment, label_of, never_answers, opens_block
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
 from rag.ingest.terms import tokenize
@@ -264,7 +264,12 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     for passage in passages:
         for sentence in passage.sentences:
             text = passage.sentence_text(sentence)
-            if text.rstrip().endswith(("?", "？")) or not _WORD.search(text) or is_fragment(text):
+            if (
+                text.rstrip().endswith(("?", "？"))
+                or not _WORD.search(text)
+                or is_fragment(text)
+                or never_answers(text)
+            ):
                 continue
             context, context_terms, opens = _context(passage, sentence, wanted, kind)
             terms = sentence.terms | (context_terms & wanted)

@@ -16,7 +16,7 @@ import re
 
 from rag.retrieve.passages import Passage, ScoredSentence
 
-__all__ = ["antecedent", "follow_up", "is_fragment", "label_of", "opens_block", "starts_with_pronoun"]
+__all__ = ["antecedent", "follow_up", "is_fragment", "label_of", "never_answers", "opens_block", "starts_with_pronoun"]
 
 _MAX_LABEL_CHARS = 250
 _PRONOUN = re.compile(r"\W*(it|its|they|their|this|these|those|he|she|his|her|such)\b", re.I)
@@ -30,6 +30,19 @@ _DANGLING = re.compile(
     re.IGNORECASE,
 )
 _PROMPT = re.compile(r"\s*(>>>|\.\.\.|\$|#)\s")
+
+
+# Lines that say what a page is about without saying anything about it: "Raises an auditing event
+# shutil.rmtree with arguments path, dir_fd." repeats the function's name, and so wins on term overlap the
+# sentence that answers (issue 23). "Changed in version 3.8: ..." states a fact, so it stays quotable.
+_NEVER_ANSWERS = re.compile(
+    r"\W*(raises\s+an\s+auditing\s+event|see\s+also\b|availability:|(for\s+)?example:?\s*$)", re.I
+)
+
+
+def never_answers(text: str) -> bool:
+    """True for a line that only points at things (an auditing-event note, "See also", "Example:")."""
+    return bool(_NEVER_ANSWERS.match(text))
 
 
 def is_fragment(text: str) -> bool:
