@@ -16,6 +16,7 @@ from rag.bot.load import load
 from rag.config import Settings
 from rag.errors import (
     AnswererUnavailable,
+    CollectionNotFound,
     ConfigError,
     CorruptIndexError,
     DocumentError,
@@ -39,6 +40,7 @@ __all__ = [
     "AnswererUnavailable",
     "Bot",
     "Citation",
+    "CollectionNotFound",
     "ConfigError",
     "CorruptIndexError",
     "DocsWatcher",

@@ -85,6 +85,7 @@ ENV_VARS: Mapping[str, str] = {
     "RAG_MAX_UNPACKED_MB": "max_unpacked_mb",
     "RAG_MAX_ELEMENTS": "max_elements",
     "RAG_PAGE_IMAGE_MAX_PX": "page_image_max_px",
+    "RAG_COLLECTIONS_FILE": "collections_file",
 }
 
 
@@ -186,6 +187,10 @@ class Settings:
         max_elements: Word files with more XML elements (paragraphs, runs, cells...), and HTML pages with more
             tags, are skipped before they are parsed.
         page_image_max_px: The longest side of a cited PDF page's image, in pixels, however large the page.
+        collections_file: The collections registry of ``rag collections`` (``rag.bot.registry``): each named
+            collection's docs folder and who may read it. Without it there is one collection, ``default``.
+        collection: The collection these settings index and search (``default``: ``docs_dir``/``index_dir``
+            as given). ``rag.bot.registry.settings_for`` fills in another collection's folders and schema.
 
     Example:
         >>> settings = Settings.from_env(top_k=6)          # defaults < RAG_* variables < arguments
@@ -247,6 +252,8 @@ class Settings:
     max_unpacked_mb: int = 256
     max_elements: int = 1_000_000
     page_image_max_px: int = 2000
+    collections_file: Path = Path("collections.json")
+    collection: str = "default"
 
     def __post_init__(self) -> None:
         # Accept str paths from callers but store Paths, so the rest of the code has one type to handle.
@@ -254,6 +261,7 @@ class Settings:
         object.__setattr__(self, "index_dir", Path(self.index_dir))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
         object.__setattr__(self, "users_file", Path(self.users_file).expanduser())
+        object.__setattr__(self, "collections_file", Path(self.collections_file).expanduser())
         if self.chunk_size < 100:
             raise ConfigError(f"chunk_size must be at least 100 characters, got {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size // 2:
@@ -376,7 +384,7 @@ def _default_cache_dir() -> Path:
 def _parse(name: str, raw: str, var: str) -> Any:
     """Convert an environment string to the type of field ``name``."""
     default = next(f.default for f in dataclasses.fields(Settings) if f.name == name)
-    if name == "cache_dir":
+    if name in {"cache_dir", "collections_file"}:
         return Path(raw).expanduser()
     try:
         if name == "min_score":  # None by default (the learnt threshold), a float when set

@@ -2,6 +2,7 @@
 
     RagError
     ├── ConfigError (ValueError)        a setting or argument is invalid
+    │   └── CollectionNotFound          no collection of that name that the caller may read
     ├── QuestionError (ValueError)      a question is empty, too long or not a question
     ├── DocumentError                   a document or docs folder cannot be used (carries .path)
     ├── IndexNotFoundError              no index where one was expected
@@ -21,6 +22,7 @@ from pathlib import Path
 
 __all__ = [
     "AnswererUnavailable",
+    "CollectionNotFound",
     "ConfigError",
     "CorruptIndexError",
     "DocumentError",
@@ -39,6 +41,10 @@ class RagError(Exception):
 
 class ConfigError(RagError, ValueError):
     """A setting or argument has a value the library cannot use."""
+
+
+class CollectionNotFound(ConfigError):
+    """No collection of that name, or none the caller may read: the two read the same, on purpose."""
 
 
 class QuestionError(RagError, ValueError):

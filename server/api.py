@@ -8,7 +8,7 @@ as ``{"error": message}`` with the right status. FastAPI documents them all at `
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,24 +18,53 @@ from starlette.concurrency import run_in_threadpool
 
 import rag
 from rag.answer import wire
+from rag.bot.library import Library
+from rag.bot.registry import DEFAULT, Reader, shown
+from rag.errors import CollectionNotFound
 from server.auth import ApiError, Auth, client_address, require_role
 from server.conversations import ConversationStore, to_markdown
 from server.limits import SlidingWindow
 from server.users import User, UserStore
 
-__all__ = ["AskRequest", "ServerState", "api_router", "fallback_router"]
+__all__ = ["AskRequest", "ServerState", "api_router", "fallback_router", "reader_of"]
 
 logger = logging.getLogger("rag.server")
 
 
 @dataclass
 class ServerState:
-    """What the routes share: the bot, who is who, the saved conversations and the question limiter."""
+    """What the routes share: the bot, who is who, the saved conversations and the question limiter.
+
+    ``library`` holds every collection (``default`` is ``bot``); ``open_collection`` is the one access check
+    every door calls before it searches, lists or reads anything of a collection.
+    """
 
     bot: rag.Bot
     auth: Auth
     conversations: ConversationStore
     questions: SlidingWindow
+    library: Library = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.library = Library(self.bot.settings, default_bot=self.bot)
+
+    def readable(self, user: User) -> list[str]:
+        """The collections ``user`` may read, ``default`` first (what every listing of collections shows)."""
+        return self.library.readable(reader_of(user))
+
+    def open_collection(self, user: User, name: str | None, source: str | None) -> rag.Bot:
+        """The bot of collection ``name`` (None: ``default``) if ``user`` may read it: the one access check.
+
+        Raises:
+            ApiError: 404 ``no collection named ...`` for a collection ``user`` may not read, exactly as for one
+                that does not exist; both are audited as ``collection_denied``, so the two cost the same.
+        """
+        wanted = DEFAULT if name is None else name
+        try:
+            return self.library.open(wanted, reader_of(user))
+        except CollectionNotFound as exc:
+            self.auth.audit.record("collection_denied", user=user.name, source=source, collection=shown(wanted))
+            raise ApiError(404, str(exc).split(";")[0]) from None
 
     def admit_question(self, user: User) -> int:
         """Count a question against ``user``'s per-minute limit; returns 0 or the seconds to wait."""
@@ -62,6 +91,9 @@ class AskRequest(BaseModel):
     k: int | None = Field(default=None, ge=1, le=100, description="Passages to retrieve (default: the server's).")
     sources: list[str] | None = Field(
         default=None, description="Only search these documents (names or glob patterns); all when omitted."
+    )
+    collection: str = Field(
+        default=DEFAULT, description="The collection to answer from (GET /api/collections lists yours).", max_length=200
     )
 
 
@@ -95,6 +127,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def reader_of(user: User) -> Reader:
+    """Who ``user`` is to the collections registry: their name, groups, and whether they are an admin."""
+    return Reader(user.name, user.groups, admin=user.role == "admin")
+
+
 def _state(request: Request) -> ServerState:
     state: ServerState = request.app.state.rag
     return state
@@ -122,12 +159,18 @@ def api_router() -> APIRouter:
     async def ask(body: AskRequest, request: Request, user: User = reader) -> dict[str, Any]:
         """Answer ``question``; returns exactly the JSON object of ``rag ask --json``."""
         state = _state(request)
+        bot = await run_in_threadpool(state.open_collection, user, body.collection, client_address(request))
         state.limit_question(user)
         try:  # sources: answer only from those documents (names or glob patterns); one matching none is a 400
-            answer = await run_in_threadpool(state.bot.ask, body.question, k=body.k, sources=body.sources)
+            answer = await run_in_threadpool(bot.ask, body.question, k=body.k, sources=body.sources)
         except rag.QuestionError as exc:
             raise ApiError(400, str(exc)) from None
         return wire.ask_json(answer)
+
+    @router.get("/collections", summary="The collections the caller may read")
+    def list_collections(request: Request, user: User = reader) -> list[dict[str, Any]]:
+        """The caller's collections, `default` first: only those they may read, as if no other existed."""
+        return [{"name": name} for name in _state(request).readable(user)]
 
     @router.get("/me", summary="The caller's account", response_model=Me)
     def me(request: Request, user: User = reader) -> Me:
@@ -139,8 +182,8 @@ def api_router() -> APIRouter:
         """The caller's conversations, most recent first: id, title, created, updated (Unix seconds)."""
         state = _state(request)
         return [
-            {"id": c.id, "title": c.title, "created": c.created, "updated": c.updated}
-            for c in state.conversations.list(_owner(user, state))
+            {"id": c.id, "title": c.title, "created": c.created, "updated": c.updated, "collection": c.collection}
+            for c in state.conversations.list(_owner(user, state), state.readable(user))
         ]
 
     @router.get(
@@ -151,9 +194,9 @@ def api_router() -> APIRouter:
     def get_conversation(conversation_id: str, request: Request, user: User = reader) -> dict[str, Any]:
         """A conversation with every question and answer. Another user's conversation reads as 404."""
         state = _state(request)
-        conversation = state.conversations.get(_owner(user, state), conversation_id)
+        conversation = state.conversations.get(_owner(user, state), conversation_id, state.readable(user))
         if conversation is None:
-            raise ApiError(404, f"no conversation {conversation_id!r} of yours")
+            raise ApiError(404, f"no conversation {shown(conversation_id)!r} of yours")
         return conversation.to_dict()
 
     @router.get(
@@ -169,9 +212,9 @@ def api_router() -> APIRouter:
     ) -> Response:
         """The conversation as a file: Markdown (questions, answers, cited passages) or JSON."""
         state = _state(request)
-        conversation = state.conversations.get(_owner(user, state), conversation_id)
+        conversation = state.conversations.get(_owner(user, state), conversation_id, state.readable(user))
         if conversation is None:
-            raise ApiError(404, f"no conversation {conversation_id!r} of yours")
+            raise ApiError(404, f"no conversation {shown(conversation_id)!r} of yours")
         name = f"conversation-{conversation.id[:8]}"
         if format == "json":
             return JSONResponse(

@@ -52,7 +52,7 @@ from rag.ingest.documents import MAX_DOCUMENT_BYTES
 from rag.ingest.readers import isolation
 from server.api import ServerState, api_router, fallback_router
 from server.audit import AuditLog
-from server.auth import ApiError, Auth, GradioGuard, gradio_user, login_router, require_role
+from server.auth import ApiError, Auth, GradioGuard, client_address, gradio_user, login_router, require_role
 from server.chat_access import ServerChatAccess
 from server.conversations import ConversationStore
 from server.db import Database, StateUnavailable
@@ -63,7 +63,7 @@ from server.options import ServeOptions
 from server.paths import data_paths
 from server.sessions import SessionStore
 from server.startup import check_serving
-from server.users import UserStore
+from server.users import User, UserStore
 from server.web_security import WebGuard
 from ui.app import CSS, HEAD, _warm_up, build_app
 from ui.auth_views import ACCOUNT_CSS
@@ -109,8 +109,9 @@ def create_app(
         async with mcp.lifespan if mcp is not None else nullcontext():
             yield
 
-    # FastAPIOffline serves /docs from the package's own copy of Swagger UI: no CDN, so the page works
-    # offline and under the same Content-Security-Policy as everything else.
+    # FastAPIOffline serves /docs (Swagger UI) and /redoc (ReDoc) from the package's own copies of their
+    # scripts and styles: no CDN and no web fonts, so both pages work offline and under the same
+    # Content-Security-Policy as everything else.
     app = FastAPIOffline(
         lifespan=lifespan,
         title="rag",
@@ -120,14 +121,13 @@ def create_app(
             'takes `Authorization: Bearer TOKEN` (from `rag users token NAME`); errors are `{"error": ...}`. '
             "The same tokens open the OpenAI-compatible `/v1` (errors in OpenAI's shape) and the MCP tools at `/mcp`."
         ),
-        redoc_url=None,
     )
     app.state.auth = auth
     app.state.rag = state
     _add_error_handlers(app)
     app.include_router(login_router())
     app.include_router(api_router())
-    _include_documents_router(app, bot)
+    _include_documents_router(app, state)
     app.include_router(fallback_router())
     app.include_router(openai_router())
     if mcp is not None:
@@ -140,6 +140,8 @@ def create_app(
     demo = build_app(bot, ServerChatAccess(state), answerers=options.chat_answerers)
     wal, shm = (db_path.with_name(db_path.name + suffix) for suffix in ("-wal", "-shm"))
     private = [users_file, db_path, wal, shm, audit_path, bot.settings.index_dir, bot.settings.docs_dir]
+    private += [bot.settings.collections_file]
+    private += [c.docs for c in state.library.registry.collections() if c.docs is not None]  # as at start
     _mount_chat(app, demo, auth, [p for p in private if p is not None])
     # Added last, run first: WebGuard, then the CORS policy (no origin but the page's own may read an
     # answer), then GradioGuard's sign-in check.
@@ -171,9 +173,16 @@ def _mount_chat(app: FastAPI, demo: gr.Blocks, auth: Auth, private: list[Path]) 
     demo.has_launched = True
 
 
-def _include_documents_router(app: FastAPI, bot: Bot) -> None:
-    """Mount the documents REST routes (``server.documents_routes``): listing for readers, removal for editors."""
-    app.include_router(documents_router(bot, reader=require_role("reader"), editor=require_role("editor")))
+def _include_documents_router(app: FastAPI, state: ServerState) -> None:
+    """Mount the documents REST routes (``server.documents_routes``): reading for readers, removal for editors.
+
+    Each route reaches its collection through the one access check, ``ServerState.open_collection``.
+    """
+
+    def opener(request: Request, user: User, collection: str) -> Bot:
+        return state.open_collection(user, collection, client_address(request))
+
+    app.include_router(documents_router(opener, reader=require_role("reader"), editor=require_role("editor")))
 
 
 def _mcp_door(state: ServerState, host: str) -> McpDoor | None:

@@ -26,10 +26,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import rag
 from server.api import ServerState
-from server.auth import ApiError, require_role
-from server.mcp_tools import TOOL_NAMES, Guard, build_mcp_server
-from server.users import Role
+from server.auth import ApiError, client_address, require_role
+from server.mcp_tools import TOOL_NAMES, Guard, Opener, build_mcp_server
+from server.users import Role, User
 
 __all__ = ["MCP_PATH", "TOOL_ROLES", "McpDoor", "mcp_door"]
 
@@ -89,6 +90,21 @@ def _guard(state: ServerState) -> Guard:
     return guard
 
 
+def _opener(state: ServerState) -> Opener:
+    """The one collection check, for the user the guard let in; a refusal is the tool's error (a 404's words)."""
+
+    def opener(request: Any, collection: str) -> rag.Bot:
+        user = getattr(request.state, "user", None)
+        if not isinstance(user, User):
+            raise ToolError("sign in first")
+        try:
+            return state.open_collection(user, collection, client_address(request))
+        except ApiError as exc:
+            raise ToolError(exc.message) from None
+
+    return opener
+
+
 class McpDoor:
     """The ``/mcp`` route and the lifespan its SDK session manager needs (enter it in the app's lifespan)."""
 
@@ -101,7 +117,7 @@ def mcp_door(state: ServerState, *, host: str = "127.0.0.1") -> McpDoor:
     """Build the MCP server over ``state.bot`` and its checked ``/mcp`` endpoint."""
     if set(TOOL_NAMES) != set(TOOL_ROLES):
         raise RuntimeError(f"MCP tools without a role in TOOL_ROLES: {sorted(set(TOOL_NAMES) - set(TOOL_ROLES))}")
-    server = build_mcp_server(state.bot, guard=_guard(state))
+    server = build_mcp_server(state.bot, guard=_guard(state), opener=_opener(state))
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False) if state.auth.enabled else None
     # Builds the session manager (the Starlette app it returns is not used: the route below replaces it).
     server.streamable_http_app(

@@ -37,8 +37,9 @@ from starlette.concurrency import run_in_threadpool
 import rag
 from rag.answer import wire
 from rag.bot.questions import validate_question
+from rag.bot.registry import DEFAULT, shown
 from server.api import ServerState
-from server.auth import ApiError, require_role
+from server.auth import ApiError, client_address, require_role
 from server.users import User
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
 
 logger = logging.getLogger("rag.server")
 
-# The server's default answerer over its default documents. A collection will be served as a model of its own.
+# The server's default answerer over its default documents; every other collection is a model named like it.
 MODEL_ID = "rag"
 _STARTED = int(time.time())
 
@@ -103,15 +104,23 @@ def invalid_request(exc: RequestValidationError) -> OpenAIError:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A model id a caller may name, and the bot that answers as it."""
+    """A model id a caller may name, and the collection that answers as it."""
 
     id: str
-    bot: rag.Bot
+    collection: str
 
 
-def served_models(state: ServerState) -> dict[str, ServedModel]:
-    """The models this server answers as (one per collection, once collections exist)."""
-    return {MODEL_ID: ServedModel(MODEL_ID, state.bot)}
+def model_collection(model_id: str) -> str:
+    """The collection a model id names: ``rag`` is ``default``; any other id is its collection's name."""
+    if model_id == DEFAULT:
+        return ""  # default's one model id is `rag`: "default" names no model (and "" no collection)
+    return DEFAULT if model_id == MODEL_ID else model_id
+
+
+def served_models(state: ServerState, user: User) -> dict[str, ServedModel]:
+    """The models ``user`` may use: one per collection they may read (``rag`` for ``default``), no other."""
+    names = state.readable(user)
+    return {(MODEL_ID if n == DEFAULT else n): ServedModel(MODEL_ID if n == DEFAULT else n, n) for n in names}
 
 
 class ChatCompletionRequest(BaseModel):
@@ -258,47 +267,53 @@ def openai_router() -> APIRouter:
     def model_card(model: ServedModel) -> dict[str, Any]:
         return {"id": model.id, "object": "model", "created": _STARTED, "owned_by": "rag"}
 
-    def find_model(request: Request, name: str) -> ServedModel:
-        models = served_models(state_of(request))
-        if name not in models:
-            served = ", ".join(models)
+    def open_model(request: Request, user: User, name: str) -> rag.Bot:
+        """The bot answering as model ``name``, through the one collection check; else 404 ``model_not_found``."""
+        state = state_of(request)
+        try:
+            return state.open_collection(user, model_collection(name), client_address(request))
+        except ApiError:
+            served = ", ".join(served_models(state, user))
             raise OpenAIError(
                 404,
-                f"The model {name!r} does not exist; this server serves: {served}",
+                f"The model {shown(name)!r} does not exist; this server serves: {served}",
                 param="model",
                 code="model_not_found",
-            )
-        return models[name]
+            ) from None
 
     @router.get("/models", summary="The models a caller may use")
     def list_models(request: Request, user: User = reader) -> dict[str, Any]:
-        """OpenAI's model list; `rag` answers from the server's documents with its default answerer."""
-        return {"object": "list", "data": [model_card(m) for m in served_models(state_of(request)).values()]}
+        """OpenAI's model list: `rag` answers from the default collection, each other readable collection by name."""
+        models = served_models(state_of(request), user).values()
+        return {"object": "list", "data": [model_card(m) for m in models]}
 
     @router.get("/models/{model_id}", summary="One model")
     def get_model(model_id: str, request: Request, user: User = reader) -> dict[str, Any]:
         """A model's card, or 404 `model_not_found`."""
-        return model_card(find_model(request, model_id))
+        models = served_models(state_of(request), user)
+        if model_id not in models:
+            open_model(request, user, model_id)  # refused: audited and answered as the check answers
+        return model_card(models[model_id])
 
     @router.post("/chat/completions", summary="Answer the last user message, with citations")
     async def chat_completions(body: ChatCompletionRequest, request: Request, user: User = reader) -> Response:
         """An OpenAI chat completion (or its stream) whose extra `citations` and `rag` fields carry the sources."""
         state = state_of(request)
-        model = find_model(request, body.model)
+        bot = await run_in_threadpool(open_model, request, user, body.model)
         _check_supported(body)
         question, history = _conversation(body.messages)
         try:
-            validate_question(question, model.bot.settings.max_question_chars)
+            validate_question(question, bot.settings.max_question_chars)
         except rag.QuestionError as exc:
             raise OpenAIError(400, f"messages: {exc}", param="messages") from None
         state.limit_question(user)
-        completion = wire.OpenAICompletion(model.id)
+        completion = wire.OpenAICompletion(body.model)
         if body.stream:
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-            events = _events(model.bot, question, history, completion)
+            events = _events(bot, question, history, completion)
             return StreamingResponse(events, media_type="text/event-stream", headers=headers)
         try:
-            answer = await run_in_threadpool(model.bot.ask, question, history=history)
+            answer = await run_in_threadpool(bot.ask, question, history=history)
         except rag.QuestionError as exc:
             raise OpenAIError(400, f"messages: {exc}", param="messages") from None
         return JSONResponse(completion.response(answer))

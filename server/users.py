@@ -24,6 +24,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -53,10 +54,11 @@ def role_allows(role: str, needed: str) -> bool:
 
 @dataclass(frozen=True)
 class User:
-    """A signed-in account as the server sees it: a name and a role (no secrets)."""
+    """A signed-in account as the server sees it: a name, a role and its groups (no secrets)."""
 
     name: str
     role: Role
+    groups: frozenset[str] = frozenset()  # what collections are granted to (rag.bot.registry)
 
     def can(self, needed: Role) -> bool:
         """Whether this user's role allows what ``needed`` may do."""
@@ -108,10 +110,12 @@ class _Account:
     created: float = field(default_factory=time.time)
     token_created: float | None = None
     token_expires: float | None = None  # Unix time after which the token is refused; None: never
+    groups: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "role": self.role,
+            "groups": list(self.groups),
             "password": self.password,
             "token_sha256": self.token_sha256,
             "created": self.created,
@@ -131,7 +135,7 @@ class UserStore:
         >>> store.add("alice", "editor", "correct horse battery")
         >>> token = store.issue_token("alice")
         >>> store.user_for_token(token)
-        User(name='alice', role='editor')
+        User(name='alice', role='editor', groups=frozenset())
     """
 
     def __init__(self, path: Path) -> None:
@@ -177,6 +181,7 @@ class UserStore:
                     created=float(raw.get("created", 0.0)),
                     token_created=raw.get("token_created"),
                     token_expires=None if raw.get("token_expires") is None else float(raw["token_expires"]),
+                    groups=tuple(str(g) for g in raw.get("groups", ())),
                 )
             return accounts
         except ConfigError as exc:
@@ -192,7 +197,7 @@ class UserStore:
         now = time.time()
         with self._lock:
             accounts = self._fresh()
-            return [(User(n, a.role), a.token_live(now)) for n, a in sorted(accounts.items())]
+            return [(_user(n, a), a.token_live(now)) for n, a in sorted(accounts.items())]
 
     def token_expiry(self, name: str) -> float | None:
         """When ``name``'s API token expires (Unix time); None without a token or without an expiry."""
@@ -204,7 +209,7 @@ class UserStore:
         """The account called ``name``, or None."""
         with self._lock:
             account = self._fresh().get(name)
-            return User(name, account.role) if account else None
+            return _user(name, account) if account else None
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user whose name and password these are, or None. Takes as long for an unknown name."""
@@ -212,7 +217,7 @@ class UserStore:
             account = self._fresh().get(name)
         stored = account.password if account else _DUMMY_HASH
         ok = verify_password(password, stored)
-        return User(name, account.role) if ok and account else None
+        return _user(name, account) if ok and account else None
 
     def _token_holder(self, token: str) -> tuple[str, _Account] | None:
         """The name and account holding ``token`` (live or expired), or None."""
@@ -231,7 +236,7 @@ class UserStore:
         holder = self._token_holder(token)
         if holder is None or not holder[1].token_live(time.time()):
             return None
-        return User(holder[0], holder[1].role)
+        return _user(*holder)
 
     def token_expired(self, token: str) -> float | None:
         """When a known token expired (Unix time), for the error that says so; None for any other token."""
@@ -242,16 +247,25 @@ class UserStore:
 
     # Writing -----------------------------------------------------------------------------------------
 
-    def add(self, name: str, role: str, password: str) -> User:
-        """Create an account. Raises ``ConfigError`` for a bad name, role or password, or a taken name."""
+    def add(self, name: str, role: str, password: str, groups: Sequence[str] = ()) -> User:
+        """Create an account. Raises ``ConfigError`` for a bad name, role, group or password, or a taken name."""
         _check_name(name)
         _check_role(role)
         _check_password(password)
+        kept = _check_groups(groups)
         with self._edit() as accounts:
             if name in accounts:
                 raise ConfigError(f"user {name!r} already exists; use `rag users passwd {name}` to change it")
-            accounts[name] = _Account(role=role, password=hash_password(password))  # type: ignore[arg-type]
-        return User(name, role)  # type: ignore[arg-type]
+            accounts[name] = _Account(role=role, password=hash_password(password), groups=kept)  # type: ignore[arg-type]
+            return _user(name, accounts[name])
+
+    def set_groups(self, name: str, groups: Sequence[str]) -> User:
+        """Replace a user's groups (the collections granted to those groups follow at once)."""
+        kept = _check_groups(groups)
+        with self._edit() as accounts:
+            account = self._require(accounts, name)
+            account.groups = kept
+            return _user(name, account)
 
     def remove(self, name: str) -> None:
         """Delete an account (and its token)."""
@@ -351,6 +365,20 @@ class _EditContext:
         finally:
             self.store._lock.release()
             self.file_lock.release()
+
+
+def _user(name: str, account: _Account) -> User:
+    return User(name, account.role, frozenset(account.groups))
+
+
+def _check_groups(groups: Sequence[str]) -> tuple[str, ...]:
+    for group in groups:
+        if not _NAME.match(group):
+            raise ConfigError(
+                f"bad group name {group!r}: use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter "
+                "or digit"
+            )
+    return tuple(sorted(set(groups)))
 
 
 def _check_name(name: str) -> None:

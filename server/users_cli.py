@@ -92,11 +92,18 @@ def run_users_command(args: argparse.Namespace, users_file: Path) -> int:
     if action == "add":
         password = _read_password(args)
         created = not store.exists()
-        user = store.add(args.name, args.role, password)
-        audit.record("user_added", user=actor, source="cli", target=user.name, role=user.role)
+        user = store.add(args.name, args.role, password, groups=args.groups or ())
+        audit.record(
+            "user_added", user=actor, source="cli", target=user.name, role=user.role, groups=sorted(user.groups)
+        )
         print(f"added {user.name} ({user.role}) to {users_file}", file=sys.stderr)
         if created:
             print(f"{users_file} now exists: `rag serve` requires sign-in from now on", file=sys.stderr)
+        return 0
+    if action == "groups":
+        user = store.set_groups(args.name, args.groups)
+        audit.record("user_groups_set", user=actor, source="cli", target=user.name, groups=sorted(user.groups))
+        print(f"{user.name} is now in: {', '.join(sorted(user.groups)) or 'no group'}", file=sys.stderr)
         return 0
     if action == "passwd":
         if store.get(args.name) is None:

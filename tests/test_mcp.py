@@ -88,9 +88,9 @@ async def tour(session: ClientSession) -> dict[str, Any]:
 def check_tour(result: dict[str, Any]) -> None:
     tools = result["tools"]
     assert set(tools) == TOOLS
-    assert set(tools["search"].input_schema["properties"]) == {"query", "k", "sources"}
+    assert set(tools["search"].input_schema["properties"]) == {"query", "k", "sources", "collection"}
     assert tools["search"].input_schema["required"] == ["query"]
-    assert set(tools["read_document"].input_schema["properties"]) == {"name", "start", "end"}
+    assert set(tools["read_document"].input_schema["properties"]) == {"name", "start", "end", "collection"}
     assert all(tool.output_schema and tool.annotations.read_only_hint for tool in tools.values())
 
     search = result["search"]

@@ -228,7 +228,7 @@ def test_openapi_documents_the_api(base: str) -> None:
     spec = httpx.get(f"{base}/openapi.json").json()
     assert "/api/ask" in spec["paths"] and "/api/conversations/{conversation_id}" in spec["paths"]
     body = spec["components"]["schemas"]["AskRequest"]["properties"]
-    assert set(body) == {"question", "k", "sources"}
+    assert set(body) == {"question", "k", "sources", "collection"}
     docs = httpx.get(f"{base}/docs")
     assert docs.status_code == 200 and "cdn." not in docs.text  # served offline, allowed by the page's CSP
     assets = re.findall(r'(?:src|href)="(/static-offline-docs/[^"]+)"', docs.text)

@@ -147,6 +147,9 @@ def test_ask_endpoint_answers_a_plain_json_post(server: str) -> None:
 
 
 def choose_backend(page: Page, name: str) -> None:
+    # Settings offers only the backends that can answer when the page loads: load it again to see a new one.
+    page.reload(wait_until="load")
+    expect(page.locator("#question textarea")).to_be_visible(timeout=20_000)
     page.get_by_text("Settings").click()
     page.locator("#answerer input").click()
     page.get_by_role("option", name=name, exact=True).click()
@@ -163,7 +166,7 @@ def test_llm_answer_streams_and_unsupported_sentences_are_flagged(page: Page, mo
                 chunk_delay_s=0.05,
             )
         ]
-        choose_backend(page, "ollama")
+        choose_backend(page, "ollama: llama3.2")
         ask(page, "When will KT and Microsoft reveal details?")
         message = last_bot_message(page)
         expect(message).to_contain_text("moon base", timeout=20_000)
@@ -175,8 +178,12 @@ def test_unreachable_backend_falls_back_with_a_visible_notice(page: Page, monkey
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{port}")
-    choose_backend(page, "ollama")
+    from tests.llm_servers import scripted_server
+
+    with scripted_server() as llm:  # Ollama answers when the page loads, so Settings offers it...
+        monkeypatch.setenv("OLLAMA_HOST", llm.url)
+        choose_backend(page, "ollama: llama3.2")
+    monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{port}")  # ...and is gone when the question comes
     page.locator("#answerer").locator("..").get_by_label("LLM model").fill("llama3.2-unreachable")
     ask(page, "Who signed the KT-Microsoft agreement, and where?")
     message = last_bot_message(page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,3 +84,33 @@ def test_uploading_an_encrypted_pdf_says_why_nothing_was_added(page: Page, tmp_p
     status = page.locator("#upload-status")
     expect(status).to_contain_text("Nothing was added", timeout=30_000)
     expect(status).to_contain_text("locked.pdf: encrypted PDF")
+
+
+@pytest.mark.parametrize(("width", "scheme"), [(1400, "light"), (390, "dark")])
+def test_a_pdf_page_image_opens_as_large_as_the_window(
+    browser: Browser, server: str, width: int, scheme: str, tmp_path: Path
+) -> None:
+    context = browser.new_context(
+        viewport={"width": width, "height": 1000 if width > 768 else 844},
+        is_mobile=width < 768,
+        has_touch=width < 768,
+        color_scheme=scheme,  # type: ignore[arg-type]
+    )
+    page = context.new_page()
+    page.goto(server, wait_until="load")
+    expect(page.locator("#question textarea")).to_be_visible(timeout=20_000)
+    ask(page, "What does error code E42 mean?")
+    expect(last_bot_message(page)).to_contain_text("TLS certificate", timeout=20_000)
+    passage = page.locator("#rag-passage-1")
+    passage.locator(".rag-page summary").click()
+    image = passage.locator("img.rag-page-image")
+    expect(image).to_be_visible()
+    small = image.bounding_box()
+    image.click()
+    expect(image).to_have_class(re.compile(r"rag-zoomed"))
+    large = image.bounding_box()
+    assert small and large and large["width"] >= width - 1 and large["height"] > small["height"], (small, large)
+    page.screenshot(path=str(tmp_path / f"page-zoomed-{width}-{scheme}.png"))
+    page.keyboard.press("Escape")
+    expect(image).not_to_have_class(re.compile(r"rag-zoomed"))
+    context.close()

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import gradio as gr
 
+from rag import Bot
+
 __all__ = ["ChatAccess", "ConversationSummary", "Viewer"]
 
 
@@ -57,16 +59,40 @@ class ChatAccess(Protocol):
         remove, re-index); a refusal is audited as ``<event>_refused``.
         """
 
+    def collections(self, viewer: Viewer) -> list[str]:
+        """The collections ``viewer`` may read, ``default`` first: what the chat's picker offers."""
+
+    def open_collection(self, viewer: Viewer, name: str, request: gr.Request) -> Bot | None:
+        """The bot of collection ``name`` through the server's one access check; None, as for no such name."""
+
     def save_turn(
-        self, viewer: Viewer, conversation_id: str | None, question: str, answer_html: str, answer: dict[str, Any]
+        self,
+        viewer: Viewer,
+        conversation_id: str | None,
+        question: str,
+        answer_html: str,
+        answer: dict[str, Any],
+        collection: str = "default",
     ) -> str:
-        """Save a question and its answer; returns the id of the conversation they went into."""
+        """Save a question and its answer (asked in ``collection``); returns the conversation's id."""
 
     def conversations(self, viewer: Viewer) -> list[ConversationSummary]:
         """``viewer``'s saved conversations, most recent first."""
 
     def open_conversation(self, viewer: Viewer, conversation_id: str) -> list[tuple[str, str]] | None:
         """The (question, answer HTML) turns of one of ``viewer``'s conversations, or None if not theirs."""
+
+    def rename_conversation(self, viewer: Viewer, conversation_id: str, title: str) -> bool:
+        """Give one of ``viewer``'s conversations a new title; False when it is not theirs (or the title is empty)."""
+
+    def delete_conversation(self, viewer: Viewer, conversation_id: str) -> bool:
+        """Delete one of ``viewer``'s conversations; False when it is not theirs."""
+
+    def rate_answer(self, viewer: Viewer, rating: str, answer: dict[str, Any], conversation_id: str | None) -> int:
+        """Store ``viewer``'s rating (``"up"``/``"down"``) of ``answer`` (a ``rag ask --json`` object); its id."""
+
+    def comment_rating(self, viewer: Viewer, feedback_id: int, comment: str) -> bool:
+        """Set the comment of one of ``viewer``'s ratings; False when it is not theirs."""
 
     def list_users(self, viewer: Viewer | None) -> list[tuple[str, str, bool]]:
         """(name, role, has an API token) of every account, for admins; empty for anyone else."""

@@ -4,7 +4,9 @@ On a server the choice is a fixed list (``rag serve --chat-answerer NAME[:MODEL]
 answerer): a reader picks one of those labels and nothing else, whatever a crafted request says, so no
 reader can make the server load a model file (``llamacpp`` with a ``.gguf`` path), call an endpoint or run a
 model that its operator did not name. The single-user page of ``ui.app`` (no server, loopback only) keeps
-the free choice: any backend, any model typed in.
+the free choice among the backends that can answer now (``rag.answer.backends``: a key set, Ollama
+answering, a model file present), each labelled with its model, and any model typed in or picked from the
+server's own list.
 
 Either way at most one in-process model (llama.cpp) is held besides the bot's own: choosing another drops
 the previous one, so switching between models cannot fill the memory.
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from rag.answer.answerers import ANSWERERS, Answerer, build_answerer
+from rag.answer.backends import available_backends
 from rag.config import AnswererName, Settings
 from rag.errors import ConfigError
 
@@ -70,16 +73,32 @@ class AnswererChoices:
         self._built: dict[tuple[str, str], Answerer] = {own: default} if default is not None else {}
         self._own = own
         self._lock = threading.Lock()
+        self._available: dict[str, tuple[str, str]] = {}
+        if self.free:
+            self.refresh()
+
+    def refresh(self) -> list[str]:
+        """On the free page, look again at which backends can answer now (``rag.answer.backends``); the labels."""
+        if self.free:
+            found = {b.label: (b.name, b.model) for b in available_backends(self.settings)}
+            own = self.settings.answerer
+            if own not in {name for name, _ in found.values()}:
+                found = {own: (own, self.settings.model or ""), **found}  # the bot's own, whatever it is
+            self._available = found
+        return self.labels
 
     @property
     def labels(self) -> list[str]:
-        """The dropdown's choices: every backend on the free page, else the offered answerers."""
-        return list(ANSWERERS) if self.free else list(self._offered)
+        """The dropdown's choices: the backends that can answer now on the free page, else the offered ones."""
+        return list(self._available) if self.free else list(self._offered)
 
     @property
     def default_label(self) -> str:
         """The choice shown first: the bot's own answerer."""
-        return self.settings.answerer if self.free else label_of(*self._own)
+        if self.free:
+            own = [label for label, (name, _) in self._available.items() if name == self.settings.answerer]
+            return own[0] if own else self.settings.answerer
+        return label_of(*self._own)
 
     def key(self, label: str, model: str = "") -> tuple[str, str]:
         """The (backend, model) a choice stands for; ``model`` counts only on the free page.
@@ -88,7 +107,10 @@ class AnswererChoices:
             ConfigError: The label is not offered here.
         """
         if self.free:
-            return label, model.strip()
+            name, listed = self._available.get(label, (label, ""))
+            if name not in ANSWERERS:
+                raise ConfigError(f"unknown answerer {label!r}; choose one of: {', '.join(self._available)}")
+            return name, model.strip() or listed
         if label not in self._offered:
             raise ConfigError(f"the answerer {label!r} is not offered here; choose one of: {', '.join(self._offered)}")
         return self._offered[label]

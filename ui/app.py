@@ -30,12 +30,16 @@ import gradio as gr
 
 import rag
 from rag import Answer, Bot
+from rag.answer.backends import ollama_models, openai_models
+from rag.answer.wire import ask_json
+from rag.bot.registry import DEFAULT
 from rag.config import RetrievalMode
 from rag.ingest.documents import MAX_DOCUMENT_BYTES, SUPPORTED_SUFFIXES
 from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.answerer_choice import AnswererChoices
 from ui.auth_views import account_bar, account_bar_html
+from ui.controls import AnswerMemory, cut_back, ready_box, stopped, wire_rating, with_stop
 from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
 from ui.documents import document_picker, documents_view, header_markdown
 from ui.examples import corpus_examples
@@ -65,9 +69,19 @@ CSS = """
 .rag-passage-head { font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
 .rag-n { font-weight: 700; color: var(--body-text-color); }
 .rag-source { font-family: var(--font-mono); }
-.rag-passage-text { white-space: pre-wrap; }
+/* Passages and answers come as paragraphs and code blocks (ui.render.blocks_html): prose reflows to the panel's
+   width, code keeps its lines and scrolls sideways rather than widening the page. */
+.rag-passage-text p, .rag-answer p, .rag-refusal p { margin: 0 0 6px 0; }
+.rag-passage-text p:last-child, .rag-answer p:last-child, .rag-refusal p:last-child { margin-bottom: 0; }
+.rag-item { padding-left: 1em; text-indent: -1em; }
+pre.rag-code { font-family: var(--font-mono); font-size: 0.9em; white-space: pre; overflow-x: auto; margin: 4px 0 6px;
+  padding: 6px 8px; border-radius: 4px; background: var(--background-fill-primary);
+  border: 1px solid var(--border-color-primary); }
+.rag-passage-text code, .rag-answer code { font-family: var(--font-mono); font-size: 0.92em; }
+/* Gradio's theme gives code its own colours, unreadable on the highlight's yellow in dark mode. */
+mark code { color: inherit !important; background: transparent !important; }
 /* Dark text on the yellow in both themes: dark mode's light body text on it was unreadable. */
-.rag-passage-text mark { background: #fde68a; color: #1c1917; padding: 0 1px; }
+.rag-passage-text mark, .rag-answer mark { background: #fde68a; color: #1c1917; padding: 0 1px; }
 .rag-sources { margin-top: 6px; font-size: 0.9em; }
 .rag-sources summary { cursor: pointer; color: var(--body-text-color-subdued); }
 .rag-refusal { color: var(--body-text-color-subdued); font-style: italic; }
@@ -77,7 +91,10 @@ CSS = """
 a.rag-cite { text-decoration: none; font-weight: 600; cursor: pointer; }
 .rag-page-number, .rag-section { font-weight: 600; color: var(--body-text-color); }
 .rag-page summary { cursor: pointer; font-size: 0.85em; margin-top: 4px; }
-.rag-page-image { max-width: 100%; border: 1px solid var(--border-color-primary); margin-top: 4px; }
+.rag-page-image { max-width: 100%; border: 1px solid var(--border-color-primary); margin-top: 4px; cursor: zoom-in; }
+/* A click shows the page as large as the window allows (the panel's width made it small); another closes it. */
+.rag-page-image.rag-zoomed { position: fixed; inset: 0; z-index: 1000; width: 100vw; height: 100vh; max-width: none;
+  margin: 0; object-fit: contain; background: rgba(0, 0, 0, 0.92); cursor: zoom-out; border: 0; }
 """
 
 # A click on a [n] marker scrolls its passage into view and flashes it: in the evidence panel when the panel
@@ -108,6 +125,28 @@ document.addEventListener("click", (event) => {
   passage.classList.add("rag-flash");
   setTimeout(() => passage.classList.remove("rag-flash"), 1500);
 }, true);
+document.addEventListener("click", (event) => {
+  const image = event.target.closest && event.target.closest("img.rag-page-image");
+  if (image) image.classList.toggle("rag-zoomed");
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") document.querySelectorAll(".rag-zoomed").forEach((e) => e.classList.remove("rag-zoomed"));
+});
+// Gradio's sidebar opens at every width, and on a phone it covers the whole chat and takes the taps meant
+// for the question box and the [n] markers. Below 768 px it starts closed (its toggle still opens it).
+(() => {
+  if (!window.matchMedia("(max-width: 767px)").matches) return;
+  // Gradio mounts the sidebar open and attaches its toggle's handler a moment later: press the toggle until
+  // the sidebar is seen closed once (then stop, so a reader who opens it keeps it open), for 10 s at most.
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const bar = document.getElementById("conversations-sidebar");
+    const toggle = bar && bar.querySelector(".toggle-button");
+    if (toggle && !bar.classList.contains("open")) { clearInterval(timer); return; }
+    if (toggle) toggle.click();
+    if (Date.now() - started > 10000) clearInterval(timer);
+  }, 150);
+})();
 </script>
 """
 
@@ -122,6 +161,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
     """
     choices = AnswererChoices(bot.settings, answerers, bot.answerer)
     show_page = page_viewer(bot)  # a PDF citation's page, rendered with the cited text highlighted
+    memory = AnswerMemory()  # what each recent answer said, for its rating
 
     def respond(
         message: str,
@@ -132,6 +172,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         model: str,
         conversation_id: str | None,
         sources: list[str] | None,
+        collection: str | None,
         request: gr.Request,
     ) -> Iterator[tuple[str, list[dict[str, Any]], str, str | None]]:
         history = _text_only(history)  # the chat never holds files: a message naming one is not echoed back
@@ -146,6 +187,17 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             history.append({"role": "assistant", "content": error_html(refusal or "Sign in again to ask.")})
             yield "", history, gr.skip(), conversation_id
             return
+        name = collection or DEFAULT
+        # The server's one access check picks the index searched; a collection the viewer may not read
+        # reads as one that does not exist.
+        target = access.open_collection(viewer, name, request) if access and viewer else bot
+        if target is None:
+            history.append({"role": "user", "content": message})
+            history.append({"role": "assistant", "content": error_html(f"No collection named {name!r}.")})
+            yield "", history, gr.skip(), conversation_id
+            return
+        if target is not bot:
+            sources = None  # the document picker lists default's documents
         earlier = [{"role": t["role"], "content": _plain(t["content"])} for t in history]
         history.append({"role": "user", "content": message})
         mode: RetrievalMode = "hybrid" if hybrid else "dense"
@@ -156,20 +208,22 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             yield "", history, gr.skip(), conversation_id
             return
         try:
-            stream = bot.stream(
+            stream = target.stream(
                 message, k=int(top_k), retrieval=mode, history=earlier, answerer=answerer, sources=sources or None
             )
+            pages = show_page if target is bot else page_viewer(target)
             history.append({"role": "assistant", "content": ""})
             text = ""
             for piece in stream:
                 if isinstance(piece, Answer):
                     key = answer_key()
                     history[-1] = {"role": "assistant", "content": answer_html(piece, key)}
+                    memory.keep(key, ask_json(piece))
                     if access and viewer:
                         conversation_id = access.save_turn(
-                            viewer, conversation_id, message, history[-1]["content"], piece.to_dict()
+                            viewer, conversation_id, message, history[-1]["content"], ask_json(piece), name
                         )
-                    yield "", history, evidence_html(piece, key, show_page), conversation_id
+                    yield "", history, evidence_html(piece, key, pages), conversation_id
                 else:
                     text += piece
                     history[-1] = {"role": "assistant", "content": streaming_html(text)}
@@ -182,16 +236,32 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
 
     uploads = Uploads(bot, access)
 
+    def default_readable(request: gr.Request) -> bool:
+        viewer = access.viewer(request) if access else None
+        return access is None or (viewer is not None and DEFAULT in access.collections(viewer))
+
+    may_see_default = default_readable if access is not None else None
+
     # Gradio deletes files it received and no handler used (an upload never submitted) after an hour, and all
     # of them when the server stops.
     with gr.Blocks(title="rag: cited answers", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         sidebar = add_sidebar() if access else None
         conversation = sidebar.conversation if sidebar else gr.State(None)
         bar = account_bar() if access else None
-        header = gr.Markdown(header_markdown(bot), elem_id="header")
+        # With accounts, default's documents may be restricted: nothing of them is built into the page, which
+        # fills header, picker and library on load for a viewer who may read default (see may_see_default).
+        header = gr.Markdown(header_markdown(bot) if access is None else NEUTRAL_HEADER, elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(elem_id="chat", height=520, label="Chat", sanitize_html=True)
+                # The collections the viewer may read (filled on load); hidden while there is only one.
+                collection = gr.Dropdown(
+                    [DEFAULT], value=DEFAULT, label="Collection", elem_id="collection", visible=False
+                )
+                # No floating "Chat" label: it sat over the messages as they scrolled under it.
+                # Questions can be edited and resent; the last answer regenerated (ui.controls).
+                chatbot = gr.Chatbot(
+                    elem_id="chat", height=520, label="Chat", show_label=False, sanitize_html=True, editable="user"
+                )
                 question = gr.Textbox(
                     elem_id="question",
                     placeholder="Ask a question about the documents…",
@@ -199,9 +269,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     submit_btn=True,
                     max_lines=6,
                 )
+                if access:
+                    wire_rating(access, chatbot, conversation, memory)
                 with gr.Row():
                     clear = gr.Button("Clear chat", elem_id="clear", size="sm")
-                picker = document_picker(bot)
+                picker = document_picker(bot, empty=access is not None)
                 examples = corpus_examples(bot, EXAMPLES)
                 if examples:
                     gr.Examples(examples, inputs=question, label="Examples")
@@ -219,6 +291,26 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                         elem_id="model",
                         visible=choices.free,
                     )
+                    if choices.free:  # the models a local server has installed, to pick instead of typing
+                        with gr.Row():
+                            installed = gr.Dropdown(
+                                [], label="Installed models (Ollama, OpenAI-compatible)", elem_id="installed-models"
+                            )
+                            list_models = gr.Button("List models", size="sm", elem_id="list-models")
+                        list_models.click(
+                            lambda: gr.Dropdown(choices=_installed_models(bot)),
+                            None,
+                            installed,
+                            api_visibility="private",
+                        )
+                        installed.input(lambda chosen: chosen, installed, model, api_visibility="private")
+                        # Which backends can answer is looked at again on every page load.
+                        demo.load(
+                            lambda: gr.Dropdown(choices=choices.refresh(), value=choices.default_label),
+                            None,
+                            backend,
+                            api_visibility="private",
+                        )
                     top_k = gr.Slider(1, 10, value=bot.settings.top_k, step=1, label="Passages to retrieve")
                     hybrid = gr.Checkbox(
                         value=bot.settings.retrieval == "hybrid", label="Hybrid retrieval (BM25 + embeddings)"
@@ -232,15 +324,99 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     )
                     upload_status = gr.Markdown(elem_id="upload-status")
                     uploads.component_cache = Path(files.GRADIO_CACHE)
-                    stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel")
+                    # Shown only while an upload is being indexed.
+                    stop_indexing = gr.Button("Cancel indexing", size="sm", elem_id="upload-cancel", visible=False)
                 library = documents_view(
-                    bot, can_edit=True, picker=picker, editor_check=_editor_check(access) if access else None
+                    bot,
+                    can_edit=True,
+                    picker=picker,
+                    editor_check=_editor_check(access) if access else None,
+                    visible_to=may_see_default,
                 )
                 admin = add_admin_panel(access) if access else None
+        settings = [top_k, hybrid, backend, model, conversation, picker, collection]
+        shown = [question, chatbot, evidence, conversation]
+
+        def ask_streaming(
+            message: str,
+            history: list[dict[str, Any]],
+            top_k: int,
+            hybrid: bool,
+            backend: str,
+            model: str,
+            conversation_id: str | None,
+            sources: list[str] | None,
+            collection: str | None,
+            request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:
+            yield from with_stop(
+                respond(message, history, top_k, hybrid, backend, model, conversation_id, sources, collection, request)
+            )
+
+        def regenerate(
+            history: list[dict[str, Any]],
+            top_k: int,
+            hybrid: bool,
+            backend: str,
+            model: str,
+            conversation_id: str | None,
+            sources: list[str] | None,
+            collection: str | None,
+            retry: gr.RetryData,
+            request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:
+            turn = cut_back(history, retry.index if isinstance(retry.index, int) else retry.index[0])
+            if turn is None:
+                yield ready_box(), history, gr.skip(), conversation_id
+                return
+            message, before = turn
+            yield from with_stop(
+                respond(message, before, top_k, hybrid, backend, model, conversation_id, sources, collection, request)
+            )
+
+        def resend(
+            history: list[dict[str, Any]],
+            top_k: int,
+            hybrid: bool,
+            backend: str,
+            model: str,
+            conversation_id: str | None,
+            sources: list[str] | None,
+            collection: str | None,
+            edit: gr.EditData,
+            request: gr.Request,
+        ) -> Iterator[tuple[Any, ...]]:
+            index = edit.index if isinstance(edit.index, int) else edit.index[0]
+            message = edit.value if isinstance(edit.value, str) else str(edit.value)
+            yield from with_stop(
+                respond(
+                    message,
+                    history[:index],
+                    top_k,
+                    hybrid,
+                    backend,
+                    model,
+                    conversation_id,
+                    sources,
+                    collection,
+                    request,
+                )
+            )
+
+        # "always_last": a question sent while the previous answer's last step is still finishing is asked right
+        # after it (Gradio's default, "once", dropped it without a word).
         asked = question.submit(
-            respond,
-            [question, chatbot, top_k, hybrid, backend, model, conversation, picker],
-            [question, chatbot, evidence, conversation],
+            ask_streaming, [question, chatbot, *settings], shown, trigger_mode="always_last", api_visibility="private"
+        )
+        retried = chatbot.retry(regenerate, [chatbot, *settings], shown, api_visibility="private")
+        edited = chatbot.edit(resend, [chatbot, *settings], shown, api_visibility="private")
+        # Stop: cancel whichever answer is streaming and give the send button back.
+        question.stop(
+            stopped,
+            chatbot,
+            [question, chatbot],
+            cancels=[asked, retried, edited],
+            queue=False,
             api_visibility="private",
         )
         clear.click(
@@ -248,21 +424,27 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         )
         # Not queued: it must run while the upload it stops holds the queue.
         stop_indexing.click(uploads.cancel, None, None, queue=False, api_visibility="private")
-        demo.load(
-            lambda: (header_markdown(bot), gr.Dropdown(choices=bot.documents)),
-            None,
-            [header, picker],
-            api_visibility="private",
-        )
+
+        def fill(request: gr.Request) -> tuple[Any, ...]:
+            if may_see_default is not None and not may_see_default(request):
+                return NEUTRAL_HEADER, gr.Dropdown(choices=[])
+            return header_markdown(bot), gr.Dropdown(choices=bot.documents)
+
+        demo.load(fill, None, [header, picker], api_visibility="private")
+        if library.relist is not None:  # the Documents list and its count as of now, like the header
+            demo.load(library.relist, [library.search], list(library.outputs), api_visibility="private")
         if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
-            asked.then(*after_answer(access, sidebar), api_visibility="private")
+            for answered in (asked, retried, edited):
+                answered.then(*after_answer(access, sidebar), api_visibility="private")
 
             def on_load(request: gr.Request) -> tuple[Any, ...]:
                 viewer = access.viewer(request)
                 can_upload = bool(viewer and viewer.can_upload)
                 is_admin = bool(viewer and viewer.signed_in and viewer.role == "admin")
+                readable = access.collections(viewer) if viewer else []
                 return (
+                    gr.update(choices=readable, value=readable[0] if readable else None, visible=len(readable) > 1),
                     account_bar_html(viewer),
                     gr.update(visible=can_upload),
                     gr.update(visible=can_upload),
@@ -274,13 +456,26 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             demo.load(
                 on_load,
                 None,
-                [bar, add_documents, library.editor, sidebar.choices, admin.accordion, admin.table],
+                [collection, bar, add_documents, library.editor, sidebar.choices, admin.accordion, admin.table],
                 api_visibility="private",
             )
         # Clear the previous upload's result first, so it never shows under the new one's progress.
-        files.upload(lambda: "", None, upload_status, queue=False, api_visibility="private").then(
-            uploads.upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private"
+        # Cancel shows while the upload is indexed; afterwards the header and the Documents list show the new count.
+        indexed = files.upload(
+            lambda: ("", gr.update(visible=True)),
+            None,
+            [upload_status, stop_indexing],
+            queue=False,
+            api_visibility="private",
+        ).then(uploads.upload, files, [upload_status, files], concurrency_limit=1, api_visibility="private")
+        indexed.then(
+            lambda: (gr.update(visible=False), header_markdown(bot)),
+            None,
+            [stop_indexing, header],
+            api_visibility="private",
         )
+        if library.relist is not None:
+            indexed.then(library.relist, library.search, list(library.outputs), api_visibility="private")
 
         def ask(question: str, request: gr.Request) -> dict[str, Any]:
             """Answer a question; returns the same JSON object as ``rag ask --json``."""
@@ -288,8 +483,11 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             refusal = access.admit_question(viewer) if access and viewer else None
             if access and (viewer is None or refusal):
                 raise gr.Error(refusal or "sign in first")
+            target = access.open_collection(viewer, DEFAULT, request) if access and viewer else bot
+            if target is None:
+                raise gr.Error(f"no collection named {DEFAULT!r}")
             try:
-                return bot.ask(question).to_dict()
+                return ask_json(target.ask(question))
             except rag.QuestionError as exc:
                 raise gr.Error(str(exc)) from None
 
@@ -297,6 +495,19 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
     demo.queue(default_concurrency_limit=bot.settings.chat_concurrency)
     blocks: gr.Blocks = demo
     return blocks
+
+
+NEUTRAL_HEADER = (
+    "## Ask the documents\nAnswers quote the documents and cite each passage as [n]; click a number to see the passage."
+)
+
+
+def _installed_models(bot: Bot) -> list[str]:
+    """The models of the Ollama server and of the OpenAI-compatible server configured, if they answer."""
+    found = [*ollama_models(bot.settings), *openai_models(bot.settings)]
+    if not found:
+        gr.Info("No Ollama or OpenAI-compatible server listed any model (is one running, and its address set?).")
+    return list(dict.fromkeys(found))
 
 
 def _editor_check(access: ChatAccess) -> Any:

@@ -38,10 +38,13 @@ def header_markdown(bot: Bot) -> str:
     )
 
 
-def document_picker(bot: Bot) -> gr.Dropdown:
-    """A multi-select of indexed documents; empty means all. Its value is the ``sources`` of a question."""
+def document_picker(bot: Bot, *, empty: bool = False) -> gr.Dropdown:
+    """A multi-select of indexed documents; empty means all. Its value is the ``sources`` of a question.
+
+    ``empty``: built without choices, for the page to fill per viewer once it knows who may see them.
+    """
     return gr.Dropdown(
-        choices=bot.documents,
+        choices=[] if empty else bot.documents,
         value=[],
         multiselect=True,
         label="Ask only about (empty: all documents)",
@@ -71,6 +74,10 @@ class DocumentsView:
     status: gr.Markdown
     refresh: gr.Button
     editor: gr.Column | None = None  # the remove and re-index controls (None without ``can_edit``)
+    # ``relist(query, request)`` gives ``outputs`` their present values for the viewer (rows, the "Documents (n)"
+    # label, the pickers): run on page load and after an upload, so the list never shows an older count than the header.
+    relist: Callable[..., tuple[Any, ...]] | None = None
+    outputs: tuple[Any, ...] = ()
 
 
 def documents_view(
@@ -79,6 +86,7 @@ def documents_view(
     can_edit: bool,
     picker: gr.Dropdown | None = None,
     editor_check: Callable[[gr.Request, str, list[str]], str | None] | None = None,
+    visible_to: Callable[[gr.Request], bool] | None = None,
 ) -> DocumentsView:
     """Add the Documents panel; with ``can_edit``, also the remove and re-index controls.
 
@@ -86,13 +94,27 @@ def documents_view(
     ``editor_check`` (with accounts) is asked before every remove or re-index with the request, the action
     and the names: it returns why the user may not (the change is refused), or None. The controls then start
     hidden, for the page to show them to editors once it knows who is signed in.
+
+    ``visible_to`` (with accounts) says whether a request's user may see these documents at all (they are
+    ``default``'s, which may be restricted): the panel is then built empty, nothing of it is in the page's
+    configuration, and every listing asks first; the page fills it on load with ``relist``.
     """
-    with gr.Accordion(f"Documents ({len(bot.documents)})", open=False, elem_id="documents") as panel:
+
+    def may_see(request: gr.Request | None) -> bool:
+        return visible_to is None or (request is not None and visible_to(request))
+
+    def documents(request: gr.Request | None) -> list[DocumentInfo]:
+        return bot.list_documents() if may_see(request) else []
+
+    initial = bot.list_documents() if visible_to is None else []
+    with gr.Accordion(
+        f"Documents ({len(bot.documents) if visible_to is None else 0})", open=False, elem_id="documents"
+    ) as panel:
         search = gr.Textbox(
             placeholder="Search documents by name, type or status…", show_label=False, elem_id="doc-search"
         )
         table = gr.Dataframe(
-            value=_rows(bot.list_documents()),
+            value=_rows(initial),
             headers=COLUMNS,
             interactive=False,
             elem_id="doc-table",
@@ -106,7 +128,7 @@ def documents_view(
             with gr.Column(visible=editor_check is None) as editor:
                 with gr.Row():
                     chosen = gr.Dropdown(
-                        choices=[d.name for d in bot.list_documents()],
+                        choices=[d.name for d in initial],
                         multiselect=True,
                         label="Documents to remove or re-index",
                         elem_id="doc-chosen",
@@ -115,15 +137,19 @@ def documents_view(
                     remove = gr.Button("Remove", variant="stop", size="sm", elem_id="doc-remove")
                     reindex = gr.Button("Re-index", size="sm", elem_id="doc-reindex")
 
-    def relist(query: str) -> tuple[Any, ...]:
-        documents = bot.list_documents()
-        names = [d.name for d in documents]
-        updates: list[Any] = [_rows(documents, query), gr.Accordion(label=f"Documents ({len(bot.documents)})")]
+    def relist(query: str | None, request: gr.Request) -> tuple[Any, ...]:
+        listed = documents(request)
+        names = [d.name for d in listed]
+        indexed = bot.documents if may_see(request) else []
+        updates: list[Any] = [_rows(listed, query or ""), gr.Accordion(label=f"Documents ({len(indexed)})")]
         if chosen is not None:
             updates.append(gr.Dropdown(choices=names, value=[]))
         if picker is not None:
-            updates.append(gr.Dropdown(choices=bot.documents, value=[]))
+            updates.append(gr.Dropdown(choices=indexed, value=[]))
         return tuple(updates)
+
+    def search_rows(query: str, request: gr.Request) -> list[list[Any]]:
+        return _rows(documents(request), query)
 
     outputs: list[Any] = [table, panel]
     if chosen is not None:
@@ -131,17 +157,17 @@ def documents_view(
     if picker is not None:
         outputs.append(picker)
 
-    search.change(lambda q: _rows(bot.list_documents(), q), search, table, api_visibility="private")
+    search.change(search_rows, search, table, api_visibility="private")
     refresh.click(relist, search, outputs, api_visibility="private")
 
     if chosen is not None:
 
         def change(action: str, names: list[str] | None, query: str, request: gr.Request) -> tuple[Any, ...]:
             if not names:
-                return ("Choose one or more documents first.", *relist(query))
+                return ("Choose one or more documents first.", *relist(query, request))
             refusal = editor_check(request, action, names) if editor_check is not None else None
             if refusal:  # the page hides the controls from readers; a crafted request is refused all the same
-                return (f"**Nothing was changed.** {refusal}", *relist(query))
+                return (f"**Nothing was changed.** {refusal}", *relist(query, request))
             try:
                 if action == "remove":
                     report = bot.remove_documents(names)
@@ -151,7 +177,7 @@ def documents_view(
                     message = f"Re-indexed {', '.join(names)}: {report.embedded_chunks} passage(s) embedded."
             except rag.RagError as exc:
                 message = f"**Nothing was changed.** {exc}"
-            return (message, *relist(query))
+            return (message, *relist(query, request))
 
         def remove_chosen(names: list[str] | None, query: str, request: gr.Request) -> tuple[Any, ...]:
             return change("remove", names, query, request)
@@ -173,4 +199,4 @@ def documents_view(
             concurrency_limit=1,
             api_visibility="private",
         )
-    return DocumentsView(search, table, status, refresh, editor)
+    return DocumentsView(search, table, status, refresh, editor, relist, tuple(outputs))

@@ -1,7 +1,12 @@
 """An ``Answer`` (and retrieved passages) in each wire format: the one place every door formats them.
 
-- ``ask_json``: the object of ``rag ask --json`` and ``POST /api/ask``, which is ``Answer.to_dict()``; a
-  citation is ``citation_json`` (``n, source, start, end, text, score, page, page_label, section``).
+Text a person reads (the answer, a cited passage) goes out as ``rag.answer.display.plain_text``: reflowed
+prose, code blocks line for line, and no Markdown escapes, emphasis markers or fences; ``start``/``end`` still
+point into the document's extracted text (``bot.document_text``), which keeps the source's exact characters.
+
+- ``ask_json``: the object of ``rag ask --json`` and ``POST /api/ask``: ``Answer.to_dict()`` with the answer
+  and each citation's text as read; a citation is ``citation_json`` (``n, source, start, end, text, score,
+  page, page_label, section``).
 - ``OpenAICompletion``: an answer as an OpenAI chat completion (``/v1/chat/completions``), whole or as
   stream chunks. The citations ride in a top-level ``"citations"`` array (on the response, or on the final
   chunk, the one with ``finish_reason``), and ``rag_json`` in a top-level ``"rag"`` object; the ``openai``
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.delimiting import delimit_passage
+from rag.answer.display import plain_text
 from rag.answer.types import Answer, Citation
 
 if TYPE_CHECKING:
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_READ_CHARS",
     "OpenAICompletion",
+    "answer_text",
     "ask_json",
     "citation_json",
     "mcp_ask",
@@ -53,13 +60,22 @@ _PIECE = re.compile(r"(?:\S+\s*){1,4}")
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
-    """A citation as ``rag ask --json`` prints it (``Citation.to_dict``, the type's own)."""
-    return citation.to_dict()
+    """A citation as ``rag ask --json`` prints it: ``Citation.to_dict`` with its text as read (``plain_text``)."""
+    return {**citation.to_dict(), "text": plain_text(citation.text, cites=False)}
+
+
+def answer_text(answer: Answer) -> str:
+    """The answer as read: ``[n]`` markers kept, Markdown markup gone, prose reflowed (``plain_text``)."""
+    return plain_text(answer.text)
 
 
 def ask_json(answer: Answer) -> dict[str, Any]:
-    """The JSON object of ``rag ask --json`` (and ``POST /api/ask``, and the MCP ``ask`` tool): ``Answer.to_dict``."""
-    return answer.to_dict()
+    """The JSON object of ``rag ask --json`` (and ``POST /api/ask``, the MCP ``ask`` tool, conversation exports)."""
+    return {
+        **answer.to_dict(),
+        "answer": answer_text(answer),
+        "citations": [citation_json(c) for c in answer.citations],
+    }
 
 
 def rag_json(answer: Answer) -> dict[str, Any]:
@@ -111,7 +127,7 @@ class OpenAICompletion:
 
     def response(self, answer: Answer) -> dict[str, Any]:
         """The non-streamed ``chat.completion``: the answer as the message, with ``citations`` and ``rag``."""
-        message = {"role": "assistant", "content": answer.text, "refusal": None}
+        message = {"role": "assistant", "content": answer_text(answer), "refusal": None}
         choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
         return {**self._head("chat.completion"), "choices": [choice], **self._extras(answer)}
 
@@ -122,9 +138,11 @@ class OpenAICompletion:
     def answer_chunks(self, answer: Answer) -> Iterator[dict[str, Any]]:
         """The answer's text a few words per chunk, then the final chunk: ``finish_reason``, citations, rag.
 
-        The chunks' contents concatenate to exactly ``answer.text``, so the ``[n]`` markers match ``citations``.
+        The chunks' contents concatenate to exactly ``answer_text(answer)``, so the ``[n]`` markers match
+        ``citations``.
         """
-        for piece in _PIECE.findall(answer.text) or [answer.text]:
+        text = answer_text(answer)
+        for piece in _PIECE.findall(text) or [text]:
             yield self._chunk({"content": piece})
         yield {**self._chunk({}, finish_reason="stop"), **self._extras(answer)}
 
@@ -158,7 +176,7 @@ def mcp_search(query: str, passages: Sequence[Passage]) -> tuple[dict[str, Any],
 
 def mcp_ask(answer: Answer) -> tuple[dict[str, Any], str]:
     """The ``ask`` tool's result: the ``rag ask --json`` object, and the answer with its cited passages."""
-    lines = [answer.text]
+    lines = [answer_text(answer)]
     if answer.notice:
         lines += ["", f"({answer.notice})"]
     if answer.citations:

@@ -7,14 +7,16 @@ from typing import Any
 
 from rag.answer.answerers import build_answerer
 from rag.bot.bot import Bot
+from rag.bot.registry import DEFAULT, OPERATOR, Registry, settings_for
 from rag.config import Settings
 from rag.embeddings import Embedder, embedder_for, export_onnx
+from rag.errors import ConfigError
 from rag.indexing.progress import ProgressCallback
 from rag.indexing.refresh import IndexReport
 from rag.indexing.sync import sync_store
 from rag.stores.base import Store
 
-__all__ = ["load", "open_index"]
+__all__ = ["collection_settings", "load", "open_index"]
 
 
 def load(
@@ -26,6 +28,7 @@ def load(
     settings: Settings | None = None,
     rebuild: bool = False,
     progress: bool = True,
+    collection: str | None = None,
     **overrides: Any,
 ) -> Bot:
     """Load a bot over ``docs_dir``, building or refreshing its index in ``index_dir`` as needed.
@@ -41,10 +44,13 @@ def load(
         settings: Base settings; ``Settings.from_env()`` when None.
         rebuild: Re-embed everything even if the index is up to date.
         progress: Show progress bars while embedding.
+        collection: A collection of the registry (``rag collections``): its docs folder, index folder and
+            PostgreSQL schema replace ``docs_dir``'s and ``index_dir``'s; ``default`` (or None) is today's corpus.
         **overrides: Any other ``Settings`` field, e.g. ``top_k=5`` or ``retrieval="dense"``.
 
     Raises:
         ConfigError: A setting is invalid or the embedding model cannot be loaded.
+        CollectionNotFound: No collection of that name.
         DocumentError: The docs folder is missing or holds no readable document.
 
     Example:
@@ -55,8 +61,23 @@ def load(
     """
     base = settings if settings is not None else Settings.from_env()
     settings = base.replace(docs_dir=docs_dir, index_dir=index_dir, answerer=answerer, model=model, **overrides)
+    settings = collection_settings(settings, collection, docs_given=docs_dir is not None)
     embedder, store, _ = open_index(settings, rebuild=rebuild, progress=progress)
     return Bot(settings, embedder, store, build_answerer(settings))
+
+
+def collection_settings(settings: Settings, collection: str | None, *, docs_given: bool = False) -> Settings:
+    """``settings`` for ``collection`` of its registry (the operator's view: every collection is readable).
+
+    Raises:
+        ConfigError: A docs folder given beside a collection other than default (the registry holds its folder).
+        CollectionNotFound: No collection of that name.
+    """
+    if collection is None or collection == DEFAULT:
+        return settings
+    if docs_given:
+        raise ConfigError(f"collection {collection!r} has its own docs folder (rag collections list); drop --docs")
+    return settings_for(settings, Registry.of(settings).require(OPERATOR, collection))
 
 
 def open_index(

@@ -12,7 +12,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from rag.answer.display import plain_text
 from rag.answer.types import Answer
+from rag.answer.wire import answer_text
 from rag.bot.bot import Bot
 from rag.errors import QuestionError
 
@@ -32,7 +34,7 @@ def format_sources(answer: Answer | None) -> str:
         lines = ["The last answer cites nothing. The closest passages were:"]
         for passage in answer.passages[:3]:
             lines.append(f"  {passage.source} [{passage.start}:{passage.end}] (score {passage.score:.2f})")
-            lines.append(f"    {' '.join(passage.text.split())}")
+            lines.append(f"    {' '.join(plain_text(passage.text, cites=False).split())}")
         return "\n".join(lines)
     lines = []
     for c in answer.citations:
@@ -40,7 +42,7 @@ def format_sources(answer: Answer | None) -> str:
         where = f"{c.source}, page {page}" if page is not None else c.source
         lines.append(f"[{c.n}] {where} [{c.start}:{c.end}] (score {c.score:.2f})")
         quoted = [c.text[start - c.start : end - c.start] for start, end in c.highlights] or [c.text]
-        lines.extend(f"    {' '.join(text.split())}" for text in quoted)
+        lines.extend(f"    {' '.join(plain_text(text, cites=False).split())}" for text in quoted)
     return "\n".join(lines)
 
 
@@ -86,7 +88,7 @@ def run_chat(bot: Bot, stdin: TextIO | None = None, stdout: TextIO | None = None
                 continue
             last = answer
             history += [(text, answer.text)]
-            say(answer.text)
+            say(answer_text(answer))
             if answer.standalone_question:
                 say(f"(searched for: {answer.standalone_question})")
             if answer.notice:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import ConfigError, DocumentError, QuestionError, RagError
+from rag.ingest.readers import formats_text
 
 __all__ = ["main"]
 
@@ -26,9 +27,17 @@ EXIT_BAD_INPUT = 2
 EXIT_INDEX_ERROR = 3
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--docs", type=Path, help="folder of .txt/.md documents (env RAG_DOCS; default seeds/)")
+def _common(parser: argparse.ArgumentParser, *, collection: bool = True) -> None:
+    parser.add_argument(
+        "--docs", type=Path, help=f"folder of documents: {formats_text()} (env RAG_DOCS; default seeds/)"
+    )
     parser.add_argument("--index", type=Path, help="index folder (env RAG_INDEX; default index/)")
+    if collection:
+        parser.add_argument(
+            "--collection",
+            metavar="NAME",
+            help="a collection of `rag collections` (its own docs and index); default: the corpus of --docs",
+        )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens, step by step")
     parser.add_argument("-q", "--quiet", action="store_true", help="log errors only, no progress bars")
 
@@ -49,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Answer questions about your documents, with citations.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    index = commands.add_parser("index", help="build or refresh the index of the docs folder")
+    index = commands.add_parser(
+        "index",
+        help="build or refresh the index of the docs folder",
+        description=f"Build or refresh the index of the docs folder. Formats read: {formats_text()}.",
+    )
     _common(index)
     index.add_argument("--rebuild", action="store_true", help="re-embed everything even if up to date")
     index.add_argument(
@@ -115,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _answering(mcp)
 
     serve = commands.add_parser("serve", help="open the web chat")
-    _common(serve)
+    _common(serve, collection=False)
     _answering(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -136,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="questions per minute per user, 0 for none (env RAG_CHAT_RATE_LIMIT; default 30)",
     )
     _users_parser(commands)
+    feedback = commands.add_parser("feedback", help="ratings given to answers in the web chat")
+    feedback_actions = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    export = feedback_actions.add_parser(
+        "export", help="every rating with its question, answer, citations and an eval item (oldest first)"
+    )
+    export.add_argument("--json", action="store_true", help="one JSON array (default: one line per rating)")
+    export.add_argument("--user", help="only this user's ratings")
+    _common(export)
+    _users_file(export)
     serve.add_argument(
         "--workers",
         type=int,
@@ -151,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _network_flags(serve)
     _docs_parser(commands)
+    _collections_parser(commands)
     return parser
 
 
@@ -202,6 +225,16 @@ def _users_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["reader", "editor", "admin"], help="what the user may do")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
+    add.add_argument(
+        "--group",
+        action="append",
+        dest="groups",
+        metavar="G",
+        help="a group the user is in (collections are granted to groups); repeatable",
+    )
+    groups = actions.add_parser("groups", help="set the groups a user is in (none: leave the list empty)")
+    groups.add_argument("name")
+    groups.add_argument("groups", nargs="*", metavar="G")
     passwd = actions.add_parser("passwd", help="change a user's password (signs them out everywhere)")
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
@@ -219,6 +252,31 @@ def _users_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     actions.add_parser("list", help="list users, roles and who has a token (with its expiry)")
     for parser in actions.choices.values():
         _users_file(parser)
+        parser.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
+
+
+def _collections_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rag collections add|list|remove|grant|revoke|restrict|open``: named document sets and who reads them."""
+    collections = commands.add_parser("collections", help="named document sets, each with its own index and readers")
+    actions = collections.add_subparsers(dest="collections_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="register a collection over a docs folder of its own")
+    add.add_argument("name")
+    add.add_argument("--docs", type=Path, required=True, dest="collection_docs", help="the collection's docs folder")
+    listing = actions.add_parser("list", help="every collection, its docs folder and who may read it")
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    actions.add_parser("remove", help="forget a collection (its files and index stay on disk)").add_argument("name")
+    for action, text in [("grant", "let a group or a user read a collection"), ("revoke", "take a grant back")]:
+        change = actions.add_parser(action, help=text)
+        change.add_argument("name")
+        who = change.add_mutually_exclusive_group(required=True)
+        who.add_argument("--group", help="a group of `rag users add --group`")
+        who.add_argument("--user", help="a user name")
+    actions.add_parser("restrict", help="close default to everyone not granted it").add_argument("name")
+    actions.add_parser("open", help="open default to every signed-in user again").add_argument("name")
+    for parser in actions.choices.values():
+        _users_file(parser)
+        parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
         parser.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
         parser.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
 
@@ -289,6 +347,14 @@ def _run(args: argparse.Namespace) -> int:
     import rag
 
     settings = _settings(args)
+    if args.command == "collections":
+        from rag.cli.collections import run_collections
+
+        return run_collections(args, settings)
+    if getattr(args, "collection", None):
+        from rag.bot.load import collection_settings
+
+        settings = collection_settings(settings, args.collection, docs_given=args.docs is not None)
     progress = not args.quiet
     if args.command == "ask":
         # Check the question before loading anything, so a typo costs no model load.
@@ -318,8 +384,12 @@ def _run(args: argparse.Namespace) -> int:
         from rag.bot.load import open_index
         from rag.indexing.faiss import SUMMARY_LOGGER
 
-        # The summary is this command's output: the same line logged on stderr would print it twice.
+        # The summary is this command's output: the same line logged on stderr would print it twice. It also
+        # ends with every skipped file and why, so the warning logged when one is found would name it twice.
         logging.getLogger(SUMMARY_LOGGER).setLevel(logging.WARNING)
+        logging.getLogger("rag.ingest.documents").addFilter(
+            lambda record: not record.getMessage().startswith("skipped ")
+        )
         _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress)
         print(report.summary())
         return 0
@@ -381,6 +451,10 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"the web chat needs gradio ({exc}); run: pip install 'rag[ui]'") from None
         serve(settings, host=args.host, port=args.port, no_auth=args.no_auth, options=options)
         return 0
+    if args.command == "feedback":
+        from server.feedback import export_feedback
+
+        return export_feedback(settings, user=args.user, as_json=args.json)
     if args.command == "users":
         from server.users_cli import run_users_command
 

@@ -3,11 +3,15 @@
 ``ProgressTracker`` counts what indexing has done and sends an ``IndexProgress`` to a callback after every
 step of work and, from a ticker thread, at least every ``TICK_S`` seconds whatever the work is doing (a slow
 file, a long batch), so a bar never sits still for longer than that while the job runs. ``tqdm_reporter``
-turns those events into the CLI's progress bar; the chat turns them into Gradio progress.
+turns those events into the CLI's progress bar on a terminal; without one (piped, under a service manager,
+where a bar is hidden) ``log_reporter`` logs one line at least every ``LOG_EVERY_S`` seconds instead, so long
+work is never silent. The chat turns them into Gradio progress.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,9 +19,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TICK_S", "IndexProgress", "ProgressCallback", "ProgressTracker", "tqdm_reporter"]
+__all__ = [
+    "LOG_EVERY_S",
+    "TICK_S",
+    "IndexProgress",
+    "ProgressCallback",
+    "ProgressTracker",
+    "log_reporter",
+    "tqdm_reporter",
+]
 
 TICK_S = 0.5  # the longest gap between two events while a job runs
+LOG_EVERY_S = 10.0  # without a terminal: the longest gap between two logged progress lines
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,8 @@ class IndexProgress:
         """One line for humans: ``3/10 files, 120/400 chunks, 21.5 chunks/s, about 13 s left``."""
         eta = self.eta_s
         left = "estimating time left" if eta is None else f"about {_duration(eta)} left"
+        if self.finished:
+            left = f"took {_duration(self.elapsed_s)}"
         resumed = f" ({self.resumed_files} already indexed earlier)" if self.resumed_files else ""
         return (
             f"{self.files_done}/{self.files_total} files{resumed}, {self.chunks_done}/{self.chunks_total} chunks, "
@@ -146,11 +163,34 @@ class ProgressTracker:
         self.emit(finished=True)
 
 
+def log_reporter(
+    every_s: float = LOG_EVERY_S, clock: Callable[[], float] = time.monotonic
+) -> tuple[ProgressCallback, Callable[[], None]]:
+    """A callback that logs ``Indexing: 3/10 files, 120/400 chunks, 21.5 chunks/s, about 13 s left``.
+
+    It logs the first event, then at most one line per ``every_s`` seconds (the tracker's ticker sends events
+    twice a second, so the gap is never much longer), and the last.
+    """
+    last: float | None = None
+
+    def report(event: IndexProgress) -> None:
+        nonlocal last
+        now = clock()
+        if event.finished or last is None or now - last >= every_s:
+            last = now
+            logger.info("Indexing%s: %s", " finished" if event.finished else "", event.describe())
+
+    return report, lambda: None
+
+
 def tqdm_reporter() -> tuple[ProgressCallback, Callable[[], None]]:
     """A callback that draws events as a tqdm bar on stderr (chunks, with files in its postfix), and a closer.
 
-    tqdm shows the rate and time left itself; the bar is hidden when stderr is not a terminal (``disable=None``).
+    tqdm shows the rate and time left itself. When stderr is not a terminal a bar would be hidden (tqdm's
+    ``disable=None``), so this is ``log_reporter`` there instead.
     """
+    if not sys.stderr.isatty():
+        return log_reporter()
     from tqdm.auto import tqdm
 
     bar: Any = None

@@ -22,7 +22,7 @@ from pathlib import PurePath
 from rag.ingest.readers import docx, html, pdf, text
 from rag.ingest.readers.base import Reader
 
-__all__ = ["reader_for", "supported_suffixes"]
+__all__ = ["formats_text", "reader_for", "supported_suffixes"]
 
 
 def _readers() -> list[Reader]:
@@ -32,6 +32,22 @@ def _readers() -> list[Reader]:
 def supported_suffixes() -> tuple[str, ...]:
     """Every file name suffix some reader handles (files without a suffix are read as text too)."""
     return tuple(suffix for reader in _readers() for suffix in reader.suffixes)
+
+
+_FORMAT_NAMES = {"pdf": "PDF", "docx": "Word", "html": "HTML", "text": "text"}
+
+
+def formats_text() -> str:
+    """The formats read, for help texts: ``PDF (.pdf), Word (.docx), HTML (.html, .htm), text (.txt, ...)``.
+
+    Built from the registry, so ``rag index --help`` and the chat's upload label cannot drift from it.
+    """
+    readers = sorted(_readers(), key=lambda r: list(_FORMAT_NAMES).index(r.kind) if r.kind in _FORMAT_NAMES else 99)
+    parts = []
+    for reader in readers:
+        suffixes = ", ".join(reader.suffixes) + (", or no extension" if reader.kind == "text" else "")
+        parts.append(f"{_FORMAT_NAMES.get(reader.kind, reader.kind)} ({suffixes})")
+    return ", ".join(parts)
 
 
 def reader_for(name: str | PurePath) -> Reader | None:
