@@ -107,6 +107,12 @@ pytest: setup
 	$(VENV)/bin/pytest
 
 # The Q&A suites with the extractive default; thresholds sit just under what it reaches, so a regression fails.
+# Since issue 23 a quote carries the context it needs (the term above a description, the sentence a leading
+# "It" stands for) and a multi-part question gets a sentence per part: sentences_per_answer counts those
+# context sentences, and citation_precision counts a passage cited only for context (or for a second part)
+# as not relevant, so those two floors moved (1.45 -> 1.7, 0.85 -> 0.78 / 0.75).
+# The listwise ranker (issue 23) keeps the seeds' figures (calibration 0.881 correct, refusals 0.923 / 1.000;
+# held out 0.833, recall 0.444) with fewer padding sentences, so the citation floors rose (0.85 / 0.80).
 # evals/qa.jsonl calibrated the answerer (evals/calibrate.py); evals/heldout.jsonl never did: its figures are
 # the honest ones, printed here for every CI run.
 evals: setup index
@@ -114,15 +120,23 @@ evals: setup index
 	$(VENV)/bin/rag eval -q --qa evals/qa.jsonl \
 		--min hit@5=0.95 --min mrr=0.88 --min answer_correct=0.85 --min refusal_precision=0.85 \
 		--min refusal_recall=0.95 --min citation_precision=0.85 --min citation_recall=0.95 \
-		--max sentences_per_answer=1.45
+		--max sentences_per_answer=1.6
 	@echo "== held-out set (evals/heldout.jsonl: written independently, never used to calibrate)"
 	$(VENV)/bin/rag eval -q --qa evals/heldout.jsonl \
-		--min hit@5=0.95 --min answer_correct=0.80 --min refusal_recall=0.40 --min citation_precision=0.85 \
-		--max sentences_per_answer=1.5
+		--min hit@5=0.95 --min answer_correct=0.80 --min refusal_recall=0.40 --min citation_precision=0.80 \
+		--max sentences_per_answer=1.6
+	@echo "== real documentation, fast part (evals/real/fast.jsonl: the calibration items on git's HTML man pages and the Asymptote PDF manual)"
+	python3 evals/real/fetch.py --corpus git --corpus asymptote --into evals/real/fast
+	@mkdir -p reports
+	$(VENV)/bin/rag eval -q --docs evals/real/fast --index index-real-fast --qa evals/real/fast.jsonl --out reports/real-fast.jsonl \
+		--min hit@5=0.95 --min answer_correct=0.63 --min refusal_precision=0.80 --min refusal_recall=0.70 \
+		--min citation_precision=0.58 --min citation_source_precision=0.95 --min page_accuracy=0.95 \
+		--max sentences_per_answer=2.2 --max chars_per_answer=350
+	$(PY) evals/real/check_answers.py reports/real-fast.jsonl
 	@echo "== documents set (evals/docs_qa.jsonl: PDF, Word, HTML and wrapped text written for it, with pages)"
 	$(VENV)/bin/rag eval -q --docs evals/docs --index index-docs --qa evals/docs_qa.jsonl \
 		--min hit@5=0.95 --min mrr=0.90 --min answer_correct=0.85 --min refusal_precision=0.55 \
-		--min refusal_recall=0.55 --min citation_precision=0.80 --min citation_recall=0.95 --min page_accuracy=0.95
+		--min refusal_recall=0.55 --min citation_precision=0.95 --min citation_recall=0.95 --min page_accuracy=0.95
 
 bench: setup index pdftools
 	$(PY) benchmarks/bench_extract.py
@@ -135,4 +149,4 @@ bench: setup index pdftools
 	$(PY) benchmarks/bench_api.py
 
 clean:
-	rm -rf $(VENV) .venv-latest index index-docs .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache
+	rm -rf $(VENV) .venv-latest index index-docs index-real-fast evals/real/fast .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache

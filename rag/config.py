@@ -140,7 +140,8 @@ class Settings:
         chunk_overlap: Characters of trailing sentences repeated at the start of the next chunk.
         top_k: Passages retrieved per question.
         retrieval: ``"dense"`` (embeddings only) or ``"hybrid"`` (BM25 and dense, fused by reciprocal rank).
-        min_score: Evidence score under which the extractive answerer refuses.
+        min_score: Ranker score (0 to 1) under which the extractive answerer refuses; None: the threshold
+            learnt with its weights (``rag.answer.answerers.weights``).
         max_answer_sentences: Most sentences the extractive answerer quotes.
         max_question_chars: Longest question accepted.
         answerer: Backend that writes answers.
@@ -212,7 +213,7 @@ class Settings:
     chunk_overlap: int = 200
     top_k: int = 4
     retrieval: RetrievalMode = "hybrid"
-    min_score: float = 0.42
+    min_score: float | None = None
     max_answer_sentences: int = 3
     max_question_chars: int = 4000
     answerer: AnswererName = "extractive"
@@ -286,7 +287,7 @@ class Settings:
             raise ConfigError(f"vector_storage must be one of {get_args(VectorStorage)}, got {self.vector_storage!r}")
         if self.answerer not in get_args(AnswererName):
             raise ConfigError(f"answerer must be one of {get_args(AnswererName)}, got {self.answerer!r}")
-        if not -1.0 <= self.min_score <= 1.0:
+        if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
             raise ConfigError(f"min_score must be between -1 and 1, got {self.min_score}")
         if not 1 <= self.max_answer_sentences <= 10:
             raise ConfigError(f"max_answer_sentences must be between 1 and 10, got {self.max_answer_sentences}")
@@ -386,6 +387,8 @@ def _parse(name: str, raw: str, var: str) -> Any:
     if name in {"cache_dir", "collections_file"}:
         return Path(raw).expanduser()
     try:
+        if name == "min_score":  # None by default (the learnt threshold), a float when set
+            return float(raw)
         if isinstance(default, bool):
             return raw.lower() in {"1", "true", "yes", "on"}
         if isinstance(default, int):

@@ -19,6 +19,8 @@ DOCS = {
     "ja_shinkansen.md": "新幹線は東京と大阪を約二時間半で結んでいる。最高速度は時速三百二十キロメートルである。",
     "ja_matcha.md": "抹茶は京都の宇治で多く生産されている。茶道では抹茶を点てて客をもてなす。",
     "ja_onsen.md": "箱根の温泉は東京から近く、週末に多くの観光客が訪れる。露天風呂から富士山が見える。",
+    "ko_meeting.md": "이번 회의는 3월 5일 서울 본사에서 열렸다. 참석자는 모두 열두 명이었고 회의는 두 시간 "
+    "동안 이어졌다. 다음 회의는 부산 지사에서 열릴 예정이다.",
 }
 QUERIES = [
     ("KT는 누구와 파트너십을 체결했나요?", "ko_partnership.md"),
@@ -69,6 +71,14 @@ def test_a_question_in_the_documents_script_is_answered_from_keywords(
     assert not answer.refused, (answer.text, answer.notice)
     assert answer.citations[0].source == source
     assert answer.notice is not None and "keyword search" in answer.notice
+
+
+def test_a_korean_answer_quotes_the_one_sentence_that_answers(cjk_bot: rag.Bot) -> None:
+    # Issue 23: the paragraph was one "sentence" (no split at "다."), so all of it was quoted, or it was refused.
+    answer = cjk_bot.ask("회의가 열린 장소는 어디인가요?")
+    assert not answer.refused, (answer.text, answer.notice)
+    assert answer.text.startswith("이번 회의는 3월 5일 서울 본사에서 열렸다.")
+    assert "참석자는" not in answer.text
 
 
 def test_a_korean_question_over_english_documents_is_refused_with_a_reason(seed_bot: rag.Bot) -> None:

@@ -40,15 +40,17 @@ def test_answer_correctness_needs_one_alternative_of_every_group() -> None:
 
 
 def _record(
-    answerable: bool, refused: bool, correct: bool, hit: int | None, cites: int, relevant: int
+    answerable: bool, refused: bool, correct: bool, hit: int | None, cites: int, relevant: int, right_source: int = 0
 ) -> dict[str, Any]:
     return {
         "answerable": answerable,
         "refused": refused,
         "correct": correct,
         "hit_rank": hit,
+        "answer": "" if refused else "x" * 100,
         "citations": [{}] * cites,
         "relevant_citations": relevant,
+        "right_source_citations": right_source,
         "supported_sentences": 0 if refused else 1,
         "answer_sentences": 0 if refused else 1,
         "timings_ms": {"total": 10.0},
@@ -57,8 +59,8 @@ def _record(
 
 def test_metrics_follow_their_definitions() -> None:
     records = [
-        _record(True, False, True, 1, 2, 1),  # correct, relevant passage first, one of two citations relevant
-        _record(True, False, False, 3, 1, 0),  # wrong answer, relevant passage third
+        _record(True, False, True, 1, 2, 1, 2),  # correct, relevant passage first, one of two citations relevant
+        _record(True, False, False, 3, 1, 0, 1),  # wrong answer (from the right document), relevant passage third
         _record(True, True, False, None, 0, 0),  # wrongly refused, nothing relevant retrieved
         _record(False, True, True, None, 0, 0),  # rightly refused
         _record(False, False, False, None, 1, 0),  # answered an unanswerable question
@@ -69,6 +71,8 @@ def test_metrics_follow_their_definitions() -> None:
     assert m["answer_correct"] == pytest.approx(1 / 3)
     assert m["refusal_precision"] == pytest.approx(1 / 2) and m["refusal_recall"] == pytest.approx(1 / 2)
     assert m["citation_precision"] == pytest.approx(1 / 3)  # 1 relevant of 3 citations on answered answerable items
+    assert m["citation_source_precision"] == pytest.approx(1.0)  # every citation names one of the item's sources
+    assert m["chars_per_answer"] == pytest.approx(100.0)  # on answered items
     assert m["citation_recall"] == pytest.approx(1.0)
     assert m["grounding"] == pytest.approx(1.0)
 

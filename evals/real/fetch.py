@@ -17,6 +17,7 @@ Usage::
     python3 evals/real/fetch.py                      # every corpus
     python3 evals/real/fetch.py --corpus python --corpus git
     python3 evals/real/fetch.py --refresh-manifest   # rewrite versions and checksums from this machine
+    python3 evals/real/fetch.py --corpus git --corpus asymptote --into evals/real/fast   # the part make test runs
 
 Plain Python 3.11 standard library; needs a Debian-like system (apt-get, dpkg-query) to install packages.
 """
@@ -104,8 +105,8 @@ def doc_exclusion_hint() -> str:
     return ""
 
 
-def fetch(manifest: dict, names: list[str]) -> int:
-    """Install what is missing and copy the corpora ``names``; the number of warnings printed."""
+def fetch(manifest: dict, names: list[str], docs: Path = DOCS) -> int:
+    """Install what is missing and copy the corpora ``names`` into ``docs``; the number of warnings printed."""
     corpora = manifest["corpora"]
     missing_packages = sorted(
         {
@@ -127,7 +128,7 @@ def fetch(manifest: dict, names: list[str]) -> int:
         copied = kept = 0
         for entry in corpus["files"]:
             source = Path(entry["source"])
-            target = DOCS / entry["dest"]
+            target = docs / entry["dest"]
             if not source.is_file():
                 raise FetchError(f"{name}: {source} is missing after installing {package}{doc_exclusion_hint()}")
             digest = sha256_of(source)
@@ -141,10 +142,10 @@ def fetch(manifest: dict, names: list[str]) -> int:
             shutil.copyfile(source, temporary)
             temporary.replace(target)
             copied += 1
-        size = sum((DOCS / entry["dest"]).stat().st_size for entry in corpus["files"])
+        size = sum((docs / entry["dest"]).stat().st_size for entry in corpus["files"])
         print(
             f"{name}: {len(corpus['files'])} files, {copied} copied, {kept} already up to date, "
-            f"{size / 1e6:.1f} MB ({package} {version or 'not installed?'}) -> {os.path.relpath(DOCS / name)}"
+            f"{size / 1e6:.1f} MB ({package} {version or 'not installed?'}) -> {os.path.relpath(docs / name)}"
         )
         for note in notes:
             warnings += 1
@@ -182,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite manifest.json's versions and checksums from the installed packages (maintainers only)",
     )
+    parser.add_argument(
+        "--into",
+        type=Path,
+        default=DOCS,
+        metavar="DIR",
+        help="copy into this folder instead of evals/real/docs/ (a docs folder holding only the corpora named)",
+    )
     args = parser.parse_args(argv)
     try:
         manifest = load_manifest()
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.refresh_manifest:
             refresh_manifest(manifest)
             return 0
-        warnings = fetch(manifest, names)
+        warnings = fetch(manifest, names, args.into)
     except FetchError as exc:
         print(f"fetch.py: error: {exc}", file=sys.stderr)
         return 1

@@ -59,12 +59,17 @@ class Citation:
     section: str | None = None
 
     @classmethod
-    def from_passage(cls, n: int, passage: Passage, highlights: tuple[tuple[int, int], ...] = ()) -> Citation:
+    def from_passage(
+        cls, n: int, passage: Passage, highlights: tuple[tuple[int, int], ...] = (), at: int | None = None
+    ) -> Citation:
         """Cite ``passage`` as number ``n``; page and section are those of its first highlighted sentence.
+
+        ``at``, when given, is the offset of the sentence the citation is for (its highlights may add the
+        term or the sentence before it, which it needs to be read): page and section are that sentence's.
 
         (The passage's start when nothing is highlighted; ``Chunk.place_at`` gives any other sentence's.)
         """
-        place = passage.chunk.place_at(min(highlights)[0] if highlights else passage.start)
+        place = passage.chunk.place_at(at if at is not None else min(highlights)[0] if highlights else passage.start)
         return cls(
             n,
             passage.source,

@@ -16,7 +16,9 @@ Metrics (each from 0 to 1 unless stated; "relevant passage" means a passage from
   unanswerable items that were refused.
 - ``citation_precision``: share of citations (on answered, answerable items) whose passage is relevant;
   ``citation_recall``: share of correct answers with at least one relevant citation (ALCE's definitions,
-  with string evidence in place of an NLI model).
+  with string evidence in place of an NLI model). ``citation_source_precision``: share of those citations
+  that name one of the item's sources, whether or not the cited passage holds the answer (a quote's context
+  or a second part's sentence from the right document counts).
 - ``grounding``: share of answer sentences (on answered items) that are backed by a cited passage: the
   sentence's text appears in one, or it was flagged supported by the answerer.
 - ``latency_p50_ms`` / ``latency_p95_ms``: total time of ``bot.ask``.
@@ -24,7 +26,7 @@ Metrics (each from 0 to 1 unless stated; "relevant passage" means a passage from
   least one citation on one of those pages (of one of the item's ``sources``, when it names any). Reported
   only when some item lists pages.
 - ``sentences_per_answer``: mean number of sentences in an answer (on answered items): lower is tighter,
-  so long as ``answer_correct`` holds.
+  so long as ``answer_correct`` holds. ``chars_per_answer``: mean characters of an answer's text, the same way.
 
 A metric with no items to measure (``refusal_precision`` when nothing was refused, ``refusal_recall`` with no
 unanswerable item) is NaN, printed as "n/a", and left out of thresholds.
@@ -60,14 +62,16 @@ METRIC_NAMES = (
     "refusal_precision",
     "refusal_recall",
     "citation_precision",
+    "citation_source_precision",
     "citation_recall",
     "grounding",
     "latency_p50_ms",
     "latency_p95_ms",
     "sentences_per_answer",
+    "chars_per_answer",
     "page_accuracy",
 )
-LOWER_IS_BETTER = frozenset({"latency_p50_ms", "latency_p95_ms", "sentences_per_answer"})
+LOWER_IS_BETTER = frozenset({"latency_p50_ms", "latency_p95_ms", "sentences_per_answer", "chars_per_answer"})
 
 
 def format_metric(value: float) -> str:
@@ -297,6 +301,7 @@ def evaluate(
                 correct=correct,
                 hit_rank=hit,
                 relevant_citations=sum(is_relevant(c.source, c.text, item) for c in answer.citations),
+                right_source_citations=sum(c.source in item.sources for c in answer.citations),
                 supported_sentences=supported,
                 answer_sentences=sentences,
             )
@@ -337,11 +342,17 @@ def compute_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
         "refusal_precision": share(sum(1 for r in refusals if not r["answerable"]), len(refusals)),
         "refusal_recall": share(sum(1 for r in unanswerable if r["refused"]), len(unanswerable)),
         "citation_precision": share(sum(r["relevant_citations"] for r in cited), n_citations),
+        # Records written before this metric existed lack the count: they are left out of it.
+        "citation_source_precision": share(
+            sum(r.get("right_source_citations", 0) for r in cited),
+            sum(len(r["citations"]) for r in cited if "right_source_citations" in r),
+        ),
         "citation_recall": share(sum(1 for r in correct if r["relevant_citations"] > 0), len(correct)),
         "grounding": share(sum(r["supported_sentences"] for r in answered), sentences),
         "latency_p50_ms": float(np.percentile(totals, 50)) if len(totals) else 0.0,
         "latency_p95_ms": float(np.percentile(totals, 95)) if len(totals) else 0.0,
         "sentences_per_answer": share(sentences, len(answered)),
+        "chars_per_answer": share(sum(len(r.get("answer", "")) for r in answered), len(answered)),
     }
     paged = [r for r in answerable if "pages" in r and not r["refused"]]
     if any("pages" in r for r in records):

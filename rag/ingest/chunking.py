@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rag.ingest.documents import Document
+from rag.ingest.readers.layout import is_navigation_page
 
 __all__ = ["Chunk", "Place", "Sentence", "chunk_document", "reflow", "split_sentences"]
 
@@ -88,27 +89,33 @@ class Chunk:
         return place
 
 
+# Hangul, Kana and Han: a sentence in these scripts may start right after a full stop with no capital.
+_CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace and a capital letter,
-# digit or opening quote. Lower-case continuations ("on its A. service") are not boundaries.
-_BOUNDARY = re.compile(r"""[.!?]+["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])""")
+# digit, opening quote or CJK character ("열렸다. 참석자는"); or at a CJK full stop, exclamation or question
+# mark, with or without a space after it. Lower-case continuations ("on its A. service") are not boundaries,
+# and neither is a dot inside an identifier or version ("os.path.join", "read.table", "v1.2"): no space
+# follows it.
+_BOUNDARY = re.compile(rf"""[.!?]+["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9{_CJK}])|[。！？]+["'”’」』)\]]*\s*(?=\S)""")
 # Abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof sr jr st vs inc ltd co corp no fig e.g i.e u.s u.k jan feb mar apr jun jul aug sep
-    sept oct nov dec""".split()
+    """mr mrs ms dr prof sr jr st vs inc ltd co corp no nos fig figs eq eqs e.g i.e u.s u.k cf approx resp
+    viz ca al ch sec sect pp vol jan feb mar apr jun jul aug sep sept oct nov dec""".split()
 )
 _BULLET = re.compile(r"[-*•–]\s+|#{1,6}\s+")  # list markers, and Markdown's heading markers
 _MIN_SENTENCE_CHARS = 2
 
 
-def split_sentences(text: str, max_chars: int = 800) -> list[Sentence]:
+def split_sentences(text: str, max_chars: int = 800, *, wrapped: bool = True) -> list[Sentence]:
     """Find the sentences of ``text``: hard line breaks always end one; so do ., ! and ? before a new sentence.
 
     A soft line break (inside a paragraph of hard-wrapped lines, see ``_soft_breaks``) does not end a
-    sentence. Leading bullet markers and surrounding whitespace are left out of the spans. A sentence longer
-    than ``max_chars`` is cut at word boundaries into pieces of at most ``max_chars``.
+    sentence; ``wrapped=False`` says the text has none (a web page's text is written one block a line), so
+    every line break is hard. Leading bullet markers and surrounding whitespace are left out of the spans. A
+    sentence longer than ``max_chars`` is cut at word boundaries into pieces of at most ``max_chars``.
     """
     sentences: list[Sentence] = []
-    for line_start, line_end in _logical_lines(text):
+    for line_start, line_end in _logical_lines(text, wrapped):
         piece_start = 0
         line_text = text[line_start:line_end]
         for boundary in _BOUNDARY.finditer(line_text):
@@ -128,9 +135,11 @@ _MAX_WRAP_WIDTH = 130
 _SOFT_LINE_SHARE = 0.55
 
 
-def _logical_lines(text: str) -> list[tuple[int, int]]:
-    """Spans of ``text``'s lines, with lines joined across soft line breaks."""
+def _logical_lines(text: str, wrapped: bool = True) -> list[tuple[int, int]]:
+    """Spans of ``text``'s lines, with lines joined across soft line breaks (when ``wrapped``)."""
     lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text)]
+    if not wrapped:
+        return lines
     soft = _soft_breaks(text, lines)
     merged: list[tuple[int, int]] = []
     for i, (start, end) in enumerate(lines):
@@ -168,7 +177,8 @@ def _soft_breaks(text: str, lines: list[tuple[int, int]]) -> set[int]:
 
 
 _HYPHENATED = re.compile(r"(?<=[^\W\d_])-[ \t]*\n[ \t]*(?=[a-z])")
-_BREAK = re.compile(r"[ \t]*\n[ \t]*")
+# A line break with the spaces around it, and runs of spaces left where a PDF's page furniture was blanked.
+_BREAK = re.compile(r"[ \t]*\n[ \t]*|[ \t]{3,}")
 
 
 def reflow(text: str) -> str:
@@ -210,10 +220,18 @@ def chunk_document(
     starts with as many trailing sentences of the previous one as fit in ``chunk_overlap`` characters, so a
     fact near a boundary is whole in at least one chunk.
 
+    A web page's text has no hard-wrapped lines (``rag.ingest.readers.html`` writes one block a line), so its line
+    breaks all end sentences. Contents and index pages of a paged document
+    (``rag.ingest.readers.layout.is_navigation_page``) are left out: their sentences are lists of titles and page
+    numbers that answer nothing, yet match every name a question holds.
+
     Returns:
         The document's sentences and its chunks, in reading order.
     """
-    sentences = split_sentences(document.text, max_chars=chunk_size)
+    sentences = split_sentences(document.text, max_chars=chunk_size, wrapped=document.kind != "html")
+    navigation = [p for p in document.pages if is_navigation_page(document.text[p.start : p.end])]
+    if navigation:
+        sentences = [s for s in sentences if not any(p.start <= s.start < p.end for p in navigation)]
     places = _places(document)
     chunks: list[Chunk] = []
     first = 0

@@ -42,6 +42,8 @@ class Answerer(Protocol):
 def _extractive(settings: Settings) -> Answerer:
     from rag.answer.answerers.extractive import ExtractiveAnswerer
 
+    if settings.min_score is None:
+        return ExtractiveAnswerer(max_sentences=settings.max_answer_sentences)
     return ExtractiveAnswerer(min_score=settings.min_score, max_sentences=settings.max_answer_sentences)
 
 

@@ -10,7 +10,7 @@ A file that cannot be read raises ``UnreadableFile`` with a reason a user can ac
 that into a ``DocumentError`` naming the file, and indexing lists it among the skipped files.
 
 Formats: ``.pdf`` (``rag.ingest.readers.pdf``, PDFium), ``.docx`` (``rag.ingest.readers.docx``, python-docx),
-``.html``/``.htm`` (``rag.ingest.readers.html``, trafilatura), and text: ``.txt``, ``.md``, ``.rst`` and files
+``.html``/``.htm`` (``rag.ingest.readers.html``, selectolax), and text: ``.txt``, ``.md``, ``.rst`` and files
 without an extension that decode as UTF-8 (``rag.ingest.readers.text``). What they share (the protocol, the
 ``Extracted`` text and its spans) is in ``rag.ingest.readers.base``; this module is the registry.
 """

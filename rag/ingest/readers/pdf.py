@@ -6,6 +6,13 @@ hyphenation (U+FFFE) becomes a soft hyphen (U+00AD), both one character for one.
 is PDFium's own character index on that page, which is what draws a highlight over a cited sentence
 (``char_boxes``). Reflow for reading and matching happens later (``rag.ingest.chunking.reflow``).
 
+Page furniture is blanked, also one character for one: running heads, feet and page numbers
+(``rag.ingest.readers.layout.furniture``) become spaces, and the line break that joins a page to the next one
+becomes a space when the next page opens with a running head. So a sentence that runs on over a page break
+reads on as one sentence, with no "36 gnuplot 5.4" inside it. Control characters become spaces, except a
+C1 control that opens a line before a space: PDFium's code for a bullet glyph it has no Unicode for
+(gnuplot's lists), which becomes "•".
+
 A page with no text layer (a scan) is read with tesseract when it is installed and ``ocr`` is ``"auto"``.
 
 Limits: a PDF of more than ``max_pages`` pages, or whose text passes ``max_text_chars``, is refused. Images of
@@ -24,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.ingest.readers.base import Extracted, PageSpan, ReadOptions, UnreadableFile, check_text_length, section_spans
+from rag.ingest.readers.layout import furniture
 
 __all__ = ["OCR_COMMAND", "READER", "PdfReader", "char_boxes", "fitted_scale", "open_pdf", "render_highlighted"]
 
@@ -34,7 +42,8 @@ OCR_DPI = 300
 OCR_MAX_PX = 5000  # 300 DPI up to A3; a larger page is read at a lower resolution rather than at gigabytes
 HIGHLIGHT = (255, 214, 0, 110)  # translucent yellow over the cited characters
 # Control characters PDFium may emit, mapped one for one so offsets stay PDFium's character indexes.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_C1_BULLET = re.compile(r"(?m)^([ \t]*)[\x80-\x9f](?= )")
 
 
 class PdfReader:
@@ -75,13 +84,21 @@ class PdfReader:
                 raise UnreadableFile("no text layer (a scanned PDF?); install tesseract-ocr to read it")
             else:
                 logger.info("%d page(s) have no text layer; install tesseract-ocr to read them", len(blank))
+        labels = [document.get_page_label(i) or None for i in range(len(texts))]
+        edges = furniture(texts, labels)
         pages: list[PageSpan] = []
+        parts: list[str] = []
         offset = 0
         for i, text in enumerate(texts):
-            label = document.get_page_label(i) or None
-            pages.append(PageSpan(offset, offset + len(text), i + 1, label))
+            head_end, foot_start = edges[i]
+            blanked = " " * head_end + text[head_end:foot_start] + " " * (len(text) - foot_start)
+            if i:
+                # A page that opens with a running head continues the line the previous page ended on.
+                parts.append(" " if head_end else "\n")
+            parts.append(blanked)
+            pages.append(PageSpan(offset, offset + len(text), i + 1, labels[i]))
             offset += len(text) + 1
-        text = "\n".join(texts)
+        text = "".join(parts)
         check_text_length(len(text), options)  # OCR's text counts too
         if not text.strip():
             raise UnreadableFile("no text on any page, even with OCR")
@@ -107,7 +124,7 @@ def _page_text(page: Any) -> str:
     finally:
         textpage.close()
     text = text.replace("\r\n", " \n").replace("\r", "\n").replace("\ufffe", "\u00ad").replace("\x02", "\u00ad")
-    return _CONTROL.sub(" ", text)
+    return _CONTROL.sub(" ", _C1_BULLET.sub(r"\1•", text))
 
 
 def _ocr_page(page: Any) -> str:

@@ -1,0 +1,149 @@
+"""The context a quoted sentence needs to be read alone: the term it describes, the name its "it" stands for.
+
+Two kinds of context, both found in the passage's own text, so every quoted span is still exact:
+
+- a *label*: the line directly above the line a sentence opens, in the same block (one line break, no
+  blank line), when that line is a term rather than prose: a ``<dt>`` signature or option above its
+  description (``rag.ingest.readers.html`` writes them so), a "Syntax:"-style heading. "Recursively copy an entire
+  directory tree ..." says which function only with ``shutil.copytree(src, dst, ...)`` above it.
+- an *antecedent*: the sentence before one that opens with a pronoun ("It is believed to be Korea's
+  biggest LLM" is about the model the sentence before names).
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.retrieve.passages import Passage, ScoredSentence
+
+__all__ = ["antecedent", "follow_up", "is_fragment", "label_of", "never_answers", "opens_block", "starts_with_pronoun"]
+
+_MAX_LABEL_CHARS = 250
+_PRONOUN = re.compile(r"\W*(it|its|they|their|this|these|those|he|she|his|her|such)\b", re.I)
+_ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
+
+
+# A line that ends on a comma or a word no sentence ends with was cut by a hard line break the reader could
+# not tell from a paragraph end (a PDF's title page, a column): quoting it would stop mid-sentence.
+_DANGLING = re.compile(
+    r"(?:\b(?:the|a|an|of|to|and|or|in|for|with|by|from|that|as|at|on|is|are|be|if|when|than|but|nor)|[,(\-–])$",
+    re.IGNORECASE,
+)
+_PROMPT = re.compile(r"\s*(>>>|\.\.\.|\$|#)\s")
+
+
+# Lines that say what a page is about without saying anything about it: "Raises an auditing event
+# shutil.rmtree with arguments path, dir_fd." repeats the function's name, and so wins on term overlap the
+# sentence that answers (issue 23). "Changed in version 3.8: ..." states a fact, so it stays quotable.
+_NEVER_ANSWERS = re.compile(
+    r"\W*(raises\s+an\s+auditing\s+event|see\s+also\b|availability:|(for\s+)?example:?\s*$)", re.I
+)
+
+
+def never_answers(text: str) -> bool:
+    """True for a line that only points at things (an auditing-event note, "See also", "Example:")."""
+    return bool(_NEVER_ANSWERS.match(text))
+
+
+def is_fragment(text: str) -> bool:
+    """True for a piece of a sentence: it ends where no sentence ends (code lines aside, which may)."""
+    return bool(_DANGLING.search(text.rstrip())) and not _PROMPT.match(text)
+
+
+def starts_with_pronoun(text: str) -> bool:
+    """True when ``text`` opens with a pronoun that stands for something named before it."""
+    return bool(_PRONOUN.match(text))
+
+
+def _line_bounds(text: str, offset: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return start, len(text) if end < 0 else end
+
+
+def opens_block(passage: Passage, sentence: ScoredSentence) -> bool:
+    """True when ``sentence`` is the first of its line (a paragraph, a description, a list item)."""
+    text, base = passage.text, passage.start
+    line_start, _ = _line_bounds(text, sentence.start - base)
+    return not text[line_start : sentence.start - base].strip(" \t•-*")
+
+
+def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:
+    """The document offsets of the label line above ``sentence``, or None.
+
+    A label is the line directly above the line ``sentence`` opens (one line break between them; that line
+    ends a sentence, as a description does), that ends no sentence, is at most ``_MAX_LABEL_CHARS`` long,
+    and opens its block itself (a blank line, or another label line, above it): a term above its
+    description, not a wrapped line of prose.
+    """
+    text, base = passage.text, passage.start
+    offset = sentence.start - base
+    line_start, line_end = _line_bounds(text, offset)
+    if text[line_start:offset].strip(" \t•-*") or line_start < 2 or text[line_start - 2] == "\n":
+        return None
+    if not _ENDS_SENTENCE.search(text[line_start:line_end]):
+        # A line that ends no sentence under others is one of a list of terms or code lines (a synopsis,
+        # an example), not a description: the lines above it are its neighbours, not its label.
+        return None
+    first = None
+    cursor = line_start - 1  # the line break ending the line above
+    while cursor > 0:
+        above_start = text.rfind("\n", 0, cursor) + 1
+        line = text[above_start:cursor]
+        if not line.strip() or len(line.strip()) > _MAX_LABEL_CHARS or _ENDS_SENTENCE.search(line):
+            break
+        first = above_start
+        if above_start == 0 or (above_start >= 2 and text[above_start - 2] == "\n"):
+            break  # the label opens its block (or the passage starts there: checked below)
+        cursor = above_start - 1
+    else:
+        return None
+    if first is None:
+        return None
+    # A passage that starts mid-page (a PDF's wrapped lines have no blank lines) gives no evidence that its
+    # first line opens a block: only a blank line, or the document's start, does.
+    block_start = (first == 0 and base == 0) or (first >= 2 and text[first - 2] == "\n")
+    if not block_start:
+        return None
+    start = first + len(text[first:]) - len(text[first:].lstrip())
+    end = line_start - 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (base + start, base + end) if end > start else None
+
+
+# A sentence that goes on with the argument of the one before it: "SQLite does not have a separate Boolean
+# storage class. Instead, Boolean values are stored as integers 0 (false) and 1 (true)."
+_GOES_ON = re.compile(
+    r"\W*(instead|however|but|rather|otherwise|in\s+(that|this|which)\s+case|that\s+is|therefore|thus|so|"
+    r"this\s+means|as\s+a\s+result|only)\b",
+    re.I,
+)
+
+
+def follow_up(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The next sentence of ``sentence``'s paragraph when it goes on with its argument ("Instead, ..."), else None.
+
+    A yes/no question's best sentence often says only "no" ("... does not have a separate Boolean storage
+    class."); the sentence after it that opens with "Instead" or "However" says what is true instead.
+    """
+    text, base = passage.text, passage.start
+    following = next((s for s in passage.sentences if s.start >= sentence.end), None)
+    if following is None or "\n\n" in text[sentence.end - base : following.start - base]:
+        return None
+    return following if _GOES_ON.match(passage.sentence_text(following)) else None
+
+
+def antecedent(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The sentence before ``sentence`` in the passage when ``sentence`` opens with a pronoun, else None."""
+    if not starts_with_pronoun(passage.sentence_text(sentence)):
+        return None
+    previous = None
+    for candidate in passage.sentences:
+        if candidate.start >= sentence.start:
+            break
+        previous = candidate
+    # A sentence that opens with a pronoun itself names nothing: it would only pad the answer.
+    if previous is None or starts_with_pronoun(passage.sentence_text(previous)):
+        return None
+    return previous

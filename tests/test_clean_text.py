@@ -1,0 +1,233 @@
+"""Readers give clean prose with exact offsets: web pages as a browser shows them, PDFs without page furniture."""
+
+from __future__ import annotations
+
+import re
+
+from rag.answer.answerers.quoting import follow_up, label_of
+from rag.config import ReadOptions
+from rag.ingest.chunking import Chunk, chunk_document, reflow, split_sentences
+from rag.ingest.documents import Document
+from rag.ingest.readers.html import READER as HTML
+from rag.ingest.readers.layout import furniture, is_navigation_page
+from rag.ingest.readers.pdf import _page_text
+from rag.retrieve.passages import Passage, ScoredSentence
+
+SPHINX = """<html><head><title>shutil</title><style>p {color: red}</style></head><body>
+<div class="related" role="navigation"><ul><li><a href="a">index</a></li><li><a href="b">modules</a></li>
+<li><a href="c">next</a></li></ul></div>
+<div class="body" role="main">
+<h1><code>shutil</code> — High-level file operations<a class="headerlink" href="#x">¶</a></h1>
+<p>The <code>shutil</code> module offers a number of
+   high-level operations on files and collections of
+   files.</p>
+<dl class="py function">
+<dt class="sig" id="shutil.copytree"><span class="pre">shutil.</span><span class="pre">copytree</span>(<em>src</em>,
+<em>dst</em>, <em>dirs_exist_ok</em>=<span>False</span>)<a class="headerlink" href="#s">¶</a></dt>
+<dd><p>Recursively copy an entire directory tree rooted at <em>src</em> to a directory
+named <em>dst</em> and return the destination directory.</p>
+<p>If <em>exist_ok</em> is false (the default), a <code>FileExistsError</code> is raised.</p></dd></dl>
+<div class="highlight"><pre>&gt;&gt;&gt; p = PureWindowsPath('c:/foo/bar/setup.py')
+&gt;&gt;&gt; p.parents[0]
+PureWindowsPath('c:/foo/bar')
+</pre></div>
+<table><tr><th>Limit</th><th>Value</th></tr><tr><td>SQLITE_MAX_LENGTH</td><td>1 000 000 000</td></tr></table>
+<p>WAL <s>cannot</s> can be used on read-only media.</p>
+</div>
+<div class="sphinxsidebar" role="navigation"><h3>Table of Contents</h3><p>sidebar text</p></div>
+<div class="footer">© Copyright 2001-2023, Python Software Foundation.</div>
+</body></html>"""
+
+
+def test_a_web_page_reads_as_a_browser_shows_it_without_markdown() -> None:
+    extracted = HTML.read(SPHINX.encode(), ReadOptions())
+    text = extracted.text
+    # Whitespace collapsed as a browser does: the source's line breaks do not cut the paragraph.
+    assert "The shutil module offers a number of high-level operations on files and collections of files." in text
+    # No Markdown escapes, emphasis or pilcrows; identifiers keep their underscores.
+    assert not re.search(r"\\[_\[\]>*]|\*\w|¶", text)
+    assert "If exist_ok is false (the default), a FileExistsError is raised." in text
+    # The term stays directly above its description: one line break, no blank line.
+    assert (
+        "shutil.copytree(src, dst, dirs_exist_ok=False)\nRecursively copy an entire directory tree rooted at src "
+        "to a directory named dst and return the destination directory." in text
+    )
+    # A code block is kept verbatim, line by line, as a block of its own.
+    assert (
+        "\n\n>>> p = PureWindowsPath('c:/foo/bar/setup.py')\n>>> p.parents[0]\nPureWindowsPath('c:/foo/bar')\n\n"
+        in text
+    )
+    assert "Limit\tValue\nSQLITE_MAX_LENGTH\t1 000 000 000" in text  # a table row a line
+    assert "WAL can be used on read-only media." in text  # struck-through text is superseded, left out
+    for furniture_text in ("index", "modules", "sidebar text", "Copyright", "color: red"):
+        assert furniture_text not in text, furniture_text
+    assert [s.title for s in extracted.sections] == ["shutil — High-level file operations"]
+    assert extracted.sections[0].start == text.index("shutil — High-level")
+
+
+def test_every_line_of_a_web_page_is_whole_so_sentences_end_at_line_breaks() -> None:
+    extracted = HTML.read(SPHINX.encode(), ReadOptions())
+    document = Document("shutil.html", extracted.text, "0" * 64, kind="html", sections=extracted.sections)
+    sentences, chunks = chunk_document(document, chunk_size=300, chunk_overlap=60)
+    texts = [document.text[s.start : s.end] for s in sentences]
+    assert "shutil.copytree(src, dst, dirs_exist_ok=False)" in texts  # the term is a line of its own
+    assert ">>> p.parents[0]" in texts
+    for chunk in chunks:
+        assert document.text[chunk.start : chunk.end] == chunk.text
+
+
+def test_sentences_keep_identifiers_and_abbreviations_and_end_at_cjk_full_stops() -> None:
+    text = (
+        "Use os.path.join() or read.table in v1.2 of the tool. See e.g. Fig. 3 for the details, cf. Sect. 2 "
+        "below. 이번 회의는 3월 5일 서울 본사에서 열렸다. 참석자는 열 명이었다. "
+        "会議は東京で行われた。参加者は十人だった？はい。"
+    )
+    assert [text[s.start : s.end] for s in split_sentences(text)] == [
+        "Use os.path.join() or read.table in v1.2 of the tool.",
+        "See e.g. Fig. 3 for the details, cf. Sect. 2 below.",
+        "이번 회의는 3월 5일 서울 본사에서 열렸다.",
+        "참석자는 열 명이었다.",
+        "会議は東京で行われた。",
+        "参加者は十人だった？",
+        "はい。",
+    ]
+
+
+GNUPLOT_PAGES = [
+    "{n} gnuplot 5.4 \nThe history is kept in a file; its size is set with set history size. A typical case is",
+    "gnuplot 5.4 {n} \nthe use of integers to construct file names. Substrings can be specified.",
+    "{n} gnuplot 5.4 \nPlot styles are chosen with the with keyword. Each style has its own options and",
+    "gnuplot 5.4 {n} \ndefaults, listed below. The default style is points.",
+]
+
+
+def test_running_heads_and_page_numbers_are_found_and_never_body_lines() -> None:
+    pages = [page.format(n=n) for n, page in enumerate(GNUPLOT_PAGES, start=36)]
+    edges = furniture(pages)
+    assert [page[:head] for page, (head, _) in zip(pages, edges, strict=True)] == [
+        "36 gnuplot 5.4 ",
+        "gnuplot 5.4 37 ",
+        "38 gnuplot 5.4 ",
+        "gnuplot 5.4 39 ",
+    ]
+    assert all(foot == len(page) for page, (_, foot) in zip(pages, edges, strict=True))
+    chapter = ["85\n7 LaTeX usage\nAsymptote comes with a style file.", "Chapter 7: LaTeX usage 86\nMore text here."]
+    assert furniture(chapter)[0][0] == 2  # a bare page number opening a chapter
+
+
+def test_contents_and_index_pages_are_recognised() -> None:
+    contents = "CONTENTS gnuplot 5.4 3\nCanvas size 32\nComments 33\nEscape sequences . . . . . . 35\nEnvironment 35"
+    index = "Index 182\nBezier patch . . . . . . 136\nbezulate . . . . . 136\nabs, 37\nclip, 24, 81, 137\ncd, 87"
+    body = (
+        "The set history size command sets the number of lines kept, 500 by default.\n"
+        "plot 'data' using 1:2 with lines\nset xrange [0:10]\nThe next example uses two columns.\n"
+    )
+    assert is_navigation_page(contents) and is_navigation_page(index)
+    assert not is_navigation_page(body)
+
+
+def test_a_pdf_page_keeps_pdfium_offsets_with_bullets_and_soft_hyphens() -> None:
+    class _TextPage:
+        def get_text_range(self) -> str:
+            return "\x88 Integer overflow is de\ufffetected.\r\nNext line\x85here"
+
+        def close(self) -> None:
+            pass
+
+    class _Page:
+        def get_textpage(self) -> _TextPage:
+            return _TextPage()
+
+    text = _page_text(_Page())
+    assert text == "• Integer overflow is de\u00adtected. \nNext line here"
+    assert len(text) == len(_TextPage().get_text_range())  # one character for one: PDFium's indexes hold
+    assert reflow(text) == "• Integer overflow is detected. Next line here"
+
+
+def test_a_sentence_that_runs_over_a_page_break_reads_as_one_sentence_without_the_running_head() -> None:
+    pages = [page.format(n=n) for n, page in enumerate(GNUPLOT_PAGES, start=36)]
+    from rag.ingest.readers.base import PageSpan
+
+    edges = furniture(pages)
+    parts, spans, offset = [], [], 0
+    for i, (page, (head, foot)) in enumerate(zip(pages, edges, strict=True)):
+        if i:
+            parts.append(" " if head else "\n")
+        parts.append(" " * head + page[head:foot] + " " * (len(page) - foot))
+        spans.append(PageSpan(offset, offset + len(page), 36 + i))
+        offset += len(page) + 1
+    document = Document("gnuplot.pdf", "".join(parts), "0" * 64, kind="pdf", pages=tuple(spans))
+    sentences, _ = chunk_document(document)
+    texts = [reflow(document.text[s.start : s.end]) for s in sentences]
+    assert "A typical case is the use of integers to construct file names." in texts
+    assert not any("gnuplot 5.4" in t for t in texts)
+
+
+def _passage_of(text: str) -> Passage:
+    sentences = split_sentences(text, wrapped=False)
+    chunk = Chunk(id="c0", source="git-stash.html", start=0, end=len(text), text=text, sentences=tuple(sentences))
+    scored = tuple(ScoredSentence(s.start, s.end, 0.5) for s in sentences)
+    return Passage(chunk=chunk, score=0.9, rank=1, sentences=scored)
+
+
+def test_a_description_is_quoted_with_its_term_and_a_code_line_with_no_other_lines() -> None:
+    text = (
+        "SYNOPSIS\n\ngit stash list [<log-options>]\ngit stash drop [-q | --quiet] [<stash>]\n"
+        "git stash branch <branchname> [<stash>]\n\n"
+        "-u\n--include-untracked\nAll untracked files are also stashed and then cleaned up.\n"
+    )
+    passage = _passage_of(text)
+    by_text = {passage.sentence_text(s): s for s in passage.sentences}
+    label = label_of(passage, by_text["All untracked files are also stashed and then cleaned up."])
+    assert label is not None and text[label[0] : label[1]] == "-u\n--include-untracked"
+    # A synopsis line is one of a list of code lines: the lines above it are neighbours, not its label.
+    assert label_of(passage, by_text["git stash branch <branchname> [<stash>]"]) is None
+
+
+def test_a_no_is_followed_by_the_sentence_that_says_what_is_so_instead() -> None:
+    text = (
+        "SQLite does not have a separate Boolean storage class. Instead, Boolean values are stored as integers 0 "
+        "(false) and 1 (true).\n\nSQLite recognizes the keywords TRUE and FALSE."
+    )
+    passage = _passage_of(text)
+    first, second, _next_paragraph = passage.sentences
+    assert follow_up(passage, first) == second
+    assert follow_up(passage, second) is None  # the next paragraph is not the same argument
+
+
+def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
+    from rag.answer.answerers.extractive import Unit, states_qualified_value
+
+    text = (
+        "Manage the set of repositories whose branches you track.\n\n"
+        "One can change the spline tension from its default value of 1 to any value greater than or equal to 0.75."
+        "\n\nPath.touch(mode=0o666, exist_ok=True)\nCreate a file at this given path."
+    )
+    passage = _passage_of(text)
+    units = {
+        passage.sentence_text(s): Unit(0.5, s, passage, label_of(passage, s), frozenset()) for s in passage.sentences
+    }
+    about_remotes = [units["Manage the set of repositories whose branches you track."]]
+    assert not states_qualified_value("What is the maximum number of remotes a repository can have?", about_remotes)
+    assert states_qualified_value("Which remotes can a repository have?", about_remotes)  # no qualifier asked
+    tension = [units[passage.sentence_text(passage.sentences[1])]]
+    assert states_qualified_value("What is the default spline tension, and the smallest I can set?", tension)
+    touch = [units["Create a file at this given path."]]  # quoted below its signature, which gives the default
+    assert states_qualified_value("What permission mode does Path.touch() use by default?", touch)
+
+
+def test_a_line_that_only_points_at_things_is_never_quoted() -> None:
+    from rag.answer.answerers.extractive import candidates
+
+    text = (
+        "shutil.rmtree(path, ignore_errors=False)\nRaises an auditing event shutil.rmtree with arguments path, dir_fd."
+        "\n\nDelete an entire directory tree; path must point to a directory.\n\nChanged in version 3.8: On Windows, "
+        "will no longer delete the contents of a directory junction."
+    )
+    quoted = [
+        unit.passage.sentence_text(unit.sentence)
+        for unit, _ in candidates("What does shutil.rmtree do?", [_passage_of(text)])
+    ]
+    assert "Delete an entire directory tree; path must point to a directory." in quoted
+    assert not any(line.startswith("Raises an auditing event") for line in quoted)
+    assert any(line.startswith("Changed in version 3.8") for line in quoted)  # it states a fact
