@@ -232,6 +232,48 @@ def test_a_killed_index_run_resumes_without_embedding_finished_files_again(tmp_p
     assert len(final.manifest.files) == 40 and not final.manifest.pending and len(final) == total
 
 
+# Ctrl-C that lands while a finalizer runs: Python raises the KeyboardInterrupt inside ``__del__`` and only
+# prints "Exception ignored in ...", so the run went on to the end and exited 0. The driver drops such an
+# object right after the second step is committed, the way a garbage collection can at any moment.
+_SWALLOWED_CTRL_C = """
+import os, signal, sys
+import rag.indexing.faiss as faiss
+from rag.cli import main
+
+class SendsCtrlC:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs at one of these lines, inside __del__
+            pass
+
+commit, steps = faiss._commit, []
+
+def commit_then_collect(*args, **kwargs):
+    store = commit(*args, **kwargs)
+    steps.append(1)
+    if len(steps) == 2:
+        SendsCtrlC()  # freed at once: its __del__ runs here
+    return store
+
+faiss._commit = commit_then_collect
+sys.exit(main(["index"]))
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_index_run(tmp_path: Path) -> None:
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    _write_corpus(docs, 40)
+    env = {**os.environ, "RAG_INDEX_STEP_CHUNKS": "6", "RAG_DOCS": str(docs), "RAG_INDEX": str(index)}
+    run = subprocess.run(
+        [sys.executable, "-c", _SWALLOWED_CTRL_C], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 130, run.stderr[-2000:]
+    assert "files indexed so far are kept" in run.stderr
+    store = ChunkStore.load(index)
+    assert store.manifest.pending and 0 < len(store.manifest.files) < 40  # stopped within a step or two
+
+
 @pytest.mark.slow
 def test_progress_events_arrive_at_least_once_a_second(tmp_path: Path, embedder: Embedder) -> None:
     docs = tmp_path / "docs"

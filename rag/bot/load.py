@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,19 +82,25 @@ def collection_settings(settings: Settings, collection: str | None, *, docs_give
 
 
 def open_index(
-    settings: Settings, *, rebuild: bool = False, progress: bool | ProgressCallback = True
+    settings: Settings,
+    *,
+    rebuild: bool = False,
+    progress: bool | ProgressCallback = True,
+    cancel: threading.Event | None = None,
 ) -> tuple[Embedder, Store, IndexReport]:
     """Load the embedding model, bring the index up to date, and return both with what was done.
 
     When the model runs on sentence-transformers only because no ONNX export exists yet (backend
     ``"auto"``), it is exported now, while it is loaded anyway, so that the next start is a fast one.
 
+    ``cancel``: set it to stop after the step in progress (``sync_store``'s; ``IndexCancelled`` says what was kept).
+
     Raises:
         ConfigError: The embedding model cannot be loaded.
         DocumentError: The docs folder is missing or holds no readable document.
     """
     embedder = embedder_for(settings)
-    store, report = sync_store(settings, embedder, rebuild=rebuild, progress=progress)
+    store, report = sync_store(settings, embedder, rebuild=rebuild, progress=progress, cancel=cancel)
     if settings.embedding_backend == "auto" and embedder.backend == "torch":
         export_onnx(settings.embedding_model, settings.cache_dir, settings.device)
     return embedder, store, report

@@ -9,11 +9,15 @@ problem.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 from rag.config import Settings
 from rag.errors import ConfigError, DocumentError, QuestionError, RagError
@@ -325,6 +329,30 @@ def _configure_logging(args: argparse.Namespace) -> None:
         logging.getLogger("rag").setLevel(logging.ERROR if args.quiet else logging.INFO)
 
 
+@contextlib.contextmanager
+def _ctrl_c_also_cancels() -> Iterator[threading.Event]:
+    """Ctrl-C raises KeyboardInterrupt as always, and also sets the event that indexing checks between steps.
+
+    Python swallows a KeyboardInterrupt raised while a finalizer runs (it prints "Exception ignored in ..."),
+    and a garbage collection can run one at any moment: the run went on to the end and exited 0. The event
+    stops it at the next step all the same.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield stop
+        return
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -390,7 +418,13 @@ def _run(args: argparse.Namespace) -> int:
         logging.getLogger("rag.ingest.documents").addFilter(
             lambda record: not record.getMessage().startswith("skipped ")
         )
-        _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress)
+        from rag.indexing.faiss import IndexCancelled
+
+        with _ctrl_c_also_cancels() as stop:
+            try:
+                _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress, cancel=stop)
+            except IndexCancelled:
+                raise KeyboardInterrupt from None  # reported as any Ctrl-C: exit 130, finished files kept
         print(report.summary())
         return 0
     if args.command == "eval":
