@@ -84,3 +84,20 @@ def test_index_storage_and_type_flags_then_ask_keeps_them(env: dict[str, str]) -
     assert (manifest["vector_storage"], manifest["index_type"]) == ("int8", "flat")
     bad = run(["index", "--vector-storage", "int4"], env)
     assert bad.returncode == 2 and "invalid choice: 'int4'" in bad.stderr
+
+
+def test_rag_index_in_process_leaves_the_skip_warnings_of_later_reads_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `rag index` names each skipped file once, in its summary, so it quiets the warning logged when one is
+    # found; that must last only as long as the command, not for the notebook or server process that ran it.
+    from rag.cli import main
+    from rag.ingest.documents import load_documents
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    (docs / "latin1.txt").write_bytes("Caf\xe9 au lait".encode("latin-1"))
+    assert main(["index", "--docs", str(docs), "--index", str(tmp_path / "index")]) == 0
+    with caplog.at_level("WARNING"):
+        load_documents(docs)
+    assert "skipped latin1.txt" in caplog.text

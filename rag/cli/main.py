@@ -353,6 +353,31 @@ def _ctrl_c_also_cancels() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def _summary_only() -> Iterator[None]:
+    """While ``rag index`` runs, quiet the log lines its printed summary repeats; as they were afterwards.
+
+    The summary is the command's output: the same line logged on stderr would print it twice. It also ends
+    with every skipped file and why, so the warning logged when one is found would name it twice. The
+    change must not outlive the command: ``main`` also runs inside notebooks, servers and tests.
+    """
+    from rag.indexing.faiss import SUMMARY_LOGGER
+
+    summary, documents = logging.getLogger(SUMMARY_LOGGER), logging.getLogger("rag.ingest.documents")
+    level = summary.level
+
+    def not_a_skip(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("skipped ")
+
+    summary.setLevel(logging.WARNING)
+    documents.addFilter(not_a_skip)
+    try:
+        yield
+    finally:
+        documents.removeFilter(not_a_skip)
+        summary.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -410,17 +435,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "index":
         from rag.bot.load import open_index
-        from rag.indexing.faiss import SUMMARY_LOGGER
-
-        # The summary is this command's output: the same line logged on stderr would print it twice. It also
-        # ends with every skipped file and why, so the warning logged when one is found would name it twice.
-        logging.getLogger(SUMMARY_LOGGER).setLevel(logging.WARNING)
-        logging.getLogger("rag.ingest.documents").addFilter(
-            lambda record: not record.getMessage().startswith("skipped ")
-        )
         from rag.indexing.faiss import IndexCancelled
 
-        with _ctrl_c_also_cancels() as stop:
+        with _ctrl_c_also_cancels() as stop, _summary_only():
             try:
                 _, _, report = open_index(settings, rebuild=args.rebuild, progress=progress, cancel=stop)
             except IndexCancelled:
