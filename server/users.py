@@ -18,10 +18,8 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -32,6 +30,7 @@ from typing import Any, Literal, get_args
 from filelock import FileLock
 
 from rag.errors import ConfigError
+from rag.jsonfile import write_json_atomically
 from server.db import StateUnavailable
 
 __all__ = ["ROLES", "Role", "User", "UserStore", "hash_password", "hash_token", "role_allows", "verify_password"]
@@ -320,21 +319,9 @@ class UserStore:
         return _EditContext(self)
 
     def _write(self, accounts: dict[str, _Account]) -> None:
-        """Write ``accounts`` atomically: a 0600 temporary file in the same folder, fsynced, renamed over."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Write ``accounts`` atomically, as a 0600 file (``write_json_atomically``)."""
         data = {"version": FORMAT_VERSION, "users": {n: a.to_json() for n, a in sorted(accounts.items())}}
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)  # mkstemp makes it 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomically(self.path, data)
 
 
 class _EditContext:

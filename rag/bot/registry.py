@@ -20,9 +20,7 @@ and leak through it, so such a registry is refused.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ from filelock import FileLock
 
 from rag.config import Settings
 from rag.errors import CollectionNotFound, ConfigError
+from rag.jsonfile import write_json_atomically
 
 __all__ = [
     "DEFAULT",
@@ -284,17 +283,7 @@ class Registry:
 
     def _write(self, entries: dict[str, Collection]) -> None:
         data = {"version": FORMAT_VERSION, "collections": {n: e.to_json() for n, e in sorted(entries.items())}}
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomically(self.path, data)
 
 
 def _existing(entries: dict[str, Collection], name: str) -> Collection:
