@@ -231,3 +231,23 @@ def test_a_line_that_only_points_at_things_is_never_quoted() -> None:
     assert "Delete an entire directory tree; path must point to a directory." in quoted
     assert not any(line.startswith("Raises an auditing event") for line in quoted)
     assert any(line.startswith("Changed in version 3.8") for line in quoted)  # it states a fact
+
+
+def test_a_long_line_nearby_does_not_cut_the_full_lines_of_a_wrapped_paragraph() -> None:
+    # asymptote.pdf, "10 Interactive mode": one 179-character line (it ran into the margin) made the
+    # 87-character lines around it look short, so "it is not necessary" ended a sentence there and
+    # "to terminate input lines with a semicolon." was quoted alone, saying the opposite.
+    lines = [
+        f"Filler line {n} of a hard-wrapped manual page, written to the width that this text has." for n in range(12)
+    ]
+    paragraph = (
+        "When\n"
+        "the -multiline option is disabled (the default), each line must be a complete Asymptote\n"
+        "statement (unless explicitly continued by a final backslash character); it is not necessary\n"
+        "to terminate input lines with a semicolon. If one assigns settings.multiline=true, interactive code can"
+        " be entered over multiple lines; in this mode, the automatic termination of\n"
+        "interactive input lines by a semicolon is inhibited.\n"
+    )
+    text = "\n".join(lines) + "\n\n" + paragraph
+    sentences = [text[s.start : s.end] for s in split_sentences(text)]
+    assert any("it is not necessary\nto terminate input lines with a semicolon." in s for s in sentences)

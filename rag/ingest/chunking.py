@@ -157,18 +157,23 @@ def _soft_breaks(text: str, lines: list[tuple[int, int]]) -> set[int]:
     is at most ``_MAX_WRAP_WIDTH`` characters. Then a break is soft when the next line directly follows (no
     blank line), does not start a block (list item, heading, table row, code), and the line before it fills
     at least ``_SOFT_LINE_SHARE`` of the width around it (the longest of the two lines before and after it,
-    so a narrow column is measured against its own width): a short line ends its paragraph, or is a title.
+    so a narrow column is measured against its own width, but never more than the text's typical width): a
+    short line ends its paragraph, or is a title.
     """
     lengths = [len(text[s:e].rstrip()) for s, e in lines]
     filled = sorted(n for n in lengths if n)
-    if len(filled) < 2 or filled[min(len(filled) - 1, int(len(filled) * 0.9))] > _MAX_WRAP_WIDTH:
+    typical = filled[min(len(filled) - 1, int(len(filled) * 0.9))] if filled else 0
+    if len(filled) < 2 or typical > _MAX_WRAP_WIDTH:
         return set()
     soft = set()
     for i in range(len(lines) - 1):
         (start, end), (next_start, next_end) = lines[i], lines[i + 1]
         if next_start != end + 1 or not text[next_start:next_end].strip():
             continue
-        width = max(lengths[max(0, i - 2) : i + 3])
+        # A line longer than the text's typical width nearby (a PDF line that ran into the margin, a URL)
+        # does not widen the measure: against it, every full line around it looked short and ended its
+        # paragraph ("it is not necessary" / "to terminate input lines with a semicolon.").
+        width = min(max(lengths[max(0, i - 2) : i + 3]), typical)
         line = text[start:end].rstrip()
         if len(line) < _SOFT_LINE_SHARE * width or _BLOCK_START.match(text, next_start) or line.lstrip()[:1] in "#|":
             continue
