@@ -251,3 +251,30 @@ def test_a_long_line_nearby_does_not_cut_the_full_lines_of_a_wrapped_paragraph()
     text = "\n".join(lines) + "\n\n" + paragraph
     sentences = [text[s.start : s.end] for s in split_sentences(text)]
     assert any("it is not necessary\nto terminate input lines with a semicolon." in s for s in sentences)
+
+
+def test_a_syntax_or_declaration_line_of_a_wrapped_page_is_not_joined_to_the_prose_after_it() -> None:
+    # gnuplot.pdf's syntax lines and asymptote.pdf's declarations are as wide as the prose around them:
+    # joined to the next line, "{default} When leaving gnuplot ..." was one sentence, never quotable alone.
+    prose = "This paragraph of a manual page is wrapped at the width of the page, as PDF text always is."
+    text = "\n".join(
+        [
+            prose,
+            prose,
+            "To construct contours of a function on a box at the resolution you need, use the routine",
+            "guide[][] contour(real f(real, real), pair a, pair b, real[] c, int nx=ngraph, int ny=nx,",
+            "interpolate join=operator --, int subsample=1, bool adaptive=false, real tolerance=0);",
+            "The integers nx and ny define the resolution of the grid that the function is sampled on.",
+            "Syntax:",
+            "set history {size <N>} {quiet|numbers} {full|trim} {default} {numbers} {quiet} {trim}",
+            "When leaving gnuplot the value of history size limits the number of lines saved to the",
+            "history file; the default size is given in the settings, which are listed at the end.",
+            prose,
+        ]
+    )
+    sentences = [text[s.start : s.end] for s in split_sentences(text)]
+    assert "The integers nx and ny define the resolution of the grid that the function is sampled on." in sentences
+    assert "set history {size <N>} {quiet|numbers} {full|trim} {default} {numbers} {quiet} {trim}" in sentences
+    # A statement wrapped mid-argument still reads as one piece, and prose wrapped after ";" stays one sentence.
+    assert any(s.startswith("To construct contours") and s.endswith("real tolerance=0);") for s in sentences)
+    assert any(s.startswith("When leaving gnuplot") and s.endswith("listed at the end.") for s in sentences)

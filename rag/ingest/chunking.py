@@ -132,6 +132,9 @@ def split_sentences(text: str, max_chars: int = 800, *, wrapped: bool = True) ->
 _BLOCK_START = re.compile(r"[ \t]*(?:[-*•–+>|#]|\d{1,3}[.)]\s|[a-zA-Z][.)]\s)|    |\t")
 # Wrapped paragraphs have most lines near one width; prose written one paragraph a line does not.
 _MAX_WRAP_WIDTH = 130
+# How a line of code or syntax ends (a statement, a block, an optional argument: "{full|trim} {default}");
+# prose wrapped at one of these goes on in lower case.
+_CODE_LINE_ENDS = (";", "{", "}")
 _SOFT_LINE_SHARE = 0.55
 
 
@@ -177,6 +180,8 @@ def _soft_breaks(text: str, lines: list[tuple[int, int]]) -> set[int]:
         line = text[start:end].rstrip()
         if len(line) < _SOFT_LINE_SHARE * width or _BLOCK_START.match(text, next_start) or line.lstrip()[:1] in "#|":
             continue
+        if line.endswith(_CODE_LINE_ENDS) and text[next_start:next_end].lstrip()[:1].isupper():
+            continue  # a declaration or syntax line, then prose: "int subsample=1);" / "The integers nx and ny"
         soft.add(i)
     return soft
 
