@@ -61,8 +61,12 @@ def test_a_web_page_reads_as_a_browser_shows_it_without_markdown() -> None:
     assert "WAL can be used on read-only media." in text  # struck-through text is superseded, left out
     for furniture_text in ("index", "modules", "sidebar text", "Copyright", "color: red"):
         assert furniture_text not in text, furniture_text
-    assert [s.title for s in extracted.sections] == ["shutil — High-level file operations"]
-    assert extracted.sections[0].start == text.index("shutil — High-level")
+    # Headings are sections, and so is each term, up to the end of its list: a citation names its entry.
+    page, entry = "shutil — High-level file operations", "shutil.copytree(src, dst, dirs_exist_ok=False)"
+    assert [s.title for s in extracted.sections] == [page, f"{page} > {entry}", page]
+    assert [s.start for s in extracted.sections[:2]] == [text.index("shutil — High-level"), text.index(entry)]
+    after_list = extracted.sections[2]
+    assert text[after_list.start : after_list.end].strip().startswith(">>> p = PureWindowsPath")
 
 
 def test_every_line_of_a_web_page_is_whole_so_sentences_end_at_line_breaks() -> None:
@@ -278,3 +282,21 @@ def test_a_syntax_or_declaration_line_of_a_wrapped_page_is_not_joined_to_the_pro
     # A statement wrapped mid-argument still reads as one piece, and prose wrapped after ";" stays one sentence.
     assert any(s.startswith("To construct contours") and s.endswith("real tolerance=0);") for s in sentences)
     assert any(s.startswith("When leaving gnuplot") and s.endswith("listed at the end.") for s in sentences)
+
+
+def test_a_sentence_deep_in_a_description_is_cited_under_its_term() -> None:
+    page = """<html><body><div role="main"><h1>git-clean(1)</h1><h2>OPTIONS</h2><dl>
+    <dt>-n</dt><dt>--dry-run</dt><dd><p>Don't actually remove anything.</p><p>Just show what would be done.</p></dd>
+    <dt>-x</dt><dd><p>Don't use the standard ignore rules.</p>
+    <dl><dt>clean.requireForce</dt><dd><p>Defaults to true.</p></dd></dl></dd>
+    </dl><p>After the list.</p></div></body></html>"""
+    extracted = HTML.read(page.encode(), ReadOptions())
+    text = extracted.text
+
+    def section_of(phrase: str) -> str:
+        offset = text.index(phrase)
+        return next(s.title for s in extracted.sections if s.start <= offset < s.end)
+
+    assert section_of("Just show what would be done.") == "git-clean(1) > OPTIONS > -n, --dry-run"
+    assert section_of("Defaults to true.") == "git-clean(1) > OPTIONS > -x > clean.requireForce"
+    assert section_of("After the list.") == "git-clean(1) > OPTIONS"

@@ -108,6 +108,6 @@ def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[Sect
             path.pop()
         path.append((level, title))
         end = headings[i + 1][0] if i + 1 < len(headings) else len(text)
-        if end > offset:
+        if text[offset:end].strip():  # a span of blank lines (between two lists of terms) holds nothing
             spans.append(SectionSpan(offset, end, " > ".join(t for _, t in path)))
     return tuple(spans)

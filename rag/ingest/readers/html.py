@@ -16,7 +16,9 @@ Only the content is kept: scripts, styles, forms, navigation (``<nav>``, ``role=
 whose class or id says menu, sidebar, footer, breadcrumbs, cookie banner or table of contents), hidden
 elements and struck-through text (superseded statements) are left out. When the page marks its main
 content (``<main>``, ``role="main"``) only that is read; otherwise blocks made mostly of links (menus, link
-lists) are left out too. Headings ``<h1>``-``<h6>`` become sections; nothing else does.
+lists) are left out too. Headings ``<h1>``-``<h6>`` become sections, and so do ``<dt>`` terms, one level under
+the heading they sit in, up to the end of their list: a citation names the entry it quotes
+(``os.path > os.path.exists(path)``, ``OPTIONS > -n, --dry-run``).
 
 A page with more than ``max_elements`` tags is refused before it is parsed (counted as ``<`` signs that do not
 open an end tag, a comment or a declaration: a bound, cheap on the 10 MB an HTML file may have), and a page
@@ -231,7 +233,9 @@ def _walk(root: Any, writer: _Writer, marked_main: bool) -> None:
         if tag == "dt":
             # A term starts a block unless it follows another term ("-f" then "--force"): one line each.
             previous = _previous_element(node)
-            writer.brk(2 if previous is not None and previous.tag == "dt" else 3)
+            follows_term = previous is not None and previous.tag == "dt"
+            writer.brk(2 if follows_term else 3)
+            _term(node, writer, follows_term)
             closing = _closer(writer, 2)
         elif tag == "dd":
             writer.brk(2)
@@ -244,6 +248,9 @@ def _walk(root: Any, writer: _Writer, marked_main: bool) -> None:
             if _previous_element(node) is not None:
                 writer._flush()
                 writer._emit("\t")
+        elif tag == "dl":
+            writer.brk(3)
+            closing = _terms_closer(writer, node)
         elif tag in _BLOCKS:
             writer.brk(3)
             closing = _closer(writer, 3)
@@ -267,6 +274,58 @@ def _previous_element(node: Any) -> Any:
     while sibling is not None and (sibling.tag is None or sibling.tag.startswith("-")):
         sibling = sibling.prev
     return sibling
+
+
+_TERM_LEVEL = 7  # a term is a section under the page's deepest heading level (h6)
+_MAX_TERM_TITLE = 100
+
+
+def _term(node: Any, writer: _Writer, follows_term: bool) -> None:
+    """Record a ``<dt>`` term as a section: what its description is about, up to the next term.
+
+    "Returns False for broken symbolic links." is cited under ``os.path.exists(path)``, not just ``os.path``.
+
+    Terms of nested lists (a class's methods) sit one level under their list's term; consecutive terms
+    ("-n", "--dry-run") make one title.
+    """
+    title = " ".join((node.text(deep=True) or "").split())
+    title = " ".join(word for word in title.split() if word not in _PERMALINK).rstrip(" ¶")
+    if not title:
+        return
+    if len(title) > _MAX_TERM_TITLE:
+        title = title[: title.rfind(" ", 0, _MAX_TERM_TITLE) if " " in title[:_MAX_TERM_TITLE] else _MAX_TERM_TITLE]
+        title = title.rstrip(" ,") + " …"
+    if follows_term and writer.headings and writer.headings[-1][1] >= _TERM_LEVEL:
+        offset, level, first = writer.headings[-1]
+        writer.headings[-1] = (offset, level, f"{first}, {title}")
+        return
+    writer._flush()
+    writer.headings.append((writer.length, _term_level(node), title))
+
+
+def _term_level(node: Any) -> int:
+    """The section level of the terms of ``<dl>`` ``node`` (or of the ``<dt>`` ``node``'s list)."""
+    depth, parent = 0, node if node.tag == "dl" else node.parent
+    while parent is not None:
+        depth += parent.tag == "dl"
+        parent = parent.parent
+    return _TERM_LEVEL + max(depth - 1, 0)
+
+
+def _terms_closer(writer: _Writer, node: Any) -> Any:
+    """What closes a ``<dl>``: a blank line, and the section that held the list goes on after it.
+
+    Without it, the text after a list (a code example, the next paragraph) would be filed under its last term.
+    """
+    level = _term_level(node)
+
+    def close() -> None:
+        writer.brk(3)
+        outer = next((h for h in reversed(writer.headings) if h[1] < level), None)
+        if outer is not None and writer.headings[-1][1] >= level:
+            writer.headings.append((writer.length, outer[1], outer[2]))
+
+    return close
 
 
 def _heading(node: Any, writer: _Writer, level: int) -> None:
