@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
+from rag.answer.answerers.extractive import ExtractiveAnswerer
 from rag.answer.answerers.quoting import follow_up, label_of
 from rag.config import ReadOptions
 from rag.ingest.chunking import Chunk, chunk_document, reflow, split_sentences
@@ -11,7 +13,7 @@ from rag.ingest.documents import Document
 from rag.ingest.readers.html import READER as HTML
 from rag.ingest.readers.layout import furniture, is_navigation_page
 from rag.ingest.readers.pdf import _page_text
-from rag.retrieve.passages import Passage, ScoredSentence
+from rag.retrieve.passages import Passage, Passages, ScoredSentence
 
 SPHINX = """<html><head><title>shutil</title><style>p {color: red}</style></head><body>
 <div class="related" role="navigation"><ul><li><a href="a">index</a></li><li><a href="b">modules</a></li>
@@ -300,3 +302,40 @@ def test_a_sentence_deep_in_a_description_is_cited_under_its_term() -> None:
     assert section_of("Just show what would be done.") == "git-clean(1) > OPTIONS > -n, --dry-run"
     assert section_of("Defaults to true.") == "git-clean(1) > OPTIONS > -x > clean.requireForce"
     assert section_of("After the list.") == "git-clean(1) > OPTIONS"
+
+
+def test_an_option_asked_for_is_quoted_with_its_term_when_its_second_sentence_answers() -> None:
+    # git-worktree.html: the sentence that best answers is the second of the description, and opens with a
+    # pronoun; it is quoted with the first, and the first with its term, or the answer never names the option.
+    text = (
+        "-n\n--dry-run\nWith prune, do not remove anything; just report what it would remove.\n\n--porcelain\n"
+        "With list, output in an easy-to-parse format for scripts. This format will remain stable across Git "
+        "versions and regardless of user configuration.\n"
+    )
+    passage = dataclasses.replace(_passage_of(text), score=0.9)
+    stable = next(s for s in passage.sentences if passage.sentence_text(s).startswith("This format"))
+    scored = tuple(
+        dataclasses.replace(s, score=0.9 if s == stable else 0.3, overlap=0.6 if s == stable else 0.0)
+        for s in passage.sentences
+    )
+    passages = Passages([dataclasses.replace(passage, sentences=scored)])
+    passages.term_weights = {"list": 1.0, "option": 1.0, "stabl": 2.0, "output": 1.0, "format": 1.0, "script": 2.0}
+    answer = ExtractiveAnswerer(min_score=0.0).answer(
+        "Which git worktree list option gives a stable output format meant for scripts?", passages
+    )
+    assert answer.text.startswith("--porcelain With list, output in an easy-to-parse format for scripts. This format")
+    [citation] = answer.citations
+    assert text[citation.highlights[0][0] :].startswith("--porcelain\nWith list")  # the quoted spans are exact
+
+
+def test_a_chunk_never_starts_with_a_description_without_its_term() -> None:
+    blocks = [
+        f"--option-{n}\nOption number {n} changes how the command behaves in one small way. It is off by default."
+        for n in range(40)
+    ]
+    text = "\n\n".join(blocks) + "\n"
+    document = Document("git-example.html", text, "0" * 64, kind="html")
+    _, chunks = chunk_document(document, chunk_size=300, chunk_overlap=120)
+    assert len(chunks) > 10
+    for chunk in chunks[1:]:
+        assert not chunk.text.startswith("Option number"), chunk.text[:40]

@@ -256,8 +256,32 @@ def chunk_document(
         next_first = last + 1
         while next_first - 1 > first and sentences[last].end - sentences[next_first - 1].start <= chunk_overlap:
             next_first -= 1
+        # A description starts no chunk without its term ("--porcelain" above "With list, output in an
+        # easy-to-parse format"): the chunk starts at the term, so the answer can say which option it is.
+        while next_first - 1 > first and _is_label(document.text, sentences[next_first - 1], sentences[next_first]):
+            next_first -= 1
         first = next_first
     return sentences, chunks
+
+
+_MAX_LABEL_CHARS = 250
+_ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
+
+
+def _is_label(text: str, line: Sentence, following: Sentence) -> bool:
+    """True when ``line`` is a term directly above ``following`` (a ``<dt>`` above its description).
+
+    A term is a whole line of at most ``_MAX_LABEL_CHARS`` that ends no sentence, with one line break between
+    it and the next line (a blank line would end the block), as the web page reader writes them.
+    """
+    line_start = text.rfind("\n", 0, line.start) + 1
+    term = text[line_start : line.end]
+    return (
+        text[line.end : following.start] == "\n"
+        and not term[: line.start - line_start].strip()
+        and len(term) <= _MAX_LABEL_CHARS
+        and not _ENDS_SENTENCE.search(term)
+    )
 
 
 def _places(document: Document) -> list[Place]:

@@ -402,6 +402,11 @@ def states_qualified_value(question: str, units: Sequence[Unit]) -> bool:
     )
 
 
+def _text(passage: Passage, start: int, end: int) -> str:
+    """The passage's text between two document offsets."""
+    return passage.text[start - passage.start : end - passage.start]
+
+
 def _unit_text(unit: Unit) -> str:
     """The unit's sentence with the context it is quoted with."""
     passage = unit.passage
@@ -438,7 +443,15 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any
     previous = antecedent(passage, sentence)
     referred = None
     if previous is not None:
-        referred = (previous.start, previous.end, frozenset(tokenize(passage.sentence_text(previous))))
+        # The antecedent may open a description: its term goes with it ("--porcelain" / "With list, output
+        # in an easy-to-parse format for scripts." / "This format will remain stable ...").
+        term = label_of(passage, previous)
+        referred = (
+            previous.start,
+            previous.end,
+            frozenset(tokenize(passage.sentence_text(previous))),
+            None if term is None else term[0],
+        )
     opens = opens_block(passage, sentence)
     intro = None
     before = [s for s in passage.sentences if s.end <= sentence.start]
@@ -466,8 +479,10 @@ def _context(
         if (terms & wanted) - sentence.terms or kind in {"which", "value", "procedure"}:
             return span, terms, opens
     if referred is not None:
-        start, end, terms = referred
+        start, end, terms, term_start = referred
         if (terms & wanted) - sentence.terms:
+            if term_start is not None and kind in {"which", "value", "procedure"}:
+                return (term_start, end), terms | frozenset(tokenize(_text(passage, term_start, start))), opens
             return (start, end), terms, opens
     elif intro is not None:
         return intro[0], intro[1], opens  # "To leave the bisect state, run:" above the command
