@@ -335,7 +335,7 @@ def test_a_chunk_never_starts_with_a_description_without_its_term() -> None:
     ]
     text = "\n\n".join(blocks) + "\n"
     document = Document("git-example.html", text, "0" * 64, kind="html")
-    _, chunks = chunk_document(document, chunk_size=300, chunk_overlap=120)
+    _, chunks = chunk_document(document, chunk_size=400, chunk_overlap=110)
     assert len(chunks) > 10
     for chunk in chunks[1:]:
         assert not chunk.text.startswith("Option number"), chunk.text[:40]
