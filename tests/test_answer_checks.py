@@ -27,3 +27,15 @@ def test_whole_sentences_code_lines_and_terms_pass() -> None:
     assert not check_answers.problems("If exist_ok is false (the default), FileExistsError is raised. [1] [2]")
     assert not check_answers.problems("unitsize(1cm); [1]")
     assert check_answers.quotes("A. [1] B [2] [3]") == ["A.", "B"]
+
+
+def test_a_backslash_a_printed_manual_holds_is_its_own_text_not_an_escape() -> None:
+    answer = (
+        "Each line must be a complete statement (unless continued by a final backslash character \\); it is fine. [1]"
+    )
+    manual = (
+        "x\nEach line must be a complete statement (unless continued by a final backslash character \\); it is\nfine."
+    )
+    assert check_answers.problems(answer)  # read alone, "\)" looks like a Markdown escape
+    assert not check_answers.problems(answer, [manual])
+    assert check_answers.problems("If exist\\_ok is false. [1]", [manual])  # an escape the passage lacks

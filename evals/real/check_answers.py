@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 _MARKER = re.compile(r"\s*\[\d+\]")
@@ -42,11 +43,14 @@ def quotes(answer: str) -> list[str]:
 _PROMPT = re.compile(r"(?:^|\s)(?:>>>|\.\.\.)\s")
 
 
-def problems(answer: str) -> list[str]:
+def problems(answer: str, printed: Sequence[str] = ()) -> list[str]:
     """What is wrong with an answer's quotes (empty when nothing is).
 
     A quote holding an interactive code line (``>>> re.sub(pattern, ...``) is verbatim code: it may end on a
-    comma and hold backslashes, so only its emptiness is checked.
+    comma and hold backslashes, so only its emptiness is checked. ``printed`` are cited passages of documents
+    that are not web pages (a PDF, a text file): Markdown escapes come from converting HTML, so a backslash
+    such a passage itself holds (asymptote.pdf: "continued by a final backslash character", then a backslash and
+    a parenthesis) is the manual's own text.
     """
     found = []
     for quote in quotes(answer):
@@ -57,7 +61,7 @@ def problems(answer: str) -> list[str]:
         elif _DANGLING.search(quote.rstrip()):
             found.append(f"ends mid-sentence: {quote[-60:]!r}")
         markdown = _MARKDOWN.search(quote)
-        if markdown:
+        if markdown and not any(markdown.group() in text for text in printed):
             found.append(f"Markdown {markdown.group()!r} in {quote[:80]!r}")
     return found
 
@@ -76,7 +80,12 @@ def main(argv: list[str]) -> int:
             if record.get("refused"):
                 continue
             answers += 1
-            found = problems(record["answer"])
+            printed = [
+                citation["text"]
+                for citation in record.get("citations", [])
+                if not citation["source"].lower().endswith((".html", ".htm"))
+            ]
+            found = problems(record["answer"], printed)
             if found:
                 bad += 1
                 print(f"{record.get('id', '?')}: {'; '.join(found)}")
