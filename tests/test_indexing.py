@@ -478,3 +478,33 @@ def test_files_indexed_right_after_being_written_get_their_time_recorded_later(
     _, report = sync_index(settings, embedder, progress=False, current=store)
     assert report.action == "reused" and ", 0 read" in caplog.text
     assert _files(settings.index_dir) == before
+
+
+def test_a_chunk_is_embedded_under_its_section_title_with_its_stored_text_and_offsets_unchanged(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    # "Returns False for broken symbolic links." names no function: read under its <dt> entry's title, the
+    # vectors know it is about os.path.exists. The stored text and offsets stay the document's own.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    sentences = " ".join(f"Note {n} about how this function treats a path of kind {n}." for n in range(12))
+    entries = "".join(
+        f"<dl><dt>os.path.{name}(path)</dt><dd><p>{sentences} Returns False for broken symbolic links.</p></dd></dl>"
+        for name in ("exists", "lexists", "isfile")
+    )
+    (docs / "ospath.html").write_text(f"<html><body><main><h1>os.path</h1>{entries}</main></body></html>")
+    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index")
+    store, _ = sync_index(settings, embedder, progress=False)
+    text = next((tmp_path / "index").rglob("*.txt")).read_text(encoding="utf-8")
+    headed = 0
+    for row, chunk in enumerate(store.chunks):
+        assert text[chunk.start : chunk.end] == chunk.text
+        title = (chunk.section or "").rsplit(" > ", 1)[-1]
+        if chunk.text.startswith(title):
+            continue
+        headed += 1
+        assert title.startswith("os.path.")
+        stored = store.chunk_vectors([row])[0]
+        assert float(stored @ embedder.encode([f"{title}\n{chunk.text}"])[0]) > 0.999
+        assert float(stored @ embedder.encode([chunk.text])[0]) < 0.99
+    assert headed >= 3  # chunks that start inside a description

@@ -54,7 +54,7 @@ from rag.indexing.refresh import (
     scan_docs,
     setting_changes,
 )
-from rag.indexing.sentences import sentence_rows
+from rag.indexing.sentences import embedding_inputs, sentence_rows
 from rag.indexing.texts import save_extracted_texts
 from rag.ingest.chunking import Chunk, Sentence, chunk_document
 from rag.ingest.documents import Document
@@ -365,13 +365,13 @@ def _embed(
     over the text. The vectors are None when ``cancel`` was set before the step was done.
     """
     chunks = [c for source in step for c in fresh[source][1]]
-    spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in chunks]
+    texts, spans = embedding_inputs(chunks)
     vector_parts, pooled_parts = [], []
     for i in range(0, len(chunks), EMBED_BATCH):
         if cancel is not None and cancel.is_set():
             return None, [], np.zeros(0)
         vectors, pooled = embedder.encode_with_spans(
-            [c.text for c in chunks[i : i + EMBED_BATCH]], spans[i : i + EMBED_BATCH], progress=False
+            texts[i : i + EMBED_BATCH], spans[i : i + EMBED_BATCH], progress=False
         )
         vector_parts.append(vectors)
         pooled_parts.append(pooled)

@@ -29,7 +29,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import ConfigError, CorruptIndexError, IndexLockedError, IndexVersionError, RagError
 from rag.indexing.refresh import Corpus, IndexReport, plan_refresh, resolve_index_type, scan_docs, setting_changes
-from rag.indexing.sentences import sentence_rows
+from rag.indexing.sentences import embedding_inputs, sentence_rows
 from rag.ingest.chunking import chunk_document
 from rag.ingest.documents import Document
 from rag.stores.codec import SENTENCE_DTYPE
@@ -91,10 +91,8 @@ def _embed(settings: Settings, embedder: Embedder, documents: Sequence[Document]
     """
     split = [chunk_document(doc, settings.chunk_size, settings.chunk_overlap) for doc in documents]
     all_chunks = [c for _, chunks in split for c in chunks]
-    spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in all_chunks]
-    vectors, pooled = embedder.encode_with_spans(
-        [c.text for c in all_chunks], spans, progress=progress, desc="Embedding chunks"
-    )
+    texts, spans = embedding_inputs(all_chunks)
+    vectors, pooled = embedder.encode_with_spans(texts, spans, progress=progress, desc="Embedding chunks")
     rows, kept = sentence_rows(split)
     sentence_vectors = pooled[kept]
     out = []

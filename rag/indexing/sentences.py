@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rag.ingest.chunking import Chunk, Sentence
 
-__all__ = ["sentence_rows"]
+__all__ = ["embedding_inputs", "sentence_rows"]
 
 
 def sentence_rows(
@@ -44,3 +44,26 @@ def sentence_rows(
         if len(positions) != len(sentences):
             raise AssertionError("every sentence of a document belongs to one of its chunks")
     return rows, kept
+
+
+# The heading a chunk is read under: its section's last title, at most this long (the model reads 256 tokens
+# of a chunk; an 800-character chunk takes about 200 of them).
+_MAX_HEADER_CHARS = 80
+
+
+def embedding_inputs(chunks: Sequence[Chunk]) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """What the model reads of each chunk, and where each of its sentences lies in that text.
+
+    A chunk is read under the title of the section it starts in ("os.path.exists(path)", "8.35 contour"):
+    "Returns False for broken symbolic links." says which function only under its heading. The stored text and
+    every offset are the chunk's own; only the vectors see the title.
+    """
+    texts, spans = [], []
+    for chunk in chunks:
+        title = (chunk.section or "").rsplit(" > ", 1)[-1][:_MAX_HEADER_CHARS]
+        header = f"{title}\n" if title and not chunk.text.startswith(title) else ""
+        texts.append(header + chunk.text)
+        spans.append(
+            [(s.start - chunk.start + len(header), s.end - chunk.start + len(header)) for s in chunk.sentences]
+        )
+    return texts, spans

@@ -22,9 +22,11 @@ FORMAT_VERSION = 3  # of the FAISS index folder (rag.stores.faiss); the Postgres
 # What each format brought, for the log line that says why an older index is rebuilt.
 FORMAT_CHANGES = {3: "chunks carry their page, page label and section; the manifest lists skipped files"}
 MANIFEST = "manifest.json"
-# Sentence vectors are pooled from the token vectors of their chunk ("late chunking"); an index whose
-# sentences were embedded on their own ("separate") is rebuilt, since the answerer is calibrated for these.
-SENTENCE_VECTORS = "pooled-in-chunk"
+# Sentence vectors are pooled from the token vectors of their chunk ("late chunking"), the chunk read under
+# its section's title (``rag.indexing.sentences.embedding_inputs``); an index whose sentences were embedded on
+# their own ("separate") or in a chunk without its title ("pooled-in-chunk") is rebuilt, since the answerer is
+# calibrated for these.
+SENTENCE_VECTORS = "pooled-in-chunk-under-section"
 
 
 @dataclass(frozen=True)
