@@ -264,14 +264,16 @@ def chunk_document(
     return sentences, chunks
 
 
-_MAX_LABEL_CHARS = 250
-_ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
+# A term line (a <dt> signature or option above its description) is at most this long and ends no sentence;
+# ``rag.answer.answerers.quoting.label_of`` reads labels by the same two rules.
+MAX_LABEL_CHARS = 250
+ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
 
 
 def _is_label(text: str, line: Sentence, following: Sentence) -> bool:
     """True when ``line`` is a term directly above ``following`` (a ``<dt>`` above its description).
 
-    A term is a whole line of at most ``_MAX_LABEL_CHARS`` that ends no sentence, with one line break between
+    A term is a whole line of at most ``MAX_LABEL_CHARS`` that ends no sentence, with one line break between
     it and the next line (a blank line would end the block), as the web page reader writes them.
     """
     line_start = text.rfind("\n", 0, line.start) + 1
@@ -279,8 +281,8 @@ def _is_label(text: str, line: Sentence, following: Sentence) -> bool:
     return (
         text[line.end : following.start] == "\n"
         and not term[: line.start - line_start].strip()
-        and len(term) <= _MAX_LABEL_CHARS
-        and not _ENDS_SENTENCE.search(term)
+        and len(term) <= MAX_LABEL_CHARS
+        and not ENDS_SENTENCE.search(term)
     )
 
 

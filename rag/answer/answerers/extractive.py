@@ -193,7 +193,7 @@ class ExtractiveAnswerer:
             spans.append((sentence.start, sentence.end))
             quoted.update((passage.source, *span) for span in spans)
             highlights.setdefault(passage.rank, []).extend(spans)
-            text = " ".join(reflow(passage.text[a - passage.start : b - passage.start]) for a, b in spans)
+            text = " ".join(reflow(_text(passage, a, b)) for a, b in spans)
             pieces.append(f"{text} [{n}]")  # wrapped lines read as one
         by_rank = {p.rank: p for p in passages}
         citations = [
@@ -282,9 +282,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 rank=passage.rank,
                 has_label=context is not None,
                 first_in_block=opens,
-                context_text=""
-                if context is None
-                else passage.text[context[0] - passage.start : context[1] - passage.start],
+                context_text="" if context is None else _text(passage, *context),
                 opens_with_subject=bool(subject & _opening_terms(text)),
             )
             found.append((Unit(0.0, sentence, passage, context, terms), candidate))
@@ -412,7 +410,7 @@ def _unit_text(unit: Unit) -> str:
     passage = unit.passage
     spans = [unit.context] if unit.context else []
     spans.append((unit.sentence.start, unit.sentence.end))
-    return " ".join(passage.text[a - passage.start : b - passage.start] for a, b in spans)
+    return " ".join(_text(passage, a, b) for a, b in spans)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -425,6 +423,8 @@ def _sigmoid(x: float) -> float:
 
 
 _Span = tuple[int, int]
+# Questions whose answer needs a sentence's label (the signature or option it describes) quoted with it.
+_LABEL_KINDS = frozenset({"which", "value", "procedure"})
 # (chunk id, sentence start) -> what a sentence's context is, whatever the question: its label, the sentence
 # its pronoun stands for, the line that introduces it (each with its terms), whether it opens its block.
 _CONTEXTS: dict[tuple[str, int], tuple[Any, Any, Any, bool]] = {}
@@ -439,19 +439,15 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any
     label = label_of(passage, sentence)
     labelled = None
     if label is not None:
-        labelled = (label, frozenset(tokenize(passage.text[label[0] - passage.start : label[1] - passage.start])))
+        labelled = (label, frozenset(tokenize(_text(passage, *label))))
     previous = antecedent(passage, sentence)
     referred = None
     if previous is not None:
         # The antecedent may open a description: its term goes with it ("--porcelain" / "With list, output
-        # in an easy-to-parse format for scripts." / "This format will remain stable ...").
+        # in an easy-to-parse format for scripts." / "This format will remain stable ..."), with the term's words.
         term = label_of(passage, previous)
-        referred = (
-            previous.start,
-            previous.end,
-            frozenset(tokenize(passage.sentence_text(previous))),
-            None if term is None else term[0],
-        )
+        with_term = None if term is None else (term[0], frozenset(tokenize(_text(passage, term[0], previous.start))))
+        referred = (previous.start, previous.end, frozenset(tokenize(passage.sentence_text(previous))), with_term)
     opens = opens_block(passage, sentence)
     intro = None
     before = [s for s in passage.sentences if s.end <= sentence.start]
@@ -476,13 +472,14 @@ def _context(
     labelled, referred, intro, opens = _contexts(passage, sentence)
     if labelled is not None:
         span, terms = labelled
-        if (terms & wanted) - sentence.terms or kind in {"which", "value", "procedure"}:
+        if (terms & wanted) - sentence.terms or kind in _LABEL_KINDS:
             return span, terms, opens
     if referred is not None:
-        start, end, terms, term_start = referred
+        start, end, terms, with_term = referred
         if (terms & wanted) - sentence.terms:
-            if term_start is not None and kind in {"which", "value", "procedure"}:
-                return (term_start, end), terms | frozenset(tokenize(_text(passage, term_start, start))), opens
+            if with_term is not None and kind in _LABEL_KINDS:
+                term_start, term_terms = with_term
+                return (term_start, end), terms | term_terms, opens
             return (start, end), terms, opens
     elif intro is not None:
         return intro[0], intro[1], opens  # "To leave the bisect state, run:" above the command

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import re
 
+from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS
 from rag.retrieve.passages import Passage, ScoredSentence
 
 __all__ = ["antecedent", "follow_up", "is_fragment", "label_of", "never_answers", "opens_block", "starts_with_pronoun"]
 
-_MAX_LABEL_CHARS = 250
 _PRONOUN = re.compile(r"\W*(it|its|they|their|this|these|those|he|she|his|her|such)\b", re.I)
-_ENDS_SENTENCE = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
 
 
 # A line that ends on a comma or a word no sentence ends with was cut by a hard line break the reader could
@@ -72,7 +71,7 @@ def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | No
     """The document offsets of the label line above ``sentence``, or None.
 
     A label is the line directly above the line ``sentence`` opens (one line break between them; that line
-    ends a sentence, as a description does), that ends no sentence, is at most ``_MAX_LABEL_CHARS`` long,
+    ends a sentence, as a description does), that ends no sentence, is at most ``MAX_LABEL_CHARS`` long,
     and opens its block itself (a blank line, or another label line, above it): a term above its
     description, not a wrapped line of prose.
     """
@@ -81,7 +80,7 @@ def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | No
     line_start, line_end = _line_bounds(text, offset)
     if text[line_start:offset].strip(" \t•-*") or line_start < 2 or text[line_start - 2] == "\n":
         return None
-    if not _ENDS_SENTENCE.search(text[line_start:line_end]):
+    if not ENDS_SENTENCE.search(text[line_start:line_end]):
         # A line that ends no sentence under others is one of a list of terms or code lines (a synopsis,
         # an example), not a description: the lines above it are its neighbours, not its label.
         return None
@@ -90,7 +89,7 @@ def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | No
     while cursor > 0:
         above_start = text.rfind("\n", 0, cursor) + 1
         line = text[above_start:cursor]
-        if not line.strip() or len(line.strip()) > _MAX_LABEL_CHARS or _ENDS_SENTENCE.search(line):
+        if not line.strip() or len(line.strip()) > MAX_LABEL_CHARS or ENDS_SENTENCE.search(line):
             break
         first = above_start
         if above_start == 0 or (above_start >= 2 and text[above_start - 2] == "\n"):

@@ -288,13 +288,12 @@ def _term(node: Any, writer: _Writer, follows_term: bool) -> None:
     Terms of nested lists (a class's methods) sit one level under their list's term; consecutive terms
     ("-n", "--dry-run") make one title.
     """
-    title = " ".join((node.text(deep=True) or "").split())
-    title = " ".join(word for word in title.split() if word not in _PERMALINK).rstrip(" ¶")
+    title = " ".join(word for word in (node.text(deep=True) or "").split() if word not in _PERMALINK).rstrip(" ¶")
     if not title:
         return
     if len(title) > _MAX_TERM_TITLE:
-        title = title[: title.rfind(" ", 0, _MAX_TERM_TITLE) if " " in title[:_MAX_TERM_TITLE] else _MAX_TERM_TITLE]
-        title = title.rstrip(" ,") + " …"
+        cut = title.rfind(" ", 0, _MAX_TERM_TITLE)  # at a word boundary when there is one
+        title = title[: cut if cut > 0 else _MAX_TERM_TITLE].rstrip(" ,") + " …"
     if follows_term and writer.headings and writer.headings[-1][1] >= _TERM_LEVEL:
         offset, level, first = writer.headings[-1]
         writer.headings[-1] = (offset, level, f"{first}, {title}")
