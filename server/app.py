@@ -65,8 +65,9 @@ from server.sessions import SessionStore
 from server.startup import check_serving
 from server.users import User, UserStore
 from server.web_security import WebGuard
-from ui.app import CSS, HEAD, _warm_up, build_app
+from ui.app import _warm_up, build_app
 from ui.auth_views import ACCOUNT_CSS
+from ui.page_assets import CSS, HEAD
 
 if TYPE_CHECKING:
     from server.mcp_http import McpDoor
