@@ -177,3 +177,39 @@ def test_stop_ends_a_streaming_answer(
         assert shown.count("Nadella") < 40
         page.screenshot(path=str(tmp_path / "stopped.png"), full_page=True)
         page.context.close()
+
+
+def test_a_draft_in_the_question_box_survives_a_streaming_answer_and_a_retry(
+    browser: Browser, root: Path, llm: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each streamed update and the answer's last one used to set the box to "": a next question typed while
+    # an answer streamed or finished (or before pressing Retry) was wiped without a trace.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    bot = rag.load(
+        root / "docs",
+        root / "index",
+        progress=False,
+        answerer="openai",
+        model="test-model",
+        llm_base_url=f"{llm.url}/v1",
+    )
+    llm.script = [
+        Reply("Satya Nadella signed it in Redmond. " * 8, chunk_delay_s=0.1),
+        Reply("Satya Nadella signed it in Redmond. [1]"),
+    ]
+    with served(bot) as url:
+        page = open_page(browser, url, phone=False, scheme="light", sign_in=False)
+        box = page.locator("#question textarea")
+        ask(page, "Who signed the KT-Microsoft agreement?")
+        expect(page.locator(f"{BOT} .rag-streaming").last).to_contain_text("Nadella", timeout=20_000)
+        expect(box).to_have_value("")  # the question sent leaves the box
+        box.fill("And when was it signed?")
+        expect(page.locator("#question button.submit-button")).to_be_visible(timeout=20_000)  # answered
+        expect(page.locator(f"{BOT} .rag-streaming")).to_have_count(0)
+        expect(box).to_have_value("And when was it signed?")
+        page.locator("#chat button[aria-label='Retry']").last.click()
+        expect(page.locator(BOT).last).to_contain_text("Redmond", timeout=20_000)
+        expect(page.locator("#question button.submit-button")).to_be_visible(timeout=20_000)
+        page.wait_for_timeout(500)  # the retried answer's last update has come
+        expect(box).to_have_value("And when was it signed?")
+        page.context.close()

@@ -39,8 +39,8 @@ from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.answerer_choice import AnswererChoices
 from ui.auth_views import account_bar, account_bar_html
-from ui.controls import AnswerMemory, cut_back, ready_box, stopped, wire_rating, with_stop
-from ui.conversations import add_sidebar, after_answer, choices_update, wire_sidebar
+from ui.controls import AnswerMemory, AnswerStreams, cut_back, wire_rating, with_stop
+from ui.conversations import add_sidebar, choices_update, list_after_answer, wire_sidebar
 from ui.documents import document_picker, documents_view, header_markdown
 from ui.examples import corpus_examples
 from ui.page_assets import CSS, HEAD
@@ -109,6 +109,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             sources = None  # the document picker lists default's documents
         earlier = [{"role": t["role"], "content": _plain(t["content"])} for t in history]
         history.append({"role": "user", "content": message})
+        yield "", history, gr.skip(), conversation_id  # the question shows (and leaves the box) at once
         mode: RetrievalMode = "hybrid" if hybrid else "dense"
         try:
             answerer = choices.build(backend, model)
@@ -243,8 +244,24 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                     visible_to=may_see_default,
                 )
                 admin = add_admin_panel(access) if access else None
-        settings = [top_k, hybrid, backend, model, conversation, picker, collection]
-        shown = [question, chatbot, evidence, conversation]
+        # With accounts an answer's last update also refreshes the sidebar's list, filtered by its search box.
+        search = sidebar.search if sidebar else gr.State("")
+        settings = [top_k, hybrid, backend, model, conversation, picker, collection, search]
+        shown = [question, chatbot, evidence, conversation, *(sidebar.after_answer if sidebar else [])]
+        streams = AnswerStreams()
+
+        def streamed(
+            updates: Iterator[tuple[Any, ...]], started_in: str | None, query: str, request: gr.Request, *, clear: bool
+        ) -> Iterator[tuple[Any, ...]]:
+            """``respond``'s updates as the page shows them: the box's buttons, the sidebar with the last one."""
+            after = None
+            if access and sidebar:
+                refresh = list_after_answer(access, access.viewer(request), started_in, query)
+
+                def after(update: tuple[Any, ...] | None) -> tuple[Any, ...]:
+                    return refresh(None if update is None else update[3], update is not None)
+
+            return streams.run(request.session_hash, with_stop(updates, clear=clear, after=after))
 
         def ask_streaming(
             message: str,
@@ -256,11 +273,13 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             conversation_id: str | None,
             sources: list[str] | None,
             collection: str | None,
+            query: str,
             request: gr.Request,
         ) -> Iterator[tuple[Any, ...]]:
-            yield from with_stop(
-                respond(message, history, top_k, hybrid, backend, model, conversation_id, sources, collection, request)
+            updates = respond(
+                message, history, top_k, hybrid, backend, model, conversation_id, sources, collection, request
             )
+            yield from streamed(updates, conversation_id, query, request, clear=True)
 
         def regenerate(
             history: list[dict[str, Any]],
@@ -271,17 +290,19 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             conversation_id: str | None,
             sources: list[str] | None,
             collection: str | None,
+            query: str,
             retry: gr.RetryData,
             request: gr.Request,
         ) -> Iterator[tuple[Any, ...]]:
             turn = cut_back(history, retry.index if isinstance(retry.index, int) else retry.index[0])
             if turn is None:
-                yield ready_box(), history, gr.skip(), conversation_id
-                return
-            message, before = turn
-            yield from with_stop(
-                respond(message, before, top_k, hybrid, backend, model, conversation_id, sources, collection, request)
-            )
+                updates: Iterator[tuple[Any, ...]] = iter([(gr.skip(), history, gr.skip(), conversation_id)])
+            else:
+                message, before = turn
+                updates = respond(
+                    message, before, top_k, hybrid, backend, model, conversation_id, sources, collection, request
+                )
+            yield from streamed(updates, conversation_id, query, request, clear=False)
 
         def resend(
             history: list[dict[str, Any]],
@@ -292,25 +313,16 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             conversation_id: str | None,
             sources: list[str] | None,
             collection: str | None,
+            query: str,
             edit: gr.EditData,
             request: gr.Request,
         ) -> Iterator[tuple[Any, ...]]:
             index = edit.index if isinstance(edit.index, int) else edit.index[0]
             message = edit.value if isinstance(edit.value, str) else str(edit.value)
-            yield from with_stop(
-                respond(
-                    message,
-                    history[:index],
-                    top_k,
-                    hybrid,
-                    backend,
-                    model,
-                    conversation_id,
-                    sources,
-                    collection,
-                    request,
-                )
+            updates = respond(
+                message, history[:index], top_k, hybrid, backend, model, conversation_id, sources, collection, request
             )
+            yield from streamed(updates, conversation_id, query, request, clear=False)
 
         # "always_last": a question sent while the previous answer's last step is still finishing is asked right
         # after it (Gradio's default, "once", dropped it without a word).
@@ -319,13 +331,14 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
         )
         retried = chatbot.retry(regenerate, [chatbot, *settings], shown, api_visibility="private")
         edited = chatbot.edit(resend, [chatbot, *settings], shown, api_visibility="private")
-        # Stop: cancel whichever answer is streaming and give the send button back.
+        # Stop: cancel whichever answer is streaming, then (once it has ended) mark it and give the send button
+        # back. Queued, so its update comes after the cancelled answer's last one on the same stream.
         question.stop(
-            stopped,
+            streams.stop,
             chatbot,
             [question, chatbot],
             cancels=[asked, retried, edited],
-            queue=False,
+            show_progress="hidden",
             api_visibility="private",
         )
         clear.click(
@@ -344,8 +357,6 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
             demo.load(library.relist, [library.search], list(library.outputs), api_visibility="private")
         if access and sidebar and bar and admin:
             wire_sidebar(access, sidebar, chatbot, evidence, evidence_html(None))
-            for answered in (asked, retried, edited):
-                answered.then(*after_answer(access, sidebar), api_visibility="private")
 
             def on_load(request: gr.Request) -> tuple[Any, ...]:
                 viewer = access.viewer(request)

@@ -1,7 +1,8 @@
 """The chat's controls on answers: stop one while it streams, regenerate it, edit and resend a question, rate it.
 
 - **Stop**: while an answer streams, the question box's send button becomes a stop button (``with_stop``);
-  pressing it cancels the answer's event, gives the send button back and marks the cut-off answer (never saved).
+  pressing it cancels the answer's event and, once that answer has ended (``AnswerStreams``), gives the send
+  button back and marks the cut-off answer (never saved). A question typed meanwhile stays in the box.
 - **Regenerate** (Gradio's retry button under the last answer) asks that question again: an LLM answerer writes
   a new answer; the extractive one answers from the documents as they are now.
 - **Edit and resend**: a question in the chat can be edited (Gradio's edit button); the conversation is cut
@@ -12,47 +13,112 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import gradio as gr
 
 from ui.access import ChatAccess
 
-__all__ = ["AnswerMemory", "cut_back", "ready_box", "stopped", "streaming_box", "wire_rating", "with_stop"]
+__all__ = [
+    "AnswerMemory",
+    "AnswerStreams",
+    "cut_back",
+    "ready_box",
+    "stopped",
+    "streaming_box",
+    "wire_rating",
+    "with_stop",
+]
+
+logger = logging.getLogger("rag.ui")
 
 _KEY = re.compile(r'class="rag-message (rag-for-\d+)"')
 
 
 def streaming_box() -> Any:
-    """The question box while an answer streams: empty, with a stop button in place of send."""
-    return gr.Textbox(value="", submit_btn=False, stop_btn=True)
+    """The question box while an answer streams: a stop button in place of send, whatever is typed left alone."""
+    return gr.Textbox(submit_btn=False, stop_btn=True)
 
 
 def ready_box() -> Any:
-    """The question box once no answer is streaming: the send button back."""
+    """The question box once no answer is streaming: the send button back, whatever is typed left alone."""
     return gr.Textbox(submit_btn=True, stop_btn=False)
 
 
-def with_stop(outputs: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    """``respond``'s updates with the box in streaming mode until the last, which gives the send button back.
+def with_stop(
+    outputs: Iterable[tuple[Any, ...]],
+    *,
+    clear: bool,
+    after: Callable[[tuple[Any, ...] | None], tuple[Any, ...]] | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """``respond``'s updates with the question box's buttons: stop while the answer streams, send with the last.
 
-    Each update goes out one step late (the next one tells whether it was the last); the final answer is the
-    last update, so it is never held back.
+    Only the first update may touch the box's text, emptying it when ``clear`` (the question was just sent;
+    a regenerated or edited answer leaves a draft alone). Later updates, and Gradio's replay of the last one
+    when the event ends, would wipe a next question typed meanwhile. The first goes out at once; each later
+    one a step late (the next tells whether it was the last), so the final answer is never held back.
+    ``after(update)`` gives more outputs for each update: ``after(None)`` for all but the last.
     """
+    extra: Callable[[tuple[Any, ...] | None], tuple[Any, ...]] = after or (lambda _update: ())
+    first: tuple[Any, ...] | None = None
     previous: tuple[Any, ...] | None = None
     for update in outputs:
+        if first is None:
+            first = update
+            yield (gr.Textbox(value="") if clear else gr.skip(), *update[1:], *extra(None))
+            continue
         if previous is not None:
-            yield (streaming_box(), *previous[1:])
+            yield (streaming_box(), *previous[1:], *extra(None))
         previous = update
     if previous is not None:
-        first = previous[0]
-        yield (
-            gr.Textbox(value=first, submit_btn=True, stop_btn=False) if isinstance(first, str) else ready_box(),
-            *previous[1:],
-        )
+        yield (ready_box(), *previous[1:], *extra(previous))
+    elif first is not None and after is not None:  # the only update went out at once; what follows it still must
+        yield (gr.skip(), *(gr.skip() for _ in first[1:]), *extra(first))
+
+
+class AnswerStreams:
+    """The answer streaming in each chat session, so Stop marks the cut-off answer only once it has ended.
+
+    Gradio's page cancels the streaming event without waiting and runs the stop handler beside it: an update
+    the cancelled answer sent meanwhile could land after the handler's and put the unmarked text (and the stop
+    button) back. ``run`` notes when a session's stream ends (Gradio closes a cancelled one); ``stop`` waits
+    for that, for ``wait_s`` at most (a step blocked on a silent LLM is dropped by Gradio when it returns).
+    """
+
+    def __init__(self, wait_s: float = 3.0) -> None:
+        self._ended: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._wait_s = wait_s
+
+    def run(self, session: str | None, updates: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """``updates``, noting for ``stop`` when they end (finished, failed or closed by a cancel)."""
+        ended = threading.Event()
+        with self._lock:
+            self._ended[session or ""] = ended
+        try:
+            yield from updates
+        finally:
+            ended.set()
+            with self._lock:
+                if self._ended.get(session or "") is ended:
+                    del self._ended[session or ""]
+
+    def wait_ended(self, session: str | None) -> bool:
+        """Wait until the session's answer stream has ended; False if it still runs after ``wait_s``."""
+        with self._lock:
+            ended = self._ended.get(session or "")
+        return ended is None or ended.wait(self._wait_s)
+
+    def stop(self, history: list[dict[str, Any]], request: gr.Request) -> tuple[Any, list[dict[str, Any]]]:
+        """The Stop handler: once the cancelled answer has ended, the send button back and the answer marked."""
+        if not self.wait_ended(request.session_hash):
+            logger.warning("a stopped answer was still running after %.0f s; marked stopped anyway", self._wait_s)
+        return stopped(history)
 
 
 STOPPED_NOTICE = '<div class="rag-notice rag-stopped">Stopped: this answer is incomplete and was not saved.</div>'

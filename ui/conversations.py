@@ -8,6 +8,7 @@ them, loads one back into the chat, and links to the server's Markdown and JSON 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import gradio as gr
 from ui.access import ChatAccess, Viewer
 from ui.render import saved_evidence_html
 
-__all__ = ["Sidebar", "add_sidebar", "export_links_html"]
+__all__ = ["Sidebar", "add_sidebar", "export_links_html", "list_after_answer"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class Sidebar:
     manage: gr.Column  # rename and delete, shown while the chat is in a saved conversation
     title: gr.Textbox
     delete: gr.Button
+
+    @property
+    def after_answer(self) -> list[Any]:
+        """What an answer's last update refreshes (``list_after_answer``): list, exports, rename box."""
+        return [self.choices, self.exports, self.manage, self.title]
 
 
 def export_links_html(conversation_id: str | None) -> str:
@@ -166,19 +172,25 @@ def wire_sidebar(
     )
 
 
-def after_answer(access: ChatAccess, sidebar: Sidebar) -> tuple[Any, list[Any], list[Any]]:
-    """The ``.then`` step after a question: refresh the list and the export links."""
+def list_after_answer(
+    access: ChatAccess, viewer: Viewer | None, started_in: str | None, query: str
+) -> Callable[[str | None, bool], tuple[Any, ...]]:
+    """The sidebar's outputs (``Sidebar.after_answer``) to send with each update of an answer.
 
-    def refresh(conversation_id: str | None, query: str, request: gr.Request) -> tuple[Any, ...]:
-        viewer = access.viewer(request)
+    They come in the answer's own last update, not in a step after it: a rename or a click in the list made
+    just after an answer landed could be undone by a refresh that trailed it. The title box is set only
+    for a conversation the answer began; a continued one's title is already shown, and may be being edited.
+    """
+
+    def outputs(conversation_id: str | None, last: bool) -> tuple[Any, ...]:
+        if not last:
+            return (gr.skip(),) * 4
+        manage, title = _manage_updates(access, viewer, conversation_id)
         return (
             choices_update(access, viewer, conversation_id, query),
             export_links_html(conversation_id),
-            *_manage_updates(access, viewer, conversation_id),
+            manage,
+            title if conversation_id != started_in else gr.skip(),
         )
 
-    return (
-        refresh,
-        [sidebar.conversation, sidebar.search],
-        [sidebar.choices, sidebar.exports, sidebar.manage, sidebar.title],
-    )
+    return outputs
