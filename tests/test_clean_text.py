@@ -339,3 +339,24 @@ def test_a_chunk_never_starts_with_a_description_without_its_term() -> None:
     assert len(chunks) > 10
     for chunk in chunks[1:]:
         assert not chunk.text.startswith("Option number"), chunk.text[:40]
+
+
+def test_a_quote_ending_in_a_colon_brings_the_items_it_announces() -> None:
+    from rag.answer.answerers.extractive import Unit
+
+    text = (
+        "SQLite is capable of storing dates and times as TEXT, REAL, or INTEGER values:\n\n"
+        'TEXT as ISO8601 strings ("YYYY-MM-DD HH:MM:SS.SSS").\n\n'
+        "REAL as Julian day numbers.\n\nINTEGER as Unix Time.\n\nApplications can choose any of these formats."
+    )
+    passage = _passage_of(text)
+    announcing, _text, julian, *_rest = passage.sentences
+    units = [Unit(0.9, s, passage, None, frozenset()) for s in (announcing, julian)]
+    answer = ExtractiveAnswerer()._compose("In which formats can SQLite store dates?", units, [passage])
+    # Quoted alone, the sentence promised a list it did not give: its items come with it, three at most, and
+    # each only once (the next unit chosen is one of them).
+    assert answer.text == (
+        "SQLite is capable of storing dates and times as TEXT, REAL, or INTEGER values: "
+        'TEXT as ISO8601 strings ("YYYY-MM-DD HH:MM:SS.SSS"). REAL as Julian day numbers. INTEGER as Unix Time. [1]'
+    )
+    assert answer.citations[0].highlights[-1] == (text.index("INTEGER as"), text.index("Time.") + len("Time."))

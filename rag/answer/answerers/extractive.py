@@ -46,7 +46,15 @@ from rag.answer.answerers.features import (
     question_type,
     sentence_features,
 )
-from rag.answer.answerers.quoting import antecedent, follow_up, is_fragment, label_of, never_answers, opens_block
+from rag.answer.answerers.quoting import (
+    antecedent,
+    follow_up,
+    introduced,
+    is_fragment,
+    label_of,
+    never_answers,
+    opens_block,
+)
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
 from rag.ingest.terms import tokenize
@@ -185,12 +193,18 @@ class ExtractiveAnswerer:
         quoted: set[tuple[str, int, int]] = set()
         for unit in chosen:
             passage, sentence = unit.passage, unit.sentence
+            if (passage.source, sentence.start, sentence.end) in quoted:
+                continue  # already quoted as what an earlier quote introduced
             n = numbers.setdefault(passage.rank, len(numbers) + 1)
             first_at.setdefault(passage.rank, sentence.start)
             spans = []
             if unit.context is not None and (passage.source, *unit.context) not in quoted:
                 spans.append(unit.context)
             spans.append((sentence.start, sentence.end))
+            # A quote ending in a colon brings the items it announces. (Not when its context is what ends in one:
+            # that quote is already one of the items, and more of them padded the answer on calibration.)
+            items = [(s.start, s.end) for s in introduced(passage, sentence.start, sentence.end)]
+            spans += [span for span in items if (passage.source, *span) not in quoted]
             quoted.update((passage.source, *span) for span in spans)
             highlights.setdefault(passage.rank, []).extend(spans)
             text = " ".join(reflow(_text(passage, a, b)) for a, b in spans)

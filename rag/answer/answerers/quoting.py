@@ -17,7 +17,16 @@ import re
 from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS
 from rag.retrieve.passages import Passage, ScoredSentence
 
-__all__ = ["antecedent", "follow_up", "is_fragment", "label_of", "never_answers", "opens_block", "starts_with_pronoun"]
+__all__ = [
+    "antecedent",
+    "follow_up",
+    "introduced",
+    "is_fragment",
+    "label_of",
+    "never_answers",
+    "opens_block",
+    "starts_with_pronoun",
+]
 
 _PRONOUN = re.compile(r"\W*(it|its|they|their|this|these|those|he|she|his|her|such)\b", re.I)
 
@@ -146,3 +155,31 @@ def antecedent(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | N
     if previous is None or starts_with_pronoun(passage.sentence_text(previous)):
         return None
     return previous
+
+
+# What a quote ending in a colon may bring along: the list or example it announces, within the passage.
+INTRODUCED_SENTENCES = 3
+INTRODUCED_CHARS = 400
+
+
+def introduced(passage: Passage, start: int, end: int) -> list[ScoredSentence]:
+    """The sentences the span ``start``-``end`` announces when it ends in a colon: the items or lines after it.
+
+    "... capable of storing dates and times as TEXT, REAL, or INTEGER values:" quoted alone promises what it
+    does not say; the items after it say it. At most ``INTRODUCED_SENTENCES`` and ``INTRODUCED_CHARS``
+    (at least one), and only what the passage holds, so every quoted span stays exact.
+    """
+    if not passage.text[start - passage.start : end - passage.start].rstrip().endswith(":"):
+        return []
+    taken: list[ScoredSentence] = []
+    size = 0
+    for following in passage.sentences:
+        if following.start < end:
+            continue
+        size += following.end - following.start
+        if taken and (len(taken) == INTRODUCED_SENTENCES or size > INTRODUCED_CHARS):
+            break
+        taken.append(following)
+    while taken and passage.sentence_text(taken[-1]).rstrip().endswith(":"):
+        taken.pop()  # an item that announces more would leave the quote hanging again
+    return taken
