@@ -148,11 +148,10 @@ def llm() -> Iterator[ScriptedServer]:
         yield server
 
 
-def test_stop_ends_a_streaming_answer(
-    browser: Browser, root: Path, llm: ScriptedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def llm_bot(root: Path, llm: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> rag.Bot:
+    """The seeds answered by the scripted OpenAI-compatible server ``llm``."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    bot = rag.load(
+    return rag.load(
         root / "docs",
         root / "index",
         progress=False,
@@ -160,6 +159,12 @@ def test_stop_ends_a_streaming_answer(
         model="test-model",
         llm_base_url=f"{llm.url}/v1",
     )
+
+
+def test_stop_ends_a_streaming_answer(
+    browser: Browser, root: Path, llm: ScriptedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bot = llm_bot(root, llm, monkeypatch)
     llm.script = [Reply("Satya Nadella signed it in Redmond. " * 40, chunk_delay_s=0.2)]
     with served(bot) as url:
         page = open_page(browser, url, phone=False, scheme="light", sign_in=False)
@@ -184,15 +189,7 @@ def test_a_draft_in_the_question_box_survives_a_streaming_answer_and_a_retry(
 ) -> None:
     # Each streamed update and the answer's last one used to set the box to "": a next question typed while
     # an answer streamed or finished (or before pressing Retry) was wiped without a trace.
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    bot = rag.load(
-        root / "docs",
-        root / "index",
-        progress=False,
-        answerer="openai",
-        model="test-model",
-        llm_base_url=f"{llm.url}/v1",
-    )
+    bot = llm_bot(root, llm, monkeypatch)
     llm.script = [
         Reply("Satya Nadella signed it in Redmond. " * 8, chunk_delay_s=0.1),
         Reply("Satya Nadella signed it in Redmond. [1]"),
