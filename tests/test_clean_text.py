@@ -360,3 +360,24 @@ def test_a_quote_ending_in_a_colon_brings_the_items_it_announces() -> None:
         'TEXT as ISO8601 strings ("YYYY-MM-DD HH:MM:SS.SSS"). REAL as Julian day numbers. INTEGER as Unix Time. [1]'
     )
     assert answer.citations[0].highlights[-1] == (text.index("INTEGER as"), text.index("Time.") + len("Time."))
+
+
+def test_a_chunk_that_starts_at_a_term_quotes_that_term_as_its_label() -> None:
+    # The chunker starts a chunk at a description's term rather than under it; the term then opened the
+    # passage, and was refused as a label for want of a blank line above it (the passage holds none).
+    text = (
+        "-m <parent-number>\n--mainline <parent-number>\nUsually you cannot cherry-pick a merge because you do "
+        "not know which side of the merge should be considered the mainline. This option specifies the parent "
+        "number of the mainline.\n\n-n\n--no-commit\nUsually the command creates a sequence of commits."
+    )
+    base = 2758
+    entry = "git-cherry-pick(1) Manual Page > OPTIONS > -m <parent-number>, --mainline <parent-number>"
+    sentences = tuple(s._replace(start=s.start + base, end=s.end + base) for s in split_sentences(text, wrapped=False))
+    chunk = Chunk("c1", "git-cherry-pick.html", base, base + len(text), text, sentences, section=entry)
+    scored = tuple(ScoredSentence(s.start, s.end, 0.5) for s in sentences)
+    passage = Passage(chunk=chunk, score=0.9, rank=1, sentences=scored)
+    usually = next(s for s in passage.sentences if passage.sentence_text(s).startswith("Usually you cannot"))
+    assert label_of(passage, usually) == (base, base + len("-m <parent-number>\n--mainline <parent-number>"))
+    # Under another section's title (a PDF page's wrapped lines), the passage's first line is no label.
+    elsewhere = Passage(chunk=dataclasses.replace(chunk, section="OPTIONS"), score=0.9, rank=1, sentences=scored)
+    assert label_of(elsewhere, usually) is None

@@ -76,6 +76,12 @@ def opens_block(passage: Passage, sentence: ScoredSentence) -> bool:
     return not text[line_start : sentence.start - base].strip(" \t•-*")
 
 
+def _titles(passage: Passage, lines: str) -> bool:
+    """True when ``lines`` are the title of the passage's section (its heading path's last part)."""
+    title = (passage.section or "").rsplit(" > ", 1)[-1]
+    return bool(title) and ", ".join(line.strip() for line in lines.splitlines() if line.strip()) == title
+
+
 def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:
     """The document offsets of the label line above ``sentence``, or None.
 
@@ -109,8 +115,11 @@ def label_of(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | No
     if first is None:
         return None
     # A passage that starts mid-page (a PDF's wrapped lines have no blank lines) gives no evidence that its
-    # first line opens a block: only a blank line, or the document's start, does.
-    block_start = (first == 0 and base == 0) or (first >= 2 and text[first - 2] == "\n")
+    # first line opens a block: only a blank line, the document's start, or its section's own title does (the
+    # chunker starts a chunk at a term, which the HTML reader makes a section: "-m <n>, --mainline <n>").
+    block_start = (first == 0 and (base == 0 or _titles(passage, text[:line_start]))) or (
+        first >= 2 and text[first - 2] == "\n"
+    )
     if not block_start:
         return None
     start = first + len(text[first:]) - len(text[first:].lstrip())
