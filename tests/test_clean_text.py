@@ -381,3 +381,29 @@ def test_a_chunk_that_starts_at_a_term_quotes_that_term_as_its_label() -> None:
     # Under another section's title (a PDF page's wrapped lines), the passage's first line is no label.
     elsewhere = Passage(chunk=dataclasses.replace(chunk, section="OPTIONS"), score=0.9, rank=1, sentences=scored)
     assert label_of(elsewhere, usually) is None
+
+
+def test_a_sentence_cut_from_its_start_by_a_line_is_quoted_with_that_start() -> None:
+    from rag.answer.answerers.extractive import candidates
+    from rag.answer.answerers.quoting import continued_from
+
+    text = (
+        "Comments, marked by '#', and blank lines are permissible. The special form\nvarname = value # FIXED\n"
+        "means that the variable is treated as a 'fixed parameter', not adjusted by fit.\n\n"
+        "Syntax:\nset view <rot_x>{,{<rot_z>}}\nset view map\nset view azimuth <angle>\nshow view\n"
+        "where <rot x> and <rot z> control the rotation angles.\n\ngnuplot will open a display window."
+    )
+    passage = _passage_of(text)
+    by_text = {passage.sentence_text(s): s for s in passage.sentences}
+    means = next(s for t, s in by_text.items() if t.startswith("means that"))
+    start = continued_from(passage, means)
+    # The code line inside the sentence and the lead-in before it: the answer ("# FIXED") is in them.
+    assert start is not None and text[start[0] : start[1]] == "The special form\nvarname = value # FIXED"
+    question = "How do I keep a fit parameter fixed?"
+    unit = next(u for u, _ in candidates(question, [passage]) if u.sentence == means)
+    assert unit.context == start  # whatever the question asks, the start comes with it
+    answer = ExtractiveAnswerer()._compose(question, [unit], [passage])
+    assert answer.text.startswith("The special form varname = value # FIXED means that the variable")
+    # Deep in a block of syntax lines there is no start to quote; a name in lower case continues nothing.
+    assert continued_from(passage, next(s for t, s in by_text.items() if t.startswith("where <rot x>"))) is None
+    assert continued_from(passage, by_text["gnuplot will open a display window."]) is None

@@ -48,6 +48,7 @@ from rag.answer.answerers.features import (
 )
 from rag.answer.answerers.quoting import (
     antecedent,
+    continued_from,
     follow_up,
     introduced,
     is_fragment,
@@ -440,12 +441,13 @@ _Span = tuple[int, int]
 # Questions whose answer needs a sentence's label (the signature or option it describes) quoted with it.
 _LABEL_KINDS = frozenset({"which", "value", "procedure"})
 # (chunk id, sentence start) -> what a sentence's context is, whatever the question: its label, the sentence
-# its pronoun stands for, the line that introduces it (each with its terms), whether it opens its block.
-_CONTEXTS: dict[tuple[str, int], tuple[Any, Any, Any, bool]] = {}
+# its pronoun stands for, the line that introduces it, the lines it goes on from (each with its terms), and
+# whether it opens its block.
+_CONTEXTS: dict[tuple[str, int], tuple[Any, Any, Any, Any, bool]] = {}
 _CONTEXTS_LIMIT = 100_000
 
 
-def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any, bool]:
+def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any, Any, bool]:
     key = (passage.chunk.id, sentence.start)
     cached = _CONTEXTS.get(key)
     if cached is not None:
@@ -469,7 +471,9 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any
         intro = ((before[-1].start, before[-1].end), frozenset(tokenize(passage.sentence_text(before[-1]))))
     if len(_CONTEXTS) >= _CONTEXTS_LIMIT:
         _CONTEXTS.clear()  # bounded memory; hot chunks come back quickly
-    _CONTEXTS[key] = result = (labelled, referred, intro, opens)
+    start = continued_from(passage, sentence)
+    continued = None if start is None else (start, frozenset(tokenize(_text(passage, *start))))
+    _CONTEXTS[key] = result = (labelled, referred, intro, continued, opens)
     return result
 
 
@@ -483,7 +487,9 @@ def _context(
     "It" stands for), or the question asks which function, option or command, or for a value, which a label
     (a signature, an option) holds.
     """
-    labelled, referred, intro, opens = _contexts(passage, sentence)
+    labelled, referred, intro, continued, opens = _contexts(passage, sentence)
+    if continued is not None:  # a sentence cut from its start is never quoted without it
+        return continued[0], continued[1], opens
     if labelled is not None:
         span, terms = labelled
         if (terms & wanted) - sentence.terms or kind in _LABEL_KINDS:

@@ -19,6 +19,7 @@ from rag.retrieve.passages import Passage, ScoredSentence
 
 __all__ = [
     "antecedent",
+    "continued_from",
     "follow_up",
     "introduced",
     "is_fragment",
@@ -192,3 +193,37 @@ def introduced(passage: Passage, start: int, end: int) -> list[ScoredSentence]:
     while taken and passage.sentence_text(taken[-1]).rstrip().endswith(":"):
         taken.pop()  # an item that announces more would leave the quote hanging again
     return taken
+
+
+# A sentence a hard line break or a code line cut from its start opens with a lower-case word that only goes
+# on with it: "binary-releases.php" / "is required to support output formats ...", "varname = value # FIXED"
+# / "means that the variable is treated as a 'fixed parameter'". (Not "gnuplot will open ...": a name.)
+_CONTINUES = re.compile(
+    r"(is|are|was|were|means|mean|and|or|but|which|that|where|whereas|with|without|to|of|for|in|on|by|as|than|"
+    r"then|can|may|must|should|will|would|does|do|has|have)\b"
+)
+CONTINUED_LINES = 2
+
+
+def continued_from(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:
+    """The document offsets of the start ``sentence`` goes on from, when it opens with a continuing word.
+
+    The lines before it in its paragraph that end no sentence (a URL's tail, a code line inside the sentence,
+    a "... in the form" lead-in), back to the sentence end or blank line before them, when that is at most
+    ``CONTINUED_LINES`` lines up; None otherwise (the sentence is then quoted as it is).
+    """
+    if not _CONTINUES.match(passage.sentence_text(sentence)):
+        return None
+    before = [s for s in passage.sentences if s.end <= sentence.start]
+    taken: list[ScoredSentence] = []
+    for previous in reversed(before):
+        span = passage.text[previous.start - passage.start : sentence.start - passage.start]
+        if "\n\n" in span or ENDS_SENTENCE.search(passage.sentence_text(previous)):
+            break  # the sentence's start is found: the lines taken are all of it
+        if span.count("\n") > CONTINUED_LINES:
+            return None  # deep in a block of syntax lines ("show view" / "where <rot x> ..."): no start to quote
+        taken.append(previous)
+    else:
+        if taken and passage.start > 0:
+            return None  # the passage may start inside the sentence: its start is not all here
+    return (taken[-1].start, taken[0].end) if taken else None
