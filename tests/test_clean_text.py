@@ -407,3 +407,26 @@ def test_a_sentence_cut_from_its_start_by_a_line_is_quoted_with_that_start() -> 
     # Deep in a block of syntax lines there is no start to quote; a name in lower case continues nothing.
     assert continued_from(passage, next(s for t, s in by_text.items() if t.startswith("where <rot x>"))) is None
     assert continued_from(passage, by_text["gnuplot will open a display window."]) is None
+
+
+def test_no_sentence_is_quoted_twice_when_contexts_overlap() -> None:
+    from rag.answer.answerers.extractive import Unit
+
+    text = (
+        "--soft\nDoes not touch the index file or the working tree at all. This leaves all your changed files "
+        '"Changes to be committed", as git status would put it.\n\n--mixed\nResets the index but not the working tree.'
+    )
+    passage = _passage_of(text)
+    by_text = {passage.sentence_text(s): s for s in passage.sentences}
+    first = by_text["Does not touch the index file or the working tree at all."]
+    second = next(s for t, s in by_text.items() if t.startswith("This leaves"))
+    label = label_of(passage, first)
+    assert label is not None
+    units = [
+        Unit(0.9, first, passage, label, frozenset()),
+        Unit(0.8, second, passage, (label[0], first.end), frozenset()),  # its antecedent, with that one's term
+    ]
+    answer = ExtractiveAnswerer()._compose("What does --soft leave alone?", units, [passage])
+    # The second quote's context was the first quote again: it used to be quoted twice.
+    assert answer.text.count("Does not touch the index file") == 1, answer.text
+    assert answer.text.endswith("as git status would put it. [1]")

@@ -190,32 +190,45 @@ class ExtractiveAnswerer:
         numbers: dict[int, int] = {}  # passage rank -> citation number, in order of first use
         highlights: dict[int, list[tuple[int, int]]] = {}
         first_at: dict[int, int] = {}
-        pieces = []
-        quoted: set[tuple[str, int, int]] = set()
+        pieces: list[tuple[int, list[_Span], Passage]] = []  # citation number, spans quoted, their passage
+        quoted: dict[str, list[_Span]] = {}  # source -> spans quoted so far
+
+        def fresh(source: str, span: _Span) -> bool:
+            return not any(a < span[1] and span[0] < b for a, b in quoted.get(source, []))
+
         for unit in chosen:
             passage, sentence = unit.passage, unit.sentence
-            if (passage.source, sentence.start, sentence.end) in quoted:
-                continue  # already quoted as what an earlier quote introduced
+            if not fresh(passage.source, (sentence.start, sentence.end)):
+                continue  # already quoted: as what an earlier quote introduced, or in its context
             n = numbers.setdefault(passage.rank, len(numbers) + 1)
             first_at.setdefault(passage.rank, sentence.start)
             spans = []
-            if unit.context is not None and (passage.source, *unit.context) not in quoted:
+            # A context that overlaps what is quoted already (the sentence an earlier quote was) is left out.
+            if unit.context is not None and fresh(passage.source, unit.context):
                 spans.append(unit.context)
             spans.append((sentence.start, sentence.end))
             # A quote ending in a colon brings the items it announces. (Not when its context is what ends in one:
             # that quote is already one of the items, and more of them padded the answer on calibration.)
             items = [(s.start, s.end) for s in introduced(passage, sentence.start, sentence.end)]
-            spans += [span for span in items if (passage.source, *span) not in quoted]
-            quoted.update((passage.source, *span) for span in spans)
+            spans += [span for span in items if fresh(passage.source, span)]
+            quoted.setdefault(passage.source, []).extend(spans)
             highlights.setdefault(passage.rank, []).extend(spans)
-            text = " ".join(reflow(_text(passage, a, b)) for a, b in spans)
-            pieces.append(f"{text} [{n}]")  # wrapped lines read as one
+            last = pieces[-1] if pieces else None
+            ended = last[1][-1][1] if last else 0
+            if last and last[0] == n and spans[0][0] >= ended and not _text(passage, ended, spans[0][0]).strip():
+                last[1].extend(spans)  # it goes on right where the last quote of this passage ended: one quote
+            else:
+                pieces.append((n, spans, passage))
+        text = " ".join(
+            " ".join(reflow(_text(passage, a, b)) for a, b in spans) + f" [{n}]"  # wrapped lines read as one
+            for n, spans, passage in pieces
+        )
         by_rank = {p.rank: p for p in passages}
         citations = [
             Citation.from_passage(n, by_rank[rank], tuple(sorted(set(highlights[rank]))), at=first_at[rank])
             for rank, n in numbers.items()
         ]
-        return Answer(question, " ".join(pieces), citations, refused=False, backend=self.name, passages=list(passages))
+        return Answer(question, text, citations, refused=False, backend=self.name, passages=list(passages))
 
     def rank(self, question: str, passages: Sequence[Passage]) -> list[Unit]:
         """Every quotable sentence of the passages as a unit with the ranker's score, best first.
