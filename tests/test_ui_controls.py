@@ -53,33 +53,52 @@ def test_the_sidebar_comes_with_the_last_update_only() -> None:
     assert [u[-1] for u in single] == ["unchanged", "list"]
 
 
-def test_stop_marks_the_answer_only_after_the_cancelled_stream_has_ended() -> None:
+def streamed_pieces(n: int) -> Iterator[tuple[Any, ...]]:
+    yield "", [{"role": "user", "content": "Who?"}], gr.skip(), None
+    for i in range(n):
+        history = [
+            {"role": "user", "content": "Who?"},
+            {"role": "assistant", "content": STREAMING[1]["content"] + f" {i}"},
+        ]
+        yield "", history, gr.skip(), None
+
+
+def test_stop_makes_the_answer_end_itself_marked_as_stopped() -> None:
     streams = AnswerStreams(wait_s=10)
-    stream = streams.run("tab-1", answer_updates(100))
-    next(stream)  # streaming
-    closed_at: list[float] = []
+    closed: list[bool] = []
 
-    def cancel_later() -> None:  # what Gradio's cancel does, a moment after the page sent Stop
-        time.sleep(0.4)
-        closed_at.append(time.monotonic())
-        stream.close()
+    def pieces() -> Iterator[tuple[Any, ...]]:
+        try:
+            yield from streamed_pieces(100)
+        finally:
+            closed.append(True)  # the answerer's stream (an LLM's connection) is closed
 
-    threading.Thread(target=cancel_later).start()
-    box, history = streams.stop(STREAMING, gr.Request(session_hash="tab-1"))
-    assert closed_at and time.monotonic() >= closed_at[0]
-    assert history[-1]["content"].endswith(STOPPED_NOTICE)
-    assert box.stop_btn is False and not sets_text(box)
+    stream = streams.run("tab-1", pieces(), clear=True)
+    sent = [next(stream), next(stream), next(stream)]  # the question, then the stop button with a piece
+    handled: list[tuple[Any, Any]] = []
+    stopper = threading.Thread(target=lambda: handled.append(streams.stop(STREAMING, gr.Request(session_hash="tab-1"))))
+    stopper.start()
+    time.sleep(0.2)  # Stop pressed; the next piece arrives
+    sent += list(stream)
+    stopper.join(5)
+    last = sent[-1]
+    # The answer's own last update is marked, with the send button back: it and Gradio's replay of it agree.
+    assert last[1][-1]["content"].endswith(STOPPED_NOTICE) and last[0].stop_btn is False
+    assert len(sent) < 10 and closed == [True]
+    assert handled == [(gr.skip(), gr.skip())]  # the handler adds nothing that could land out of order
 
 
-def test_stop_gives_up_waiting_for_a_stream_that_does_not_end(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_answer_silent_after_stop_is_marked_by_the_handler(caplog: pytest.LogCaptureFixture) -> None:
     streams = AnswerStreams(wait_s=0.2)
-    stream = streams.run("tab-2", answer_updates(100))
-    next(stream)
+    stream = streams.run("tab-2", streamed_pieces(100), clear=True)
+    next(stream), next(stream)
     started = time.monotonic()
-    _, history = streams.stop(STREAMING, gr.Request(session_hash="tab-2"))
+    box, history = streams.stop(STREAMING, gr.Request(session_hash="tab-2"))  # no further piece comes
     assert 0.2 <= time.monotonic() - started < 5
-    assert history[-1]["content"].endswith(STOPPED_NOTICE)
-    assert "still running" in caplog.text
+    assert history[-1]["content"].endswith(STOPPED_NOTICE) and box.stop_btn is False
+    assert "sent nothing" in caplog.text
+    last = list(stream)[-1]  # when its next piece comes, the answer ends marked all the same
+    assert last[1][-1]["content"].endswith(STOPPED_NOTICE)
     _, other = streams.stop(STREAMING, gr.Request(session_hash="another-tab"))  # nothing streams there
     assert other[-1]["content"].endswith(STOPPED_NOTICE)
 

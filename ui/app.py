@@ -39,7 +39,7 @@ from ui.access import ChatAccess
 from ui.admin import add_admin_panel, users_table_html
 from ui.answerer_choice import AnswererChoices
 from ui.auth_views import account_bar, account_bar_html
-from ui.controls import AnswerMemory, AnswerStreams, cut_back, wire_rating, with_stop
+from ui.controls import AnswerMemory, AnswerStreams, cut_back, wire_rating
 from ui.conversations import add_sidebar, choices_update, list_after_answer, wire_sidebar
 from ui.documents import document_picker, documents_view, header_markdown
 from ui.examples import corpus_examples
@@ -261,7 +261,7 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
                 def after(update: tuple[Any, ...] | None) -> tuple[Any, ...]:
                     return refresh(None if update is None else update[3], update is not None)
 
-            return streams.run(request.session_hash, with_stop(updates, clear=clear, after=after))
+            return streams.run(request.session_hash, updates, clear=clear, after=after)
 
         def ask_streaming(
             message: str,
@@ -326,21 +326,13 @@ def build_app(bot: Bot, access: ChatAccess | None = None, answerers: Sequence[st
 
         # "always_last": a question sent while the previous answer's last step is still finishing is asked right
         # after it (Gradio's default, "once", dropped it without a word).
-        asked = question.submit(
+        question.submit(
             ask_streaming, [question, chatbot, *settings], shown, trigger_mode="always_last", api_visibility="private"
         )
-        retried = chatbot.retry(regenerate, [chatbot, *settings], shown, api_visibility="private")
-        edited = chatbot.edit(resend, [chatbot, *settings], shown, api_visibility="private")
-        # Stop: cancel whichever answer is streaming, then (once it has ended) mark it and give the send button
-        # back. Queued, so its update comes after the cancelled answer's last one on the same stream.
-        question.stop(
-            streams.stop,
-            chatbot,
-            [question, chatbot],
-            cancels=[asked, retried, edited],
-            show_progress="hidden",
-            api_visibility="private",
-        )
+        chatbot.retry(regenerate, [chatbot, *settings], shown, api_visibility="private")
+        chatbot.edit(resend, [chatbot, *settings], shown, api_visibility="private")
+        # Stop: the streaming answer ends itself, marked as stopped, with the send button back (AnswerStreams).
+        question.stop(streams.stop, chatbot, [question, chatbot], show_progress="hidden", api_visibility="private")
         clear.click(
             lambda: ([], evidence_html(None), None), None, [chatbot, evidence, conversation], api_visibility="private"
         )

@@ -1,8 +1,8 @@
 """The chat's controls on answers: stop one while it streams, regenerate it, edit and resend a question, rate it.
 
 - **Stop**: while an answer streams, the question box's send button becomes a stop button (``with_stop``);
-  pressing it cancels the answer's event and, once that answer has ended (``AnswerStreams``), gives the send
-  button back and marks the cut-off answer (never saved). A question typed meanwhile stays in the box.
+  pressing it ends the answer at its next piece (``AnswerStreams``): the cut-off answer is marked (never saved)
+  and the send button comes back. A question typed meanwhile stays in the box.
 - **Regenerate** (Gradio's retry button under the last answer) asks that question again: an LLM answerer writes
   a new answer; the extractive one answers from the documents as they are now.
 - **Edit and resend**: a question in the chat can be edited (Gradio's edit button); the conversation is cut
@@ -18,6 +18,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -55,6 +56,7 @@ def with_stop(
     *,
     clear: bool,
     after: Callable[[tuple[Any, ...] | None], tuple[Any, ...]] | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> Iterator[tuple[Any, ...]]:
     """``respond``'s updates with the question box's buttons: stop while the answer streams, send with the last.
 
@@ -63,17 +65,33 @@ def with_stop(
     when the event ends, would wipe a next question typed meanwhile. The first goes out at once; each later
     one a step late (the next tells whether it was the last), so the final answer is never held back.
     ``after(update)`` gives more outputs for each update: ``after(None)`` for all but the last.
+
+    Once ``stop_requested()`` is true the answer ends itself: its last update is the cut-off text marked as
+    stopped, with the send button back, so that update and Gradio's replay of it agree whatever arrives when.
     """
     extra: Callable[[tuple[Any, ...] | None], tuple[Any, ...]] = after or (lambda _update: ())
+    iterator = iter(outputs)
     first: tuple[Any, ...] | None = None
     previous: tuple[Any, ...] | None = None
-    for update in outputs:
+    stop_shown = False
+    for update in iterator:
         if first is None:
             first = update
             yield (gr.Textbox(value="") if clear else gr.skip(), *update[1:], *extra(None))
             continue
+        if stop_requested():
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()  # ends the answerer's stream (an LLM's connection) now
+            shown = previous or update
+            _, marked = stopped(shown[1])
+            yield (ready_box(), marked, *shown[2:], *extra(None))
+            return
         if previous is not None:
-            yield (streaming_box(), *previous[1:], *extra(None))
+            # The stop button once: re-sending it with every streamed piece re-rendered it, and a click that
+            # landed on it mid-render was lost (the answer streamed on).
+            yield (streaming_box() if not stop_shown else gr.skip(), *previous[1:], *extra(None))
+            stop_shown = True
         previous = update
     if previous is not None:
         yield (ready_box(), *previous[1:], *extra(previous))
@@ -81,43 +99,57 @@ def with_stop(
         yield (gr.skip(), *(gr.skip() for _ in first[1:]), *extra(first))
 
 
-class AnswerStreams:
-    """The answer streaming in each chat session, so Stop marks the cut-off answer only once it has ended.
+@dataclass
+class _Stream:
+    stop: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
 
-    Gradio's page cancels the streaming event without waiting and runs the stop handler beside it: an update
-    the cancelled answer sent meanwhile could land after the handler's and put the unmarked text (and the stop
-    button) back. ``run`` notes when a session's stream ends (Gradio closes a cancelled one); ``stop`` waits
-    for that, for ``wait_s`` at most (a step blocked on a silent LLM is dropped by Gradio when it returns).
+
+class AnswerStreams:
+    """The answer streaming in each chat session, and Stop for it.
+
+    Stop does not cancel Gradio's event: the page sends a cancel without waiting for it, and an update the
+    answer sent meanwhile (or Gradio's replay of its last) could land after the stop handler's and put the
+    unmarked text and the stop button back. Stop asks the answer to end itself instead (``with_stop``): at its
+    next piece it sends the marked text as its last update. An answerer silent for longer than ``wait_s``
+    (an LLM stalled before its next token) is marked by the handler at once, and ends when that token comes.
     """
 
-    def __init__(self, wait_s: float = 3.0) -> None:
-        self._ended: dict[str, threading.Event] = {}
+    def __init__(self, wait_s: float = 2.0) -> None:
+        self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
         self._wait_s = wait_s
 
-    def run(self, session: str | None, updates: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-        """``updates``, noting for ``stop`` when they end (finished, failed or closed by a cancel)."""
-        ended = threading.Event()
+    def run(
+        self,
+        session: str | None,
+        outputs: Iterable[tuple[Any, ...]],
+        *,
+        clear: bool,
+        after: Callable[[tuple[Any, ...] | None], tuple[Any, ...]] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """``with_stop(outputs)`` for ``session``'s answer, which its Stop button ends."""
+        stream = _Stream()
         with self._lock:
-            self._ended[session or ""] = ended
+            self._streams[session or ""] = stream
         try:
-            yield from updates
+            yield from with_stop(outputs, clear=clear, after=after, stop_requested=stream.stop.is_set)
         finally:
-            ended.set()
+            stream.ended.set()
             with self._lock:
-                if self._ended.get(session or "") is ended:
-                    del self._ended[session or ""]
+                if self._streams.get(session or "") is stream:
+                    del self._streams[session or ""]
 
-    def wait_ended(self, session: str | None) -> bool:
-        """Wait until the session's answer stream has ended; False if it still runs after ``wait_s``."""
+    def stop(self, history: list[dict[str, Any]], request: gr.Request) -> tuple[Any, Any]:
+        """The Stop handler: ask the session's answer to end; mark it here only if it does not end soon."""
         with self._lock:
-            ended = self._ended.get(session or "")
-        return ended is None or ended.wait(self._wait_s)
-
-    def stop(self, history: list[dict[str, Any]], request: gr.Request) -> tuple[Any, list[dict[str, Any]]]:
-        """The Stop handler: once the cancelled answer has ended, the send button back and the answer marked."""
-        if not self.wait_ended(request.session_hash):
-            logger.warning("a stopped answer was still running after %.0f s; marked stopped anyway", self._wait_s)
+            stream = self._streams.get(request.session_hash or "")
+        if stream is None:
+            return stopped(history)
+        stream.stop.set()
+        if stream.ended.wait(self._wait_s):
+            return gr.skip(), gr.skip()  # the answer's own last update has marked it
+        logger.warning("a stopped answer's answerer sent nothing for %.0f s; marked stopped meanwhile", self._wait_s)
         return stopped(history)
 
 
