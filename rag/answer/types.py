@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.ingest.readers.base import innermost_heading
 from rag.retrieve.passages import Passage
 
 __all__ = ["REFUSAL_TEXT", "Answer", "Citation", "format_place", "highlight_html"]
@@ -214,7 +215,7 @@ def format_place(source: str, page: int | None, page_label: str | None, section:
         printed = f" (printed {page_label})" if page_label and page_label != str(page) else ""
         parts.append(f"p. {page}{printed}")
     if section:
-        heading = section.rsplit(" > ", 1)[-1]
+        heading = innermost_heading(section)
         number, _, title = heading.partition(" ")
         # "2.4. The glob files" reads "§2.4 The glob files"; a heading without a number "§ Charging".
         if number.rstrip(".").replace(".", "").isdigit():

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rag.ingest.chunking import Chunk, Sentence
+from rag.ingest.readers.base import innermost_heading
 
 __all__ = ["embedding_inputs", "sentence_rows"]
 
@@ -60,7 +61,7 @@ def embedding_inputs(chunks: Sequence[Chunk]) -> tuple[list[str], list[list[tupl
     """
     texts, spans = [], []
     for chunk in chunks:
-        title = (chunk.section or "").rsplit(" > ", 1)[-1][:_MAX_HEADER_CHARS]
+        title = innermost_heading(chunk.section)[:_MAX_HEADER_CHARS]
         header = f"{title}\n" if title and not chunk.text.startswith(title) else ""
         texts.append(header + chunk.text)
         spans.append(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS
+from rag.ingest.readers.base import innermost_heading
 from rag.retrieve.passages import Passage, ScoredSentence
 
 __all__ = [
@@ -79,7 +80,7 @@ def opens_block(passage: Passage, sentence: ScoredSentence) -> bool:
 
 def _titles(passage: Passage, lines: str) -> bool:
     """True when ``lines`` are the title of the passage's section (its heading path's last part)."""
-    title = (passage.section or "").rsplit(" > ", 1)[-1]
+    title = innermost_heading(passage.section)
     return bool(title) and ", ".join(line.strip() for line in lines.splitlines() if line.strip()) == title
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "SectionSpan",
     "UnreadableFile",
     "check_text_length",
+    "innermost_heading",
     "section_spans",
 ]
 
@@ -109,5 +110,13 @@ def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[Sect
         path.append((level, title))
         end = headings[i + 1][0] if i + 1 < len(headings) else len(text)
         if text[offset:end].strip():  # a span of blank lines (between two lists of terms) holds nothing
-            spans.append(SectionSpan(offset, end, " > ".join(t for _, t in path)))
+            spans.append(SectionSpan(offset, end, _PATH_SEPARATOR.join(t for _, t in path)))
     return tuple(spans)
+
+
+_PATH_SEPARATOR = " > "
+
+
+def innermost_heading(section: str | None) -> str:
+    """The last title of a heading path (``section_spans``): "2. Unified system > 2.4. Globs" gives "2.4. Globs"."""
+    return (section or "").rsplit(_PATH_SEPARATOR, 1)[-1]
