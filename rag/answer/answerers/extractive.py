@@ -34,7 +34,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 from rag.answer.answerers import weights as learnt
 from rag.answer.answerers.features import (
@@ -453,14 +453,26 @@ def _sigmoid(x: float) -> float:
 _Span = tuple[int, int]
 # Questions whose answer needs a sentence's label (the signature or option it describes) quoted with it.
 _LABEL_KINDS = frozenset({"which", "value", "procedure"})
-# (chunk id, sentence start) -> what a sentence's context is, whatever the question: its label, the sentence
-# its pronoun stands for, the line that introduces it, the lines it goes on from (each with its terms), and
-# whether it opens its block.
-_CONTEXTS: dict[tuple[str, int], tuple[Any, Any, Any, Any, bool]] = {}
+_Termed = tuple[_Span, frozenset[str]]  # a span of context with its terms
+
+
+class _Contexts(NamedTuple):
+    """What a sentence may be quoted with, whatever the question (``_context`` picks by the question)."""
+
+    labelled: _Termed | None  # its label line
+    # the sentence its pronoun stands for (start, end, terms), with that sentence's own label (start, terms)
+    referred: tuple[int, int, frozenset[str], tuple[int, frozenset[str]] | None] | None
+    intro: _Termed | None  # the line ending in ":" that introduces it
+    continued: _Termed | None  # the lines it goes on from (``continued_from``)
+    opens: bool  # whether it opens its block
+
+
+# (chunk id, sentence start) -> the sentence's _Contexts.
+_CONTEXTS: dict[tuple[str, int], _Contexts] = {}
 _CONTEXTS_LIMIT = 100_000
 
 
-def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any, Any, bool]:
+def _contexts(passage: Passage, sentence: ScoredSentence) -> _Contexts:
     key = (passage.chunk.id, sentence.start)
     cached = _CONTEXTS.get(key)
     if cached is not None:
@@ -486,7 +498,7 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> tuple[Any, Any, Any
         _CONTEXTS.clear()  # bounded memory; hot chunks come back quickly
     start = continued_from(passage, sentence)
     continued = None if start is None else (start, frozenset(tokenize(_text(passage, *start))))
-    _CONTEXTS[key] = result = (labelled, referred, intro, continued, opens)
+    _CONTEXTS[key] = result = _Contexts(labelled, referred, intro, continued, opens)
     return result
 
 
