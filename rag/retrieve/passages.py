@@ -95,7 +95,11 @@ class Passage:
 
     def sentence_text(self, sentence: ScoredSentence) -> str:
         """Text of one of this passage's sentences."""
-        return self.chunk.text[sentence.start - self.chunk.start : sentence.end - self.chunk.start]
+        return self.text_between(sentence.start, sentence.end)
+
+    def text_between(self, start: int, end: int) -> str:
+        """The passage's text between two offsets into the document's text."""
+        return self.chunk.text[start - self.chunk.start : end - self.chunk.start]
 
     def to_dict(self) -> dict[str, Any]:
         """The passage as a plain dict (one row of ``Passages.to_frame()``)."""

@@ -215,12 +215,12 @@ class ExtractiveAnswerer:
             highlights.setdefault(passage.rank, []).extend(spans)
             last = pieces[-1] if pieces else None
             ended = last[1][-1][1] if last else 0
-            if last and last[0] == n and spans[0][0] >= ended and not _text(passage, ended, spans[0][0]).strip():
+            if last and last[0] == n and spans[0][0] >= ended and not passage.text_between(ended, spans[0][0]).strip():
                 last[1].extend(spans)  # it goes on right where the last quote of this passage ended: one quote
             else:
                 pieces.append((n, spans, passage))
         text = " ".join(
-            " ".join(reflow(_text(passage, a, b)) for a, b in spans) + f" [{n}]"  # wrapped lines read as one
+            " ".join(reflow(passage.text_between(a, b)) for a, b in spans) + f" [{n}]"  # wrapped lines read as one
             for n, spans, passage in pieces
         )
         by_rank = {p.rank: p for p in passages}
@@ -310,7 +310,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 rank=passage.rank,
                 has_label=context is not None,
                 first_in_block=opens,
-                context_text="" if context is None else _text(passage, *context),
+                context_text="" if context is None else passage.text_between(*context),
                 opens_with_subject=bool(subject & _opening_terms(text)),
             )
             found.append((Unit(0.0, sentence, passage, context, terms), candidate))
@@ -428,17 +428,12 @@ def states_qualified_value(question: str, units: Sequence[Unit]) -> bool:
     )
 
 
-def _text(passage: Passage, start: int, end: int) -> str:
-    """The passage's text between two document offsets."""
-    return passage.text[start - passage.start : end - passage.start]
-
-
 def _unit_text(unit: Unit) -> str:
     """The unit's sentence with the context it is quoted with."""
     passage = unit.passage
     spans = [unit.context] if unit.context else []
     spans.append((unit.sentence.start, unit.sentence.end))
-    return " ".join(_text(passage, a, b) for a, b in spans)
+    return " ".join(passage.text_between(a, b) for a, b in spans)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -480,14 +475,16 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> _Contexts:
     label = label_of(passage, sentence)
     labelled = None
     if label is not None:
-        labelled = (label, frozenset(tokenize(_text(passage, *label))))
+        labelled = (label, frozenset(tokenize(passage.text_between(*label))))
     previous = antecedent(passage, sentence)
     referred = None
     if previous is not None:
         # The antecedent may open a description: its term goes with it ("--porcelain" / "With list, output
         # in an easy-to-parse format for scripts." / "This format will remain stable ..."), with the term's words.
         term = label_of(passage, previous)
-        with_term = None if term is None else (term[0], frozenset(tokenize(_text(passage, term[0], previous.start))))
+        with_term = None
+        if term is not None:
+            with_term = (term[0], frozenset(tokenize(passage.text_between(term[0], previous.start))))
         referred = (previous.start, previous.end, frozenset(tokenize(passage.sentence_text(previous))), with_term)
     opens = opens_block(passage, sentence)
     intro = None
@@ -497,7 +494,7 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> _Contexts:
     if len(_CONTEXTS) >= _CONTEXTS_LIMIT:
         _CONTEXTS.clear()  # bounded memory; hot chunks come back quickly
     start = continued_from(passage, sentence)
-    continued = None if start is None else (start, frozenset(tokenize(_text(passage, *start))))
+    continued = None if start is None else (start, frozenset(tokenize(passage.text_between(*start))))
     _CONTEXTS[key] = result = _Contexts(labelled, referred, intro, continued, opens)
     return result
 

@@ -180,7 +180,7 @@ def introduced(passage: Passage, start: int, end: int) -> list[ScoredSentence]:
     does not say; the items after it say it. At most ``INTRODUCED_SENTENCES`` and ``INTRODUCED_CHARS``
     (at least one), and only what the passage holds, so every quoted span stays exact.
     """
-    if not passage.text[start - passage.start : end - passage.start].rstrip().endswith(":"):
+    if not passage.text_between(start, end).rstrip().endswith(":"):
         return []
     taken: list[ScoredSentence] = []
     size = 0
@@ -218,7 +218,7 @@ def continued_from(passage: Passage, sentence: ScoredSentence) -> tuple[int, int
     before = [s for s in passage.sentences if s.end <= sentence.start]
     taken: list[ScoredSentence] = []
     for previous in reversed(before):
-        span = passage.text[previous.start - passage.start : sentence.start - passage.start]
+        span = passage.text_between(previous.start, sentence.start)
         if "\n\n" in span or ENDS_SENTENCE.search(passage.sentence_text(previous)):
             break  # the sentence's start is found: the lines taken are all of it
         if span.count("\n") > CONTINUED_LINES:
