@@ -430,3 +430,16 @@ def test_no_sentence_is_quoted_twice_when_contexts_overlap() -> None:
     # The second quote's context was the first quote again: it used to be quoted twice.
     assert answer.text.count("Does not touch the index file") == 1, answer.text
     assert answer.text.endswith("as git status would put it. [1]")
+
+
+def test_the_answerability_model_reads_the_question_it_was_learnt_with() -> None:
+    # calibrate.py learns the refusal model from answerability(ranked, passages, question); answering must
+    # read the same features, or those about the question (a value asked for, a qualifier unstated) are 0.
+    text = "Manage the set of repositories whose branches you track.\n\nEach remote has a name and a URL.\n"
+    passages = Passages([_passage_of(text)])
+    passages.term_weights = {"remot": 2.0, "repositori": 1.0}
+    answerer = ExtractiveAnswerer()
+    ranked = answerer.rank("What is the maximum number of remotes a repository can have?", passages)
+    asks_value = answerer.confidence("What is the maximum number of remotes a repository can have?", ranked, passages)
+    asks_nothing = answerer.confidence("Tell me about remotes in a repository.", ranked, passages)
+    assert asks_value < asks_nothing  # no sentence states a number, let alone a maximum

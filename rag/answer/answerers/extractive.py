@@ -255,7 +255,7 @@ class ExtractiveAnswerer:
         be missing from every passage.
         """
         return _sigmoid(
-            sum(w * f for w, f in zip(self.answerable_weights, answerability(ranked, passages), strict=True))
+            sum(w * f for w, f in zip(self.answerable_weights, answerability(ranked, passages, question), strict=True))
         )
 
     def _select(self, ranked: list[Unit], weights: dict[str, float]) -> list[Unit]:
