@@ -443,3 +443,34 @@ def test_the_answerability_model_reads_the_question_it_was_learnt_with() -> None
     asks_value = answerer.confidence("What is the maximum number of remotes a repository can have?", ranked, passages)
     asks_nothing = answerer.confidence("Tell me about remotes in a repository.", ranked, passages)
     assert asks_value < asks_nothing  # no sentence states a number, let alone a maximum
+
+
+def test_a_sentence_in_the_entry_the_question_names_outranks_the_same_words_in_another_entry() -> None:
+    from rag.answer.answerers.extractive import candidates
+    from rag.answer.answerers.features import FEATURE_NAMES
+    from rag.ingest.chunking import Place
+
+    # os.path.html: "Returns ... for broken symbolic links." is said of lexists() and of exists(); only the
+    # entry the question names answers it, and a sentence deep in an entry has no label line to say which.
+    text = (
+        "os.path.lexists(path)\nReturn True if path refers to an existing path. Returns True for broken symbolic "
+        "links.\n\nos.path.exists(path)\nReturn True if path refers to an existing path or an open file "
+        "descriptor. Returns False for broken symbolic links.\n"
+    )
+    second = text.index("os.path.exists(path)")
+    passage = _passage_of(text)
+    chunk = dataclasses.replace(
+        passage.chunk,
+        section="os.path > os.path.lexists(path)",
+        places=(Place(second, section="os.path > os.path.exists(path)"),),
+    )
+    passages = Passages([dataclasses.replace(passage, chunk=chunk)])
+    passages.term_weights = {"os": 1.0, "path": 1.0, "exist": 1.0, "symbol": 2.0, "link": 2.0, "broken": 2.0}
+    question = "Does os.path.exists() return True for a broken symbolic link?"
+    feature = FEATURE_NAMES.index("in_named_entry")
+    named = {passage.sentence_text(u.sentence): f[feature] for u, f in candidates(question, passages)}
+    assert named["Returns False for broken symbolic links."] == 1.0
+    assert named["Returns True for broken symbolic links."] == 0.0
+    best = ExtractiveAnswerer(min_score=0.0).rank(question, passages)
+    top = [passage.sentence_text(u.sentence) for u in best if "broken" in passage.sentence_text(u.sentence)]
+    assert top[0] == "Returns False for broken symbolic links."

@@ -7,7 +7,9 @@ learnt logistic model scores each unit from the signals of ``rag.answer.answerer
 to the question (sentence vectors come from the index, pooled from their chunk's token vectors, so nothing
 is embedded here), its passage's cosine and rank, the idf-weighted share of the question's terms it holds
 alone and with its context, whether it holds the kind of answer the question asks for (a value, a
-definition, a command, a negation), and whether it is code, a meta line, very short or very long.
+definition, a command, a negation), whether it sits in the entry of a name the question writes as code (the
+``os.path.exists(path)`` entry for "Does os.path.exists() ...?"), and whether it is code, a meta line, very
+short or very long.
 
 The answer is the best unit, plus a further one only when it answers a part of the question the quoted ones
 leave open: it holds question terms they lack worth at least ``min_gain`` of the question's idf weight and
@@ -40,6 +42,8 @@ from rag.answer.answerers import weights as learnt
 from rag.answer.answerers.features import (
     Candidate,
     asks_negated,
+    code_names,
+    entry_names,
     has_value,
     holds_qualifiers,
     qualifiers_asked,
@@ -58,6 +62,7 @@ from rag.answer.answerers.quoting import (
 )
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
+from rag.ingest.readers.base import innermost_heading
 from rag.ingest.terms import tokenize
 from rag.retrieve.passages import Passage, ScoredSentence
 from rag.retrieve.vocabulary import expand_aliases
@@ -288,6 +293,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     wanted = frozenset(term_weights)
     rarest = max(term_weights.values(), default=0.0)
     subject = frozenset(t for t, w in term_weights.items() if w >= SUBJECT_SHARE * rarest)
+    named = code_names(question)
     found: list[tuple[Unit, Candidate]] = []
     for passage in passages:
         for sentence in passage.sentences:
@@ -312,6 +318,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 first_in_block=opens,
                 context_text="" if context is None else passage.text_between(*context),
                 opens_with_subject=bool(subject & _opening_terms(text)),
+                in_named_entry=bool(named) and bool(named & _entry_of(passage, sentence)),
             )
             found.append((Unit(0.0, sentence, passage, context, terms), candidate))
     if not found:
@@ -402,6 +409,11 @@ def _with_follow_up(chosen: list[Unit], ranked: list[Unit]) -> list[Unit]:
     if unit is None or unit in chosen:
         return chosen
     return [best, unit, *chosen[1:]]
+
+
+def _entry_of(passage: Passage, sentence: ScoredSentence) -> frozenset[str]:
+    """The names of the entry ``sentence`` sits in: its innermost section's title (a ``<dt>`` term is one)."""
+    return entry_names(innermost_heading(passage.chunk.place_at(sentence.start).section))
 
 
 @functools.lru_cache(maxsize=65536)

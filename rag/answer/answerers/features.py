@@ -20,6 +20,8 @@ __all__ = [
     "Candidate",
     "QuestionType",
     "asks_negated",
+    "code_names",
+    "entry_names",
     "has_value",
     "holds_qualifiers",
     "qualifiers_asked",
@@ -121,6 +123,7 @@ FEATURE_NAMES = (
     "qualifier_missing",
     "opens_with_subject",
     "negation_match",
+    "in_named_entry",
     "has_label",
     "is_code",
     "is_first_in_block",
@@ -149,9 +152,53 @@ class Candidate:
     # The sentence names the question's rarest term in its first words: "The globs2 file is a simple list
     # ...", "The unixepoch() function returns ...": it is about the subject asked, not a mention of it.
     opens_with_subject: bool = False
+    # The sentence sits in the entry of a name the question gives as code: "Returns False for broken symbolic
+    # links." under os.path.exists(path), for "Does os.path.exists() return True for a broken symlink?".
+    in_named_entry: bool = False
     cosine_gap: float = 0.0
     passage_gap: float = 0.0
     overlap_gap: float = 0.0
+
+
+# A name written as code: a call ("os.path.exists()"), an option ("--quit"), a dotted name ("Popen.communicate"),
+# a snake_case name ("exist_ok").
+_CODE_NAME = re.compile(r"[A-Za-z_][\w.]*\(\)|(?<![\w-])--?[A-Za-z][\w-]+|\b[A-Za-z_]\w*(?:\.\w+)+|\b\w+_\w+\b")
+_SECTION_NUMBER = re.compile(r"\d+(\.\d+)*\.?")
+# Words Sphinx puts before the name in a signature: "class csv.DictWriter(f, ...)", "classmethod Path.cwd()".
+_SIGNATURE_PREFIXES = frozenset(
+    {"class", "exception", "classmethod", "staticmethod", "abstractmethod", "async", "coroutine", "awaitable"}
+)
+
+
+def code_names(question: str) -> frozenset[str]:
+    """The names ``question`` writes as code, lower-cased, without call parentheses or ``=value``.
+
+    A dotted name also gives its last part: a manual files ``Popen.communicate`` under its class, and
+    ``os.path.exists`` may be asked as ``exists``.
+    """
+    names: set[str] = set()
+    for match in _CODE_NAME.finditer(question):
+        name = match.group().lower().removesuffix("()").split("=")[0].rstrip(".")
+        names.update([name, name.rsplit(".", 1)[-1]])
+    return frozenset(name for name in names if len(name) >= 2 and not name[0].isdigit())
+
+
+@functools.lru_cache(maxsize=65536)
+def entry_names(title: str) -> frozenset[str]:
+    """The names an entry's title gives, lower-cased: the first word of each comma-separated part.
+
+    "os.path.exists(path)" gives ``os.path.exists``; "-n, --dry-run" gives ``-n`` and ``--dry-run``;
+    "pop [--index] [<stash>]" gives ``pop``; "class csv.DictWriter(f, ...)" gives ``csv.dictwriter``; "3.3 Figure
+    size" gives ``figure`` (section numbers and signature prefixes skipped).
+    """
+    names: set[str] = set()
+    for part in re.split(r",\s+", re.sub(r"\([^()]*\)|\[[^\[\]]*\]", "", title)):  # "f(a, b)": one name
+        words = [w for w in part.split() if not _SECTION_NUMBER.fullmatch(w) and w not in _SIGNATURE_PREFIXES]
+        if words:
+            name = re.split(r"[(\[=<]", words[0])[0].strip(".:;").lower()
+            if len(name) >= 2:
+                names.add(name)
+    return frozenset(names)
 
 
 def question_type(question: str) -> QuestionType:
@@ -240,6 +287,7 @@ def sentence_features(
         float(bool(qualifiers) and not qualified),
         float(candidate.opens_with_subject),
         float(negated and (negation or bool(_REMOVAL.search(candidate.text)))),
+        float(candidate.in_named_entry),
         float(candidate.has_label),
         float(code),
         float(candidate.first_in_block),
