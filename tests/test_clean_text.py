@@ -474,3 +474,15 @@ def test_a_sentence_in_the_entry_the_question_names_outranks_the_same_words_in_a
     best = ExtractiveAnswerer(min_score=0.0).rank(question, passages)
     top = [passage.sentence_text(u.sentence) for u in best if "broken" in passage.sentence_text(u.sentence)]
     assert top[0] == "Returns False for broken symbolic links."
+
+
+def test_answers_from_ranked_units_refuse_unknown_names_as_answers_do() -> None:
+    # calibrate.py sweeps its settings through answer_ranked; it must refuse what answer refuses, or the
+    # sweep counts as answered the questions naming something no document mentions.
+    passages = Passages([_passage_of("Each remote has a name and a URL.\n")])
+    passages.unknown_names = ("Mercurial",)
+    answerer = ExtractiveAnswerer(min_score=0.0)
+    question = "Can Mercurial remotes be added?"
+    from_ranked = answerer.answer_ranked(question, passages, answerer.rank(question, passages))
+    assert from_ranked.refused and from_ranked.notice == "The documents never mention “Mercurial”."
+    assert answerer.answer(question, passages).notice == from_ranked.notice

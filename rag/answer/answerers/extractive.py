@@ -156,15 +156,15 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         """Quote the best sentences of ``passages`` with citations, or refuse when none is good enough."""
+        return self.answer_ranked(question, passages, self.rank(question, passages))
+
+    def answer_ranked(self, question: str, passages: Sequence[Passage], ranked: list[Unit]) -> Answer:
+        """``answer`` from units already ranked (``rank``): calibration sweeps rank each question once."""
         unknown = getattr(passages, "unknown_names", ())
         if unknown:
             names = ", ".join(f"“{name}”" for name in unknown)
             notice = f"The documents never mention {names}."
             return Answer(question, REFUSAL_TEXT, [], True, self.name, notice=notice, passages=list(passages))
-        return self.answer_ranked(question, passages, self.rank(question, passages))
-
-    def answer_ranked(self, question: str, passages: Sequence[Passage], ranked: list[Unit]) -> Answer:
-        """``answer`` from units already ranked (``rank``): calibration sweeps rank each question once."""
         relation = relation_asked(question)
         if relation is not None:
             ranked = [u for u in ranked if states_relation(u.passage.sentence_text(u.sentence), u.sentence, *relation)]
