@@ -486,3 +486,39 @@ def test_answers_from_ranked_units_refuse_unknown_names_as_answers_do() -> None:
     from_ranked = answerer.answer_ranked(question, passages, answerer.rank(question, passages))
     assert from_ranked.refused and from_ranked.notice == "The documents never mention “Mercurial”."
     assert answerer.answer(question, passages).notice == from_ranked.notice
+
+
+def test_a_sentence_deep_in_an_entry_is_quoted_under_the_entry_term_with_the_skip_shown() -> None:
+    from rag.answer.answerers.extractive import candidates
+    from rag.answer.answerers.quoting import is_term
+
+    # git-remote.html: the sentence that answers is the second of set-url's description, so no label line is
+    # right above it; without the term the answer never says which subcommand changes the URL.
+    text = (
+        "set-url\nChanges URLs for the remote. Sets first URL for remote <name> that matches regex <oldurl> "
+        "(first URL if no <oldurl> is given) to <newurl>.\nWith --push, push URLs are manipulated instead of "
+        "fetch URLs.\n"
+    )
+    passage = _passage_of(text)
+    passage = dataclasses.replace(
+        passage, chunk=dataclasses.replace(passage.chunk, section="git-remote(1) > COMMANDS > set-url")
+    )
+    passages = Passages([passage])
+    passages.term_weights = {"chang": 1.0, "url": 2.0, "remot": 1.0, "exist": 1.0, "point": 1.0}
+    question = "How do I change the URL that an existing remote points to?"
+    units = {passage.sentence_text(u.sentence): u for u, _ in candidates(question, passages)}
+    deep = units[
+        "Sets first URL for remote <name> that matches regex <oldurl> (first URL if no <oldurl> is given) to <newurl>."
+    ]
+    assert deep.context is not None and text[deep.context[0] : deep.context[1]] == "set-url"
+    answer = ExtractiveAnswerer()._compose(question, [deep], [passage])
+    assert answer.text.startswith("set-url … Sets first URL for remote <name>")
+    [citation] = answer.citations
+    assert text[citation.highlights[0][0] : citation.highlights[0][1]] == "set-url"  # each quoted span is exact
+    # A topic heading is not a term: "3.3 Figure size" or "EXIT STATUS" is never quoted above a sentence.
+    assert is_term("set-url") and is_term("os.path.exists(path)") and is_term("-n, --dry-run")
+    assert (
+        not is_term("3.3 Figure size")
+        and not is_term("EXIT STATUS")
+        and not is_term("shutil — High-level file operations")
+    )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -53,6 +54,7 @@ from rag.answer.answerers.features import (
 from rag.answer.answerers.quoting import (
     antecedent,
     continued_from,
+    entry_term,
     follow_up,
     introduced,
     is_fragment,
@@ -224,10 +226,7 @@ class ExtractiveAnswerer:
                 last[1].extend(spans)  # it goes on right where the last quote of this passage ended: one quote
             else:
                 pieces.append((n, spans, passage))
-        text = " ".join(
-            " ".join(reflow(passage.text_between(a, b)) for a, b in spans) + f" [{n}]"  # wrapped lines read as one
-            for n, spans, passage in pieces
-        )
+        text = " ".join(_quote(passage, spans) + f" [{n}]" for n, spans, passage in pieces)
         by_rank = {p.rank: p for p in passages}
         citations = [
             Citation.from_passage(n, by_rank[rank], tuple(sorted(set(highlights[rank]))), at=first_at[rank])
@@ -453,6 +452,19 @@ def _reflowed(text: str) -> str:
     return reflow(text)
 
 
+def _quote(passage: Passage, spans: list[_Span]) -> str:
+    """The text of ``spans`` (in order) as one quote: wrapped lines read as one, and a skip shown as "…".
+
+    An entry's term quoted above a sentence deep in its description ("set-url … Sets first URL for remote
+    ...") is not next to it in the document: the ellipsis says that text between was left out.
+    """
+    text = reflow(passage.text_between(*spans[0]))
+    for (_, previous_end), (start, end) in itertools.pairwise(spans):
+        skipped = start > previous_end and passage.text_between(previous_end, start).strip()
+        text += (" … " if skipped else " ") + reflow(passage.text_between(start, end))
+    return text
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
@@ -471,6 +483,7 @@ class _Contexts(NamedTuple):
     referred: tuple[int, int, frozenset[str], tuple[int, frozenset[str]] | None] | None
     intro: _Termed | None  # the line ending in ":" that introduces it
     continued: _Termed | None  # the lines it goes on from (``continued_from``)
+    entry: _Termed | None  # the term of the entry it sits deep in (``entry_term``)
     opens: bool  # whether it opens its block
 
 
@@ -507,7 +520,9 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> _Contexts:
         _CONTEXTS.clear()  # bounded memory; hot chunks come back quickly
     start = continued_from(passage, sentence)
     continued = None if start is None else (start, frozenset(tokenize(passage.text_between(*start))))
-    _CONTEXTS[key] = result = _Contexts(labelled, referred, intro, continued, opens)
+    term = entry_term(passage, sentence) if label is None else None
+    entry = None if term is None else (term, frozenset(tokenize(passage.text_between(*term))))
+    _CONTEXTS[key] = result = _Contexts(labelled, referred, intro, continued, entry, opens)
     return result
 
 
@@ -521,7 +536,7 @@ def _context(
     "It" stands for), or the question asks which function, option or command, or for a value, which a label
     (a signature, an option) holds.
     """
-    labelled, referred, intro, continued, opens = _contexts(passage, sentence)
+    labelled, referred, intro, continued, entry, opens = _contexts(passage, sentence)
     if continued is not None:  # a sentence cut from its start is never quoted without it
         return continued[0], continued[1], opens
     if labelled is not None:
@@ -537,6 +552,10 @@ def _context(
             return (start, end), terms, opens
     elif intro is not None:
         return intro[0], intro[1], opens  # "To leave the bisect state, run:" above the command
+    if entry is not None:
+        span, terms = entry
+        if (terms & wanted) - sentence.terms or kind in _LABEL_KINDS:
+            return span, terms, opens  # "set-url" above "... Sets first URL for remote <name> ..."
     return None, frozenset(), opens
 
 

@@ -8,6 +8,8 @@ Two kinds of context, both found in the passage's own text, so every quoted span
   directory tree ..." says which function only with ``shutil.copytree(src, dst, ...)`` above it.
 - an *antecedent*: the sentence before one that opens with a pronoun ("It is believed to be Korea's
   biggest LLM" is about the model the sentence before names).
+- an *entry term*: the term at the start of the entry a sentence sits deep in, lines above it ("set-url" for
+  "Sets first URL for remote <name> ..."); the answer shows the lines skipped between them as "…".
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rag.retrieve.passages import Passage, ScoredSentence
 __all__ = [
     "antecedent",
     "continued_from",
+    "entry_term",
     "follow_up",
     "introduced",
     "is_fragment",
@@ -76,6 +79,53 @@ def opens_block(passage: Passage, sentence: ScoredSentence) -> bool:
     text, base = passage.text, passage.start
     line_start, _ = _line_bounds(text, sentence.start - base)
     return not text[line_start : sentence.start - base].strip(" \t•-*")
+
+
+# Most lines an entry's term is written on ("-n" / "--dry-run" for the title "-n, --dry-run").
+ENTRY_TERM_LINES = 4
+
+
+# A term names a command, option, function or setting: "set-url", "--cleanup=<mode>", "os.path.exists(path)",
+# "clean.requireForce", "pop [--index]". A heading is prose: "Figure size", "EXIT STATUS", "shutil — High-level
+# file operations".
+_ARGUMENTS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|<[^<>]*>")
+_CODE_WORD = re.compile(r"[-.]\S*|\S*[._=]\S*|[a-z][\w-]*")
+_SIGNATURE_PREFIXES = frozenset({"class", "exception", "classmethod", "staticmethod", "abstractmethod"})
+
+
+def is_term(title: str) -> bool:
+    """True when a section title names a command, option, function or setting rather than a topic."""
+    for part in _ARGUMENTS.sub(" ", title).split(","):
+        words = [word for word in part.split() if word not in _SIGNATURE_PREFIXES]
+        if words and re.fullmatch(r"\d+(\.\d+)*\.?", words[0]):
+            return False  # a numbered section: "4. Examples", "3.3 Figure size"
+        if len(words) > 2 or (words and not _CODE_WORD.fullmatch(words[0])):
+            return False
+    return bool(title.strip())
+
+
+def entry_term(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:
+    """The document offsets of the term of the entry ``sentence`` sits in, when that term is in the passage.
+
+    A web page's ``<dt>`` term is the title of a section that runs over its whole description, so a
+    sentence deep in the description ("Sets first URL for remote <name> ...") is about the term at the
+    section's start ("set-url"), lines above it. The term is the section's first lines, which read as its
+    title joined with ", "; None when the section starts before the passage or with other text.
+    """
+    place = passage.chunk.place_at(sentence.start)
+    title = innermost_heading(place.section)
+    text, base = passage.text, passage.start
+    if not is_term(title) or len(title) > MAX_LABEL_CHARS or place.start < base:
+        return None
+    cursor, lines = place.start - base, list[str]()
+    while len(lines) < ENTRY_TERM_LINES and cursor < sentence.start - base:
+        end = text.find("\n", cursor)
+        end = len(text) if end < 0 else end
+        lines.append(text[cursor:end].strip())
+        if ", ".join(line for line in lines if line) == title:
+            return (place.start, base + end) if base + end < sentence.start else None
+        cursor = end + 1
+    return None
 
 
 def _titles(passage: Passage, lines: str) -> bool:
