@@ -510,7 +510,7 @@ def test_a_sentence_deep_in_an_entry_is_quoted_under_the_entry_term_with_the_ski
     deep = units[
         "Sets first URL for remote <name> that matches regex <oldurl> (first URL if no <oldurl> is given) to <newurl>."
     ]
-    assert deep.context is not None and text[deep.context[0] : deep.context[1]] == "set-url"
+    assert deep.context is None  # the ranker never reads the term: its words would count for every sentence
     answer = ExtractiveAnswerer()._compose(question, [deep], [passage])
     assert answer.text.startswith("set-url … Sets first URL for remote <name>")
     [citation] = answer.citations
@@ -521,4 +521,6 @@ def test_a_sentence_deep_in_an_entry_is_quoted_under_the_entry_term_with_the_ski
         not is_term("3.3 Figure size")
         and not is_term("EXIT STATUS")
         and not is_term("shutil — High-level file operations")
+        and not is_term("copytree example")
     )
+    assert is_term("pop [--index] [<stash>]") and is_term("class csv.DictWriter(f)")

@@ -203,6 +203,10 @@ class ExtractiveAnswerer:
         def fresh(source: str, span: _Span) -> bool:
             return not any(a < span[1] and span[0] < b for a, b in quoted.get(source, []))
 
+        # Which option, what value, how: a sentence deep in an entry's description is quoted under the entry's
+        # term ("set-url … Sets first URL for remote <name> ..."). Only quoted: the ranker never read the term,
+        # whose words would count for every sentence of a long description.
+        wants_term = question_type(question) in _LABEL_KINDS
         for unit in chosen:
             passage, sentence = unit.passage, unit.sentence
             if not fresh(passage.source, (sentence.start, sentence.end)):
@@ -210,9 +214,12 @@ class ExtractiveAnswerer:
             n = numbers.setdefault(passage.rank, len(numbers) + 1)
             first_at.setdefault(passage.rank, sentence.start)
             spans = []
+            context = unit.context
+            if context is None and wants_term:
+                context = _contexts(passage, sentence).entry
             # A context that overlaps what is quoted already (the sentence an earlier quote was) is left out.
-            if unit.context is not None and fresh(passage.source, unit.context):
-                spans.append(unit.context)
+            if context is not None and fresh(passage.source, context):
+                spans.append(context)
             spans.append((sentence.start, sentence.end))
             # A quote ending in a colon brings the items it announces. (Not when its context is what ends in one:
             # that quote is already one of the items, and more of them padded the answer on calibration.)
@@ -483,7 +490,7 @@ class _Contexts(NamedTuple):
     referred: tuple[int, int, frozenset[str], tuple[int, frozenset[str]] | None] | None
     intro: _Termed | None  # the line ending in ":" that introduces it
     continued: _Termed | None  # the lines it goes on from (``continued_from``)
-    entry: _Termed | None  # the term of the entry it sits deep in (``entry_term``)
+    entry: _Span | None  # the term of the entry it sits deep in (``entry_term``): quoted, never ranked
     opens: bool  # whether it opens its block
 
 
@@ -520,8 +527,7 @@ def _contexts(passage: Passage, sentence: ScoredSentence) -> _Contexts:
         _CONTEXTS.clear()  # bounded memory; hot chunks come back quickly
     start = continued_from(passage, sentence)
     continued = None if start is None else (start, frozenset(tokenize(passage.text_between(*start))))
-    term = entry_term(passage, sentence) if label is None else None
-    entry = None if term is None else (term, frozenset(tokenize(passage.text_between(*term))))
+    entry = entry_term(passage, sentence) if label is None else None
     _CONTEXTS[key] = result = _Contexts(labelled, referred, intro, continued, entry, opens)
     return result
 
@@ -536,7 +542,7 @@ def _context(
     "It" stands for), or the question asks which function, option or command, or for a value, which a label
     (a signature, an option) holds.
     """
-    labelled, referred, intro, continued, entry, opens = _contexts(passage, sentence)
+    labelled, referred, intro, continued, _, opens = _contexts(passage, sentence)
     if continued is not None:  # a sentence cut from its start is never quoted without it
         return continued[0], continued[1], opens
     if labelled is not None:
@@ -552,10 +558,6 @@ def _context(
             return (start, end), terms, opens
     elif intro is not None:
         return intro[0], intro[1], opens  # "To leave the bisect state, run:" above the command
-    if entry is not None:
-        span, terms = entry
-        if (terms & wanted) - sentence.terms or kind in _LABEL_KINDS:
-            return span, terms, opens  # "set-url" above "... Sets first URL for remote <name> ..."
     return None, frozenset(), opens
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "FEATURE_NAMES",
+    "SECTION_NUMBER",
+    "SIGNATURE_PREFIXES",
     "Candidate",
     "QuestionType",
     "asks_negated",
@@ -163,9 +165,9 @@ class Candidate:
 # A name written as code: a call ("os.path.exists()"), an option ("--quit"), a dotted name ("Popen.communicate"),
 # a snake_case name ("exist_ok").
 _CODE_NAME = re.compile(r"[A-Za-z_][\w.]*\(\)|(?<![\w-])--?[A-Za-z][\w-]+|\b[A-Za-z_]\w*(?:\.\w+)+|\b\w+_\w+\b")
-_SECTION_NUMBER = re.compile(r"\d+(\.\d+)*\.?")
+SECTION_NUMBER = re.compile(r"\d+(\.\d+)*\.?")
 # Words Sphinx puts before the name in a signature: "class csv.DictWriter(f, ...)", "classmethod Path.cwd()".
-_SIGNATURE_PREFIXES = frozenset(
+SIGNATURE_PREFIXES = frozenset(
     {"class", "exception", "classmethod", "staticmethod", "abstractmethod", "async", "coroutine", "awaitable"}
 )
 
@@ -193,7 +195,7 @@ def entry_names(title: str) -> frozenset[str]:
     """
     names: set[str] = set()
     for part in re.split(r",\s+", re.sub(r"\([^()]*\)|\[[^\[\]]*\]", "", title)):  # "f(a, b)": one name
-        words = [w for w in part.split() if not _SECTION_NUMBER.fullmatch(w) and w not in _SIGNATURE_PREFIXES]
+        words = [w for w in part.split() if not SECTION_NUMBER.fullmatch(w) and w not in SIGNATURE_PREFIXES]
         if words:
             name = re.split(r"[(\[=<]", words[0])[0].strip(".:;").lower()
             if len(name) >= 2:

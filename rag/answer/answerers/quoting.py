@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from rag.answer.answerers.features import SECTION_NUMBER, SIGNATURE_PREFIXES
 from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS
 from rag.ingest.readers.base import innermost_heading
 from rag.retrieve.passages import Passage, ScoredSentence
@@ -90,16 +91,15 @@ ENTRY_TERM_LINES = 4
 # file operations".
 _ARGUMENTS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|<[^<>]*>")
 _CODE_WORD = re.compile(r"[-.]\S*|\S*[._=]\S*|[a-z][\w-]*")
-_SIGNATURE_PREFIXES = frozenset({"class", "exception", "classmethod", "staticmethod", "abstractmethod"})
 
 
 def is_term(title: str) -> bool:
     """True when a section title names a command, option, function or setting rather than a topic."""
     for part in _ARGUMENTS.sub(" ", title).split(","):
-        words = [word for word in part.split() if word not in _SIGNATURE_PREFIXES]
-        if words and re.fullmatch(r"\d+(\.\d+)*\.?", words[0]):
+        words = [word for word in part.split() if word not in SIGNATURE_PREFIXES]
+        if words and SECTION_NUMBER.fullmatch(words[0]):
             return False  # a numbered section: "4. Examples", "3.3 Figure size"
-        if len(words) > 2 or (words and not _CODE_WORD.fullmatch(words[0])):
+        if len(words) > 1 or (words and not _CODE_WORD.fullmatch(words[0])):  # "copytree example" is a topic
             return False
     return bool(title.strip())
 
