@@ -524,3 +524,29 @@ def test_a_sentence_deep_in_an_entry_is_quoted_under_the_entry_term_with_the_ski
         and not is_term("copytree example")
     )
     assert is_term("pop [--index] [<stash>]") and is_term("class csv.DictWriter(f)")
+
+
+def test_a_topic_heading_is_never_quoted_as_an_answer_but_a_term_is() -> None:
+    from rag.answer.answerers.extractive import candidates
+    from rag.ingest.chunking import Place
+
+    # wal.html: "How do I switch a database to write-ahead logging?" was answered "Write-Ahead Logging [1]".
+    text = (
+        "Write-Ahead Logging\n\nThe default method by which SQLite implements atomic commit is a rollback journal.\n\n"
+    )
+    text += "journal_mode\nThe journal_mode pragma gets or sets the journal mode.\n"
+    term_at = text.index("journal_mode\n")
+    passage = _passage_of(text)
+    chunk = dataclasses.replace(
+        passage.chunk,
+        section="Write-Ahead Logging",
+        places=(Place(term_at, section="Write-Ahead Logging > journal_mode"),),
+    )
+    passages = Passages([dataclasses.replace(passage, chunk=chunk)])
+    passages.term_weights = {"write": 1.0, "ahead": 2.0, "log": 2.0, "journal": 1.0}
+    quotable = {
+        passage.sentence_text(u.sentence) for u, _ in candidates("How do I turn on write-ahead logging?", passages)
+    }
+    assert "Write-Ahead Logging" not in quotable
+    assert "The default method by which SQLite implements atomic commit is a rollback journal." in quotable
+    assert any(t.startswith("journal_mode") for t in quotable)  # a term heads its entry and may be the answer

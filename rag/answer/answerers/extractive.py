@@ -58,6 +58,7 @@ from rag.answer.answerers.quoting import (
     follow_up,
     introduced,
     is_fragment,
+    is_heading,
     label_of,
     never_answers,
     opens_block,
@@ -309,6 +310,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 or not _WORD.search(text)
                 or is_fragment(text)
                 or never_answers(text)
+                or is_heading(passage, sentence)
             ):
                 continue
             context, context_terms, opens = _context(passage, sentence, wanted, kind)

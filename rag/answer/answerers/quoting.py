@@ -18,7 +18,7 @@ import re
 
 from rag.answer.answerers.features import SECTION_NUMBER, SIGNATURE_PREFIXES
 from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS
-from rag.ingest.readers.base import innermost_heading
+from rag.ingest.readers.base import heading_titles, innermost_heading
 from rag.retrieve.passages import Passage, ScoredSentence
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "follow_up",
     "introduced",
     "is_fragment",
+    "is_heading",
     "label_of",
     "never_answers",
     "opens_block",
@@ -102,6 +103,17 @@ def is_term(title: str) -> bool:
         if len(words) > 1 or (words and not _CODE_WORD.fullmatch(words[0])):  # "copytree example" is a topic
             return False
     return bool(title.strip())
+
+
+def is_heading(passage: Passage, sentence: ScoredSentence) -> bool:
+    """True when ``sentence`` is a topic heading of its section ("Write-Ahead Logging", "3. Type Affinity").
+
+    A heading names what a section is about and answers nothing: quoted alone it is an answer of two words.
+    A term (``is_term``: "set-url", "os.path.exists(path)") is a heading too, and may be what is asked for.
+    """
+    text = " ".join(passage.sentence_text(sentence).split())
+    titles = heading_titles(passage.chunk.place_at(sentence.start).section)
+    return any(text == " ".join(title.split()) and not is_term(title) for title in titles)
 
 
 def entry_term(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:

@@ -24,6 +24,7 @@ __all__ = [
     "SectionSpan",
     "UnreadableFile",
     "check_text_length",
+    "heading_titles",
     "innermost_heading",
     "section_spans",
 ]
@@ -120,3 +121,8 @@ _PATH_SEPARATOR = " > "
 def innermost_heading(section: str | None) -> str:
     """The last title of a heading path (``section_spans``): "2. Unified system > 2.4. Globs" gives "2.4. Globs"."""
     return (section or "").rsplit(_PATH_SEPARATOR, 1)[-1]
+
+
+def heading_titles(section: str | None) -> list[str]:
+    """Every title of a heading path, outermost first: "2. Unified system > 2.4. Globs" gives both."""
+    return section.split(_PATH_SEPARATOR) if section else []
