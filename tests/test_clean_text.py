@@ -550,3 +550,20 @@ def test_a_topic_heading_is_never_quoted_as_an_answer_but_a_term_is() -> None:
     assert "Write-Ahead Logging" not in quotable
     assert "The default method by which SQLite implements atomic commit is a rollback journal." in quotable
     assert any(t.startswith("journal_mode") for t in quotable)  # a term heads its entry and may be the answer
+
+
+def test_the_page_title_shown_in_the_body_before_any_heading_is_the_top_section() -> None:
+    # sqlite.org pages show their title in a <div class="fancy_title">, not a heading: without it the title
+    # line belonged to no section, so the heading rule could not see it and "Write-Ahead Logging" was an answer.
+    page = (
+        "<html><head><title>Write-Ahead Logging</title></head><body><div class=fancy_title>Write-Ahead Logging"
+        "</div><h1>1. Overview</h1><p>The default method is a rollback journal.</p></body></html>"
+    )
+    extracted = HTML.read(page.encode(), ReadOptions())
+    titles = [s.title for s in extracted.sections]
+    assert titles == ["Write-Ahead Logging", "Write-Ahead Logging > 1. Overview"]
+    assert extracted.sections[0].start == extracted.text.index("Write-Ahead Logging")
+    # A <title> the body does not show as a line of its own is no section ("git-commit(1)" above "git-commit(1)
+    # Manual Page").
+    other = page.replace("<div class=fancy_title>Write-Ahead Logging</div>", "<p>Write-Ahead Logging is fast.</p>")
+    assert [s.title for s in HTML.read(other.encode(), ReadOptions()).sections] == ["1. Overview"]

@@ -99,7 +99,15 @@ def html_text(markup: str) -> tuple[str, list[tuple[int, int, str]]]:
     marked_main = root.tag != "body"
     writer = _Writer()
     _walk(root, writer, marked_main)
-    return writer.result()
+    text, headings = writer.result()
+    # A page that shows its <title> as a line of its own before any heading (sqlite.org's "fancy_title" <div>)
+    # has it as its top section: otherwise that line is in no section, and reads as a sentence.
+    title_node = tree.css_first("title")
+    title = " ".join((title_node.text() if title_node is not None else "").split())
+    shown = re.search(rf"(?m)^{re.escape(title)}$", text) if title else None
+    if shown is not None and (not headings or shown.start() < headings[0][0]):
+        headings.insert(0, (shown.start(), 0, title))
+    return text, headings
 
 
 def _is_boilerplate(node: Any, marked_main: bool) -> bool:
