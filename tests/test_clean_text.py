@@ -8,7 +8,7 @@ import re
 from rag.answer.answerers.extractive import ExtractiveAnswerer
 from rag.answer.answerers.quoting import follow_up, label_of
 from rag.config import ReadOptions
-from rag.ingest.chunking import Chunk, chunk_document, reflow, split_sentences
+from rag.ingest.chunking import Chunk, Place, chunk_document, reflow, split_sentences
 from rag.ingest.documents import Document
 from rag.ingest.readers.html import READER as HTML
 from rag.ingest.readers.layout import furniture, is_navigation_page
@@ -174,6 +174,16 @@ def _passage_of(text: str) -> Passage:
     chunk = Chunk(id="c0", source="git-stash.html", start=0, end=len(text), text=text, sentences=tuple(sentences))
     scored = tuple(ScoredSentence(s.start, s.end, 0.5) for s in sentences)
     return Passage(chunk=chunk, score=0.9, rank=1, sentences=scored)
+
+
+def _sectioned(text: str, section: str, later: dict[int, str], term_weights: dict[str, float]) -> Passages:
+    """``text`` as the one passage retrieved, in ``section``, and from each offset of ``later`` in its section."""
+    passage = _passage_of(text)
+    places = tuple(Place(offset, section=title) for offset, title in sorted(later.items()))
+    chunk = dataclasses.replace(passage.chunk, section=section, places=places)
+    passages = Passages([dataclasses.replace(passage, chunk=chunk)])
+    passages.term_weights = term_weights
+    return passages
 
 
 def test_a_description_is_quoted_with_its_term_and_a_code_line_with_no_other_lines() -> None:
@@ -448,7 +458,6 @@ def test_the_answerability_model_reads_the_question_it_was_learnt_with() -> None
 def test_a_sentence_in_the_entry_the_question_names_outranks_the_same_words_in_another_entry() -> None:
     from rag.answer.answerers.extractive import candidates
     from rag.answer.answerers.features import FEATURE_NAMES
-    from rag.ingest.chunking import Place
 
     # os.path.html: "Returns ... for broken symbolic links." is said of lexists() and of exists(); only the
     # entry the question names answers it, and a sentence deep in an entry has no label line to say which.
@@ -458,14 +467,13 @@ def test_a_sentence_in_the_entry_the_question_names_outranks_the_same_words_in_a
         "descriptor. Returns False for broken symbolic links.\n"
     )
     second = text.index("os.path.exists(path)")
-    passage = _passage_of(text)
-    chunk = dataclasses.replace(
-        passage.chunk,
-        section="os.path > os.path.lexists(path)",
-        places=(Place(second, section="os.path > os.path.exists(path)"),),
+    passages = _sectioned(
+        text,
+        "os.path > os.path.lexists(path)",
+        {second: "os.path > os.path.exists(path)"},
+        {"os": 1.0, "path": 1.0, "exist": 1.0, "symbol": 2.0, "link": 2.0, "broken": 2.0},
     )
-    passages = Passages([dataclasses.replace(passage, chunk=chunk)])
-    passages.term_weights = {"os": 1.0, "path": 1.0, "exist": 1.0, "symbol": 2.0, "link": 2.0, "broken": 2.0}
+    [passage] = passages
     question = "Does os.path.exists() return True for a broken symbolic link?"
     feature = FEATURE_NAMES.index("in_named_entry")
     named = {passage.sentence_text(u.sentence): f[feature] for u, f in candidates(question, passages)}
@@ -499,12 +507,10 @@ def test_a_sentence_deep_in_an_entry_is_quoted_under_the_entry_term_with_the_ski
         "(first URL if no <oldurl> is given) to <newurl>.\nWith --push, push URLs are manipulated instead of "
         "fetch URLs.\n"
     )
-    passage = _passage_of(text)
-    passage = dataclasses.replace(
-        passage, chunk=dataclasses.replace(passage.chunk, section="git-remote(1) > COMMANDS > set-url")
+    passages = _sectioned(
+        text, "git-remote(1) > COMMANDS > set-url", {}, {"chang": 1.0, "url": 2.0, "remot": 1.0, "exist": 1.0}
     )
-    passages = Passages([passage])
-    passages.term_weights = {"chang": 1.0, "url": 2.0, "remot": 1.0, "exist": 1.0, "point": 1.0}
+    [passage] = passages
     question = "How do I change the URL that an existing remote points to?"
     units = {passage.sentence_text(u.sentence): u for u, _ in candidates(question, passages)}
     deep = units[
@@ -528,7 +534,6 @@ def test_a_sentence_deep_in_an_entry_is_quoted_under_the_entry_term_with_the_ski
 
 def test_a_topic_heading_is_never_quoted_as_an_answer_but_a_term_is() -> None:
     from rag.answer.answerers.extractive import candidates
-    from rag.ingest.chunking import Place
 
     # wal.html: "How do I switch a database to write-ahead logging?" was answered "Write-Ahead Logging [1]".
     text = (
@@ -536,14 +541,13 @@ def test_a_topic_heading_is_never_quoted_as_an_answer_but_a_term_is() -> None:
     )
     text += "journal_mode\nThe journal_mode pragma gets or sets the journal mode.\n"
     term_at = text.index("journal_mode\n")
-    passage = _passage_of(text)
-    chunk = dataclasses.replace(
-        passage.chunk,
-        section="Write-Ahead Logging",
-        places=(Place(term_at, section="Write-Ahead Logging > journal_mode"),),
+    passages = _sectioned(
+        text,
+        "Write-Ahead Logging",
+        {term_at: "Write-Ahead Logging > journal_mode"},
+        {"write": 1.0, "ahead": 2.0, "log": 2.0, "journal": 1.0},
     )
-    passages = Passages([dataclasses.replace(passage, chunk=chunk)])
-    passages.term_weights = {"write": 1.0, "ahead": 2.0, "log": 2.0, "journal": 1.0}
+    [passage] = passages
     quotable = {
         passage.sentence_text(u.sentence) for u, _ in candidates("How do I turn on write-ahead logging?", passages)
     }
