@@ -18,6 +18,7 @@ from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.errors import CorruptIndexError, RagError
 from rag.indexing.faiss import sync_index
+from rag.ingest.readers.base import READER_VERSION
 from rag.stores.codec import VectorCodec
 from rag.stores.faiss import ChunkStore
 from tests.conftest import ANALYSIS, SIGNING
@@ -105,6 +106,22 @@ def test_changed_chunk_settings_rebuild_everything(settings: Settings, embedder:
     store, report = sync_index(smaller, embedder, progress=False)
     assert report.action == "built" and "chunk_size 800 -> 400" in report.reason
     assert all(len(c.text) <= 400 for c in store.chunks)
+
+
+def test_an_index_read_by_older_readers_is_read_again(settings: Settings, embedder: Embedder) -> None:
+    # A reader fix (a web page's title shown in its body becoming its top section) reaches an index built
+    # before it only when the files are read again: the manifest says which readers read them.
+    sync_index(settings, embedder, progress=False)
+    manifest_file = settings.index_dir / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    assert manifest["readers"] >= 1
+    del manifest["readers"]  # as an index written before readers were versioned
+    manifest_file.write_text(json.dumps(manifest))
+    store, report = sync_index(settings, embedder, progress=False)
+    assert report.action == "built" and f"readers 0 -> {READER_VERSION}" in report.reason
+    assert len(store) > 0
+    _, again = sync_index(settings, embedder, progress=False)
+    assert again.action != "built"
 
 
 @pytest.mark.parametrize("damage", ["truncate_vectors", "edit_docstore", "garble_manifest", "delete_sentences"])

@@ -58,6 +58,7 @@ from rag.indexing.sentences import embedding_inputs, sentence_rows
 from rag.indexing.texts import save_extracted_texts
 from rag.ingest.chunking import Chunk, Sentence, chunk_document
 from rag.ingest.documents import Document
+from rag.ingest.readers.base import READER_VERSION
 from rag.stores.codec import VectorCodec
 from rag.stores.faiss import ChunkStore
 from rag.stores.manifest import SENTENCE_VECTORS, FileEntry, Manifest
@@ -409,6 +410,7 @@ def _commit(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         sentence_vectors=SENTENCE_VECTORS,
+        readers=READER_VERSION,
         files=dict(files),
         index_type=resolve_index_type(settings, sum(entry.chunks for entry in files.values())),
         vector_storage=codec.storage,

@@ -32,6 +32,7 @@ from rag.indexing.refresh import Corpus, IndexReport, plan_refresh, resolve_inde
 from rag.indexing.sentences import embedding_inputs, sentence_rows
 from rag.ingest.chunking import chunk_document
 from rag.ingest.documents import Document
+from rag.ingest.readers.base import READER_VERSION
 from rag.stores.codec import SENTENCE_DTYPE
 from rag.stores.manifest import SENTENCE_VECTORS, FileEntry, Manifest
 from rag.stores.postgres import PostgresStore
@@ -224,6 +225,7 @@ def _apply(conn: Any, settings: Settings, embedder: Embedder, plan: _Plan, progr
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "sentence_vectors": SENTENCE_VECTORS,
+        "readers": READER_VERSION,
     }
     todo = sorted(corpus.hashes) if state is None else sorted({*report.added, *report.changed})
     # Embedding takes most of the time: the database is not touched until it is done, so readers keep

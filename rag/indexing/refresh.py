@@ -28,7 +28,7 @@ from rag.ingest.documents import (
     load_document,
     read_documents,
 )
-from rag.ingest.readers.base import ReadOptions
+from rag.ingest.readers.base import READER_VERSION, ReadOptions
 from rag.stores.manifest import SENTENCE_VECTORS, Manifest
 
 __all__ = [
@@ -271,6 +271,7 @@ def setting_changes(manifest: Manifest, settings: Settings, embedder: Embedder) 
         ("chunk_size", manifest.chunk_size, settings.chunk_size),
         ("chunk_overlap", manifest.chunk_overlap, settings.chunk_overlap),
         ("sentence_vectors", manifest.sentence_vectors, SENTENCE_VECTORS),
+        ("readers", manifest.readers, READER_VERSION),  # files read by older readers are read again
     ]
     if manifest.vector_storage == "int8" and settings.vector_storage == "float32":
         # 8-bit codes cannot give the float32 vectors back: only embedding again can.

@@ -58,6 +58,7 @@ class Manifest:
     chunk_overlap: int
     files: dict[str, FileEntry]
     sentence_vectors: str = "separate"  # how sentence vectors were made; SENTENCE_VECTORS for new indexes
+    readers: int = 0  # the version of the readers that read the files (READER_VERSION); 0 before it was kept
     format_version: int = FORMAT_VERSION
     index_type: str = "flat"
     vector_storage: str = "float32"

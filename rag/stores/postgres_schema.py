@@ -220,6 +220,7 @@ def manifest_of(state: State) -> Manifest:
         chunk_overlap=int(s["chunk_overlap"]),
         files=state.files,
         sentence_vectors=str(s["sentence_vectors"]),
+        readers=int(s.get("readers", 0)),
         index_type=str(s["index_type"]),
         vector_storage="float32",
     )

@@ -17,6 +17,7 @@ from typing import Protocol
 from rag.config import ReadOptions
 
 __all__ = [
+    "READER_VERSION",
     "Extracted",
     "PageSpan",
     "ReadOptions",
@@ -116,6 +117,11 @@ def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[Sect
 
 
 _PATH_SEPARATOR = " > "
+
+# Bumped whenever a reader gives different text, offsets or sections for the same file, so that an index of
+# files read before is read again (``rag.indexing.refresh.setting_changes``). 1: a web page's <title> shown in
+# its body before any heading is its top section.
+READER_VERSION = 1
 
 
 def innermost_heading(section: str | None) -> str:
