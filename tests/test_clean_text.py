@@ -571,3 +571,14 @@ def test_the_page_title_shown_in_the_body_before_any_heading_is_the_top_section(
     # Manual Page").
     other = page.replace("<div class=fancy_title>Write-Ahead Logging</div>", "<p>Write-Ahead Logging is fast.</p>")
     assert [s.title for s in HTML.read(other.encode(), ReadOptions()).sections] == ["1. Overview"]
+
+
+def test_a_line_that_closes_a_bracket_it_never_opened_is_never_quoted() -> None:
+    from rag.answer.answerers.quoting import is_fragment
+
+    # asymptote.pdf: a page's line break cut "(for example, 2D graphs) where only an approximate size ..." from
+    # its start; pathlib.html: the last output line of an example. Both were quoted as answers.
+    assert is_fragment("2D graphs) where only an approximate size estimate for pic is available, the routine is used.")
+    assert is_fragment("PosixPath('build/lib/pathlib.py')]")
+    assert not is_fragment("Use f(x) and g[y] (see below) to combine them.")
+    assert not is_fragment("a) Install the package first.")  # an enumerator closes what it never opened

@@ -60,9 +60,31 @@ def never_answers(text: str) -> bool:
     return bool(_NEVER_ANSWERS.match(text))
 
 
+# An enumerator that closes a bracket it never opened: "a) ...", "2) ...".
+_ENUMERATOR = re.compile(r"\W*\w{1,3}\)\s")
+_PAIRS = {")": "(", "]": "["}
+
+
 def is_fragment(text: str) -> bool:
-    """True for a piece of a sentence: it ends where no sentence ends (code lines aside, which may)."""
-    return bool(_DANGLING.search(text.rstrip())) and not _PROMPT.match(text)
+    """True for a piece of a sentence or of code cut from its start or end.
+
+    It ends where no sentence ends (code lines aside, which may), or it closes a bracket it never opened:
+    "2D graphs) where only an approximate size ..." lost its start at a page's line break, and
+    "PosixPath('build/lib/pathlib.py')]" is the last line of an example's output.
+    """
+    if _DANGLING.search(text.rstrip()) and not _PROMPT.match(text):
+        return True
+    if _ENUMERATOR.match(text):
+        return False
+    depth = {opener: 0 for opener in _PAIRS.values()}
+    for char in text:
+        if char in depth:
+            depth[char] += 1
+        elif char in _PAIRS:
+            depth[_PAIRS[char]] -= 1
+            if depth[_PAIRS[char]] < 0:
+                return True
+    return False
 
 
 def starts_with_pronoun(text: str) -> bool:
