@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "ARGUMENTS",
     "FEATURE_NAMES",
     "SECTION_NUMBER",
     "SIGNATURE_PREFIXES",
@@ -166,6 +167,8 @@ class Candidate:
 # a snake_case name ("exist_ok").
 _CODE_NAME = re.compile(r"[A-Za-z_][\w.]*\(\)|(?<![\w-])--?[A-Za-z][\w-]+|\b[A-Za-z_]\w*(?:\.\w+)+|\b\w+_\w+\b")
 SECTION_NUMBER = re.compile(r"\d+(\.\d+)*\.?")
+# A signature's arguments, set aside to find its name: "(src, dst)", "[--index]", "<mode>".
+ARGUMENTS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|<[^<>]*>")
 # Words Sphinx puts before the name in a signature: "class csv.DictWriter(f, ...)", "classmethod Path.cwd()".
 SIGNATURE_PREFIXES = frozenset(
     {"class", "exception", "classmethod", "staticmethod", "abstractmethod", "async", "coroutine", "awaitable"}
@@ -194,7 +197,7 @@ def entry_names(title: str) -> frozenset[str]:
     size" gives ``figure`` (section numbers and signature prefixes skipped).
     """
     names: set[str] = set()
-    for part in re.split(r",\s+", re.sub(r"\([^()]*\)|\[[^\[\]]*\]", "", title)):  # "f(a, b)": one name
+    for part in re.split(r",\s+", ARGUMENTS.sub(" ", title)):  # "f(a, b)": one name
         words = [w for w in part.split() if not SECTION_NUMBER.fullmatch(w) and w not in SIGNATURE_PREFIXES]
         if words:
             name = re.split(r"[(\[=<]", words[0])[0].strip(".:;").lower()

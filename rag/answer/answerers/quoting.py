@@ -1,6 +1,6 @@
 """The context a quoted sentence needs to be read alone: the term it describes, the name its "it" stands for.
 
-Two kinds of context, both found in the passage's own text, so every quoted span is still exact:
+Three kinds of context, all found in the passage's own text, so every quoted span is still exact:
 
 - a *label*: the line directly above the line a sentence opens, in the same block (one line break, no
   blank line), when that line is a term rather than prose: a ``<dt>`` signature or option above its
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.answerers.features import SECTION_NUMBER, SIGNATURE_PREFIXES
+from rag.answer.answerers.features import ARGUMENTS, SECTION_NUMBER, SIGNATURE_PREFIXES
 from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS
 from rag.ingest.readers.base import heading_titles, innermost_heading
 from rag.retrieve.passages import Passage, ScoredSentence
@@ -112,13 +112,12 @@ ENTRY_TERM_LINES = 4
 # A term names a command, option, function or setting: "set-url", "--cleanup=<mode>", "os.path.exists(path)",
 # "clean.requireForce", "pop [--index]". A heading is prose: "Figure size", "EXIT STATUS", "shutil — High-level
 # file operations".
-_ARGUMENTS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|<[^<>]*>")
 _CODE_WORD = re.compile(r"[-.]\S*|\S*[._=]\S*|[a-z][\w-]*")
 
 
 def is_term(title: str) -> bool:
     """True when a section title names a command, option, function or setting rather than a topic."""
-    for part in _ARGUMENTS.sub(" ", title).split(","):
+    for part in ARGUMENTS.sub(" ", title).split(","):
         words = [word for word in part.split() if word not in SIGNATURE_PREFIXES]
         if words and SECTION_NUMBER.fullmatch(words[0]):
             return False  # a numbered section: "4. Examples", "3.3 Figure size"
