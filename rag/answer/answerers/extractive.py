@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -62,6 +61,7 @@ from rag.answer.answerers.quoting import (
     label_of,
     never_answers,
     opens_block,
+    quote_text,
 )
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import reflow
@@ -234,7 +234,7 @@ class ExtractiveAnswerer:
                 last[1].extend(spans)  # it goes on right where the last quote of this passage ended: one quote
             else:
                 pieces.append((n, spans, passage))
-        text = " ".join(_quote(passage, spans) + f" [{n}]" for n, spans, passage in pieces)
+        text = " ".join(quote_text(passage, spans) + f" [{n}]" for n, spans, passage in pieces)
         by_rank = {p.rank: p for p in passages}
         citations = [
             Citation.from_passage(n, by_rank[rank], tuple(sorted(set(highlights[rank]))), at=first_at[rank])
@@ -459,19 +459,6 @@ def _unit_text(unit: Unit) -> str:
 @functools.lru_cache(maxsize=65536)
 def _reflowed(text: str) -> str:
     return reflow(text)
-
-
-def _quote(passage: Passage, spans: list[_Span]) -> str:
-    """The text of ``spans`` (in order) as one quote: wrapped lines read as one, and a skip shown as "…".
-
-    An entry's term quoted above a sentence deep in its description ("set-url … Sets first URL for remote
-    ...") is not next to it in the document: the ellipsis says that text between was left out.
-    """
-    text = reflow(passage.text_between(*spans[0]))
-    for (_, previous_end), (start, end) in itertools.pairwise(spans):
-        skipped = start > previous_end and passage.text_between(previous_end, start).strip()
-        text += (" … " if skipped else " ") + reflow(passage.text_between(start, end))
-    return text
 
 
 def _sigmoid(x: float) -> float:

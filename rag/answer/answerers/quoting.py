@@ -14,10 +14,11 @@ Three kinds of context, all found in the passage's own text, so every quoted spa
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from rag.answer.answerers.features import ARGUMENTS, SECTION_NUMBER, SIGNATURE_PREFIXES
-from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS
+from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS, reflow
 from rag.ingest.readers.base import heading_titles, innermost_heading
 from rag.retrieve.passages import Passage, ScoredSentence
 
@@ -32,6 +33,7 @@ __all__ = [
     "label_of",
     "never_answers",
     "opens_block",
+    "quote_text",
     "starts_with_pronoun",
 ]
 
@@ -311,3 +313,16 @@ def continued_from(passage: Passage, sentence: ScoredSentence) -> tuple[int, int
         if taken and passage.start > 0:
             return None  # the passage may start inside the sentence: its start is not all here
     return (taken[-1].start, taken[0].end) if taken else None
+
+
+def quote_text(passage: Passage, spans: list[tuple[int, int]]) -> str:
+    """The text of ``spans`` (in order) as one quote: wrapped lines read as one, and a skip shown as "…".
+
+    An entry's term quoted above a sentence deep in its description ("set-url … Sets first URL for remote
+    ...") is not next to it in the document: the ellipsis says that text between was left out.
+    """
+    text = reflow(passage.text_between(*spans[0]))
+    for (_, previous_end), (start, end) in itertools.pairwise(spans):
+        skipped = start > previous_end and passage.text_between(previous_end, start).strip()
+        text += (" … " if skipped else " ") + reflow(passage.text_between(start, end))
+    return text
