@@ -582,3 +582,27 @@ def test_a_line_that_closes_a_bracket_it_never_opened_is_never_quoted() -> None:
     assert is_fragment("PosixPath('build/lib/pathlib.py')]")
     assert not is_fragment("Use f(x) and g[y] (see below) to combine them.")
     assert not is_fragment("a) Install the package first.")  # an enumerator closes what it never opened
+
+
+def test_a_conditional_is_quoted_with_the_other_case_the_manual_states_beside_it() -> None:
+    from rag.answer.answerers.extractive import Unit, _with_next
+    from rag.answer.answerers.quoting import alternative
+
+    # csv.html: "If it is set to 'raise' ..." alone hides the value that makes DictWriter drop extra keys.
+    text = (
+        "The optional extrasaction parameter indicates what action to take. If it is set to 'raise', the default "
+        "value, a ValueError is raised. If it is set to 'ignore', extra values in the dictionary are ignored.\n\n"
+        "If a row has fewer fields, the missing values are filled in.\n"
+    )
+    passage = _passage_of(text)
+    first, raise_case, ignore_case, _next_paragraph = passage.sentences
+    assert alternative(passage, raise_case) == ignore_case
+    assert alternative(passage, ignore_case) is None  # the next sentence is another paragraph
+    assert alternative(passage, first) is None  # not a condition
+    units = [Unit(0.9, raise_case, passage, None, frozenset())]
+    chosen = _with_next(units, [*units, Unit(0.5, ignore_case, passage, None, frozenset())], alternative)
+    answer = ExtractiveAnswerer()._compose("What does DictWriter do with extra keys?", chosen, [passage])
+    assert answer.text == (
+        "If it is set to 'raise', the default value, a ValueError is raised. If it is set to 'ignore', extra "
+        "values in the dictionary are ignored. [1]"
+    )

@@ -34,7 +34,7 @@ import dataclasses
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -51,6 +51,7 @@ from rag.answer.answerers.features import (
     sentence_features,
 )
 from rag.answer.answerers.quoting import (
+    alternative,
     antecedent,
     continued_from,
     entry_term,
@@ -190,7 +191,8 @@ class ExtractiveAnswerer:
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
         chosen = self._select(ranked, getattr(passages, "term_weights", {}))
         if question_type(question) == "yesno":
-            chosen = _with_follow_up(chosen, ranked)[: self.max_sentences]
+            chosen = _with_next(chosen, ranked, follow_up)[: self.max_sentences]
+        chosen = _with_next(chosen, ranked, alternative)[: self.max_sentences]
         return self._compose(question, chosen, passages)
 
     def _compose(self, question: str, chosen: list[Unit], passages: Sequence[Passage]) -> Answer:
@@ -403,13 +405,16 @@ def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question:
     ]
 
 
-def _with_follow_up(chosen: list[Unit], ranked: list[Unit]) -> list[Unit]:
-    """``chosen`` with the sentence that goes on from the best one ("Instead, ..."), right after it.
+def _with_next(
+    chosen: list[Unit], ranked: list[Unit], finder: Callable[[Passage, ScoredSentence], ScoredSentence | None]
+) -> list[Unit]:
+    """``chosen`` with the sentence ``finder`` gives for the best one (when quotable), right after it.
 
-    For a yes/no question: the best sentence often says "no", the next one says what is so instead.
+    ``follow_up`` for a yes/no question (the best sentence often says "no", the next one what is so
+    instead); ``alternative`` for any (the other case of the condition the best sentence states).
     """
     best = chosen[0]
-    following = follow_up(best.passage, best.sentence)
+    following = finder(best.passage, best.sentence)
     if following is None:
         return chosen
     key = (best.passage.source, following.start)

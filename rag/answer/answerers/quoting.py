@@ -23,6 +23,7 @@ from rag.ingest.readers.base import heading_titles, innermost_heading
 from rag.retrieve.passages import Passage, ScoredSentence
 
 __all__ = [
+    "alternative",
     "antecedent",
     "continued_from",
     "entry_term",
@@ -236,6 +237,29 @@ def follow_up(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | No
     if following is None or "\n\n" in text[sentence.end - base : following.start - base]:
         return None
     return following if _GOES_ON.match(passage.sentence_text(following)) else None
+
+
+# A case of a condition the next sentence states another case of: "If it is set to 'raise', ... If it is set
+# to 'ignore', ...", "If keepAspect is set to Aspect or true, ... If keepAspect is set to IgnoreAspect ...".
+_CONDITION = re.compile(r"\W*(if|when|unless)\b", re.I)
+ALTERNATIVE_WORDS = 3  # the opening words two cases share
+
+
+def alternative(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The next sentence of ``sentence``'s paragraph when both state a case of the same condition, else None.
+
+    A conditional quoted alone answers for one case and hides the others the manual lists beside it: the
+    default and the value that changes it, the setting that keeps a ratio and the one that does not.
+    """
+    text = passage.sentence_text(sentence)
+    following = next((s for s in passage.sentences if s.start >= sentence.end), None)
+    if not _CONDITION.match(text) or following is None:
+        return None
+    if "\n\n" in passage.text_between(sentence.end, following.start):
+        return None
+    opening = [word.lower() for word in text.split()[:ALTERNATIVE_WORDS]]
+    other = [word.lower() for word in passage.sentence_text(following).split()[:ALTERNATIVE_WORDS]]
+    return following if len(opening) == ALTERNATIVE_WORDS and opening == other else None
 
 
 def antecedent(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
