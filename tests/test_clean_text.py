@@ -606,3 +606,18 @@ def test_a_conditional_is_quoted_with_the_other_case_the_manual_states_beside_it
         "If it is set to 'raise', the default value, a ValueError is raised. If it is set to 'ignore', extra "
         "values in the dictionary are ignored. [1]"
     )
+
+
+def test_a_sentence_about_this_thing_the_sentence_before_names_is_quoted_with_it() -> None:
+    from rag.answer.answerers.quoting import antecedent
+
+    # git-bisect.html: "If the script exits with this code, ..." says which code only with the sentence before.
+    text = (
+        "The special exit code 125 should be used when the current source code cannot be tested. If the script "
+        "exits with this code, the current revision will be skipped. Partnerships matter. Both say this deal is new.\n"
+    )
+    passage = _passage_of(text)
+    names_code, this_code, _partnerships, this_deal = passage.sentences
+    assert antecedent(passage, this_code) == names_code
+    # "this deal": the sentence before names no deal, so it is not what "this" stands for.
+    assert antecedent(passage, this_deal) is None

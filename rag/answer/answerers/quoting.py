@@ -90,6 +90,10 @@ def is_fragment(text: str) -> bool:
     return False
 
 
+# "If the script exits with this code, ..." is about the code the sentence before names ("exit code 125").
+_DEMONSTRATIVE = re.compile(r"\W*(?:[\w'’-]+\W+){0,7}?(?:this|these|such)\s+([a-z]{3,})", re.I)
+
+
 def starts_with_pronoun(text: str) -> bool:
     """True when ``text`` opens with a pronoun that stands for something named before it."""
     return bool(_PRONOUN.match(text))
@@ -263,14 +267,25 @@ def alternative(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | 
 
 
 def antecedent(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
-    """The sentence before ``sentence`` in the passage when ``sentence`` opens with a pronoun, else None."""
-    if not starts_with_pronoun(passage.sentence_text(sentence)):
-        return None
+    """The sentence before ``sentence`` in the passage when ``sentence`` refers back to it, else None.
+
+    It refers back when it opens with a pronoun, or speaks of "this / these / such" thing in its first words
+    and the sentence before names that thing ("... exit code 125 ... If the script exits with this code").
+    """
+    text = passage.sentence_text(sentence)
     previous = None
     for candidate in passage.sentences:
         if candidate.start >= sentence.start:
             break
         previous = candidate
+    demonstrated = _DEMONSTRATIVE.match(text)
+    named_before = (
+        demonstrated is not None
+        and previous is not None
+        and re.search(rf"\b{re.escape(demonstrated.group(1))}", passage.sentence_text(previous), re.I) is not None
+    )
+    if not starts_with_pronoun(text) and not named_before:
+        return None
     # A sentence that opens with a pronoun itself names nothing: it would only pad the answer.
     if previous is None or starts_with_pronoun(passage.sentence_text(previous)):
         return None
