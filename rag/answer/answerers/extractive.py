@@ -307,12 +307,13 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
     for passage in passages:
         for sentence in passage.sentences:
             text = passage.sentence_text(sentence)
+            section = passage.chunk.place_at(sentence.start).section
             if (
                 text.rstrip().endswith(("?", "？"))
                 or not _WORD.search(text)
                 or is_fragment(text)
                 or never_answers(text)
-                or is_heading(passage, sentence)
+                or is_heading(text, section)
             ):
                 continue
             context, context_terms, opens = _context(passage, sentence, wanted, kind)
@@ -328,7 +329,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 first_in_block=opens,
                 context_text="" if context is None else passage.text_between(*context),
                 opens_with_subject=bool(subject & _opening_terms(text)),
-                in_named_entry=bool(named) and bool(named & _entry_of(passage, sentence)),
+                in_named_entry=bool(named) and bool(named & entry_names(innermost_heading(section))),
             )
             found.append((Unit(0.0, sentence, passage, context, terms), candidate))
     if not found:
@@ -422,11 +423,6 @@ def _with_next(
     if unit is None or unit in chosen:
         return chosen
     return [best, unit, *chosen[1:]]
-
-
-def _entry_of(passage: Passage, sentence: ScoredSentence) -> frozenset[str]:
-    """The names of the entry ``sentence`` sits in: its innermost section's title (a ``<dt>`` term is one)."""
-    return entry_names(innermost_heading(passage.chunk.place_at(sentence.start).section))
 
 
 @functools.lru_cache(maxsize=65536)

@@ -133,15 +133,14 @@ def is_term(title: str) -> bool:
     return bool(title.strip())
 
 
-def is_heading(passage: Passage, sentence: ScoredSentence) -> bool:
-    """True when ``sentence`` is a topic heading of its section ("Write-Ahead Logging", "3. Type Affinity").
+def is_heading(text: str, section: str | None) -> bool:
+    """True when ``text``, a sentence of ``section``, is one of its topic headings ("Write-Ahead Logging").
 
     A heading names what a section is about and answers nothing: quoted alone it is an answer of two words.
     A term (``is_term``: "set-url", "os.path.exists(path)") is a heading too, and may be what is asked for.
     """
-    text = " ".join(passage.sentence_text(sentence).split())
-    titles = heading_titles(passage.chunk.place_at(sentence.start).section)
-    return any(text == " ".join(title.split()) and not is_term(title) for title in titles)
+    words = " ".join(text.split())
+    return any(words == " ".join(title.split()) and not is_term(title) for title in heading_titles(section))
 
 
 def entry_term(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:
@@ -157,12 +156,13 @@ def entry_term(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | 
     text, base = passage.text, passage.start
     if not is_term(title) or len(title) > MAX_LABEL_CHARS or place.start < base:
         return None
-    cursor, lines = place.start - base, list[str]()
-    while len(lines) < ENTRY_TERM_LINES and cursor < sentence.start - base:
+    start = cursor = place.start - base
+    for _ in range(ENTRY_TERM_LINES):
+        if cursor >= sentence.start - base:
+            break
         end = text.find("\n", cursor)
         end = len(text) if end < 0 else end
-        lines.append(text[cursor:end].strip())
-        if ", ".join(line for line in lines if line) == title:
+        if _reads_as(text[start:end], title):
             return (place.start, base + end) if base + end < sentence.start else None
         cursor = end + 1
     return None
@@ -170,7 +170,11 @@ def entry_term(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | 
 
 def _titles(passage: Passage, lines: str) -> bool:
     """True when ``lines`` are the title of the passage's section (its heading path's last part)."""
-    title = innermost_heading(passage.section)
+    return _reads_as(lines, innermost_heading(passage.section))
+
+
+def _reads_as(lines: str, title: str) -> bool:
+    """True when ``lines`` read as ``title``: a term's comma-separated parts a line each ("-n" / "--dry-run")."""
     return bool(title) and ", ".join(line.strip() for line in lines.splitlines() if line.strip()) == title
 
 
@@ -236,11 +240,16 @@ def follow_up(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | No
     A yes/no question's best sentence often says only "no" ("... does not have a separate Boolean storage
     class."); the sentence after it that opens with "Instead" or "However" says what is true instead.
     """
-    text, base = passage.text, passage.start
+    following = _next_in_paragraph(passage, sentence)
+    return following if following is not None and _GOES_ON.match(passage.sentence_text(following)) else None
+
+
+def _next_in_paragraph(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The sentence after ``sentence`` in the passage, when no blank line parts them."""
     following = next((s for s in passage.sentences if s.start >= sentence.end), None)
-    if following is None or "\n\n" in text[sentence.end - base : following.start - base]:
+    if following is None or "\n\n" in passage.text_between(sentence.end, following.start):
         return None
-    return following if _GOES_ON.match(passage.sentence_text(following)) else None
+    return following
 
 
 # A case of a condition the next sentence states another case of: "If it is set to 'raise', ... If it is set
@@ -256,10 +265,8 @@ def alternative(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | 
     default and the value that changes it, the setting that keeps a ratio and the one that does not.
     """
     text = passage.sentence_text(sentence)
-    following = next((s for s in passage.sentences if s.start >= sentence.end), None)
+    following = _next_in_paragraph(passage, sentence)
     if not _CONDITION.match(text) or following is None:
-        return None
-    if "\n\n" in passage.text_between(sentence.end, following.start):
         return None
     opening = [word.lower() for word in text.split()[:ALTERNATIVE_WORDS]]
     other = [word.lower() for word in passage.sentence_text(following).split()[:ALTERNATIVE_WORDS]]
