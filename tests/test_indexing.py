@@ -56,7 +56,30 @@ def test_manifest_records_model_settings_and_file_hashes(settings: Settings, emb
     )
     assert set(manifest["files"]) == {SIGNING, ANALYSIS}
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
-    assert manifest["format_version"] == 3
+    assert manifest["format_version"] == 4
+
+
+# The fields a manifest of each FAISS format holds. An older rag parses a manifest with ``Manifest(**fields)``,
+# so a field added without a new format makes it call a newer index corrupt and rebuild over it.
+MANIFEST_FIELDS_BY_FORMAT = {
+    3: {
+        "embedding_model", "dimension", "chunk_size", "chunk_overlap", "files", "sentence_vectors",
+        "format_version", "index_type", "vector_storage", "vector_ranges", "segments", "graph", "graph_layout",
+        "checksums", "skipped", "pending",
+    },
+}  # fmt: skip
+MANIFEST_FIELDS_BY_FORMAT[4] = MANIFEST_FIELDS_BY_FORMAT[3] | {"readers"}
+FILE_ENTRY_FIELDS = {"sha256", "chunks", "sentences", "segment", "size", "mtime_ns", "kind", "pages", "indexed_at"}
+
+
+def test_the_manifest_gains_a_field_only_with_a_new_format_version() -> None:
+    import dataclasses
+
+    from rag.stores.manifest import FORMAT_CHANGES, FORMAT_VERSION, FileEntry, Manifest
+
+    assert {f.name for f in dataclasses.fields(Manifest)} == MANIFEST_FIELDS_BY_FORMAT[FORMAT_VERSION]
+    assert {f.name for f in dataclasses.fields(FileEntry)} == FILE_ENTRY_FIELDS
+    assert FORMAT_VERSION in FORMAT_CHANGES, "the rebuild log line says what the new format brought"
 
 
 def test_changed_added_and_removed_files_refresh_only_what_changed(settings: Settings, embedder: Embedder) -> None:

@@ -249,18 +249,18 @@ def test_a_real_pdf_with_printed_page_labels() -> None:
     assert labels[:4] == ["T-1", "T-2", "i", "1"]  # printed "page 1" is physical page 4
 
 
-def test_a_format_2_index_is_rebuilt_with_a_log_line_saying_why(
+def test_a_format_3_index_is_rebuilt_with_a_log_line_saying_why(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "note.md").write_text("The office plant is called Gerald.\n", encoding="utf-8")
     rag.load(tmp_path / "docs", tmp_path / "index", progress=False)
     manifest = tmp_path / "index" / MANIFEST
-    manifest.write_text(manifest.read_text().replace('"format_version": 3', '"format_version": 2'))
+    manifest.write_text(manifest.read_text().replace('"format_version": 4', '"format_version": 3'))
     with caplog.at_level(logging.INFO):
         bot = rag.load(tmp_path / "docs", tmp_path / "index", progress=False)
     line = next(r for r in caplog.records if r.getMessage().startswith("rebuilding the index"))
     assert line.levelno == logging.INFO
-    assert "index format 2, from an older version of rag" in line.getMessage()
-    assert "page, page label and section" in line.getMessage()
-    assert json.loads(manifest.read_text())["format_version"] == 3 and bot.documents == ["note.md"]
+    assert "index format 3, from an older version of rag" in line.getMessage()
+    assert "version of the readers" in line.getMessage()
+    assert json.loads(manifest.read_text())["format_version"] == 4 and bot.documents == ["note.md"]

@@ -18,9 +18,15 @@ from rag.stores.codec import VectorCodec
 __all__ = ["FORMAT_VERSION", "MANIFEST", "SENTENCE_VECTORS", "FileEntry", "Manifest"]
 
 
-FORMAT_VERSION = 3  # of the FAISS index folder (rag.stores.faiss); the Postgres tables have their own
+# Of the FAISS index folder (rag.stores.faiss); the Postgres tables have their own. Bumped whenever the manifest
+# gains a field: an older rag then refuses the folder as newer (IndexVersionError) instead of failing to parse
+# it, calling it corrupt and rebuilding over it.
+FORMAT_VERSION = 4
 # What each format brought, for the log line that says why an older index is rebuilt.
-FORMAT_CHANGES = {3: "chunks carry their page, page label and section; the manifest lists skipped files"}
+FORMAT_CHANGES = {
+    3: "chunks carry their page, page label and section; the manifest lists skipped files",
+    4: "the manifest records the version of the readers that read the files",
+}
 MANIFEST = "manifest.json"
 # Sentence vectors are pooled from the token vectors of their chunk ("late chunking"), the chunk read under
 # its section's title (``rag.indexing.sentences.embedding_inputs``); an index whose sentences were embedded on
