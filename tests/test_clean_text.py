@@ -216,6 +216,7 @@ def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
 
     text = (
         "Manage the set of repositories whose branches you track.\n\n"
+        "The maximum number of attached databases cannot be increased above 125.\n\n"
         "One can change the spline tension from its default value of 1 to any value greater than or equal to 0.75."
         "\n\nPath.touch(mode=0o666, exist_ok=True)\nCreate a file at this given path."
     )
@@ -226,7 +227,11 @@ def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
     about_remotes = [units["Manage the set of repositories whose branches you track."]]
     assert not states_qualified_value("What is the maximum number of remotes a repository can have?", about_remotes)
     assert states_qualified_value("Which remotes can a repository have?", about_remotes)  # no qualifier asked
-    tension = [units[passage.sentence_text(passage.sentences[1])]]
+    # A maximum and a value, but of something else (another manual's limit, retrieved for "maximum number of").
+    databases = units["The maximum number of attached databases cannot be increased above 125."]
+    assert not states_qualified_value("What is the maximum number of remotes a repository can have?", [databases])
+    assert states_qualified_value("What is the maximum number of attached databases?", [databases])
+    tension = [units[passage.sentence_text(passage.sentences[2])]]
     assert states_qualified_value("What is the default spline tension, and the smallest I can set?", tension)
     touch = [units["Create a file at this given path."]]  # quoted below its signature, which gives the default
     assert states_qualified_value("What permission mode does Path.touch() use by default?", touch)

@@ -46,6 +46,7 @@ from rag.answer.answerers.features import (
     entry_names,
     has_value,
     holds_qualifiers,
+    qualified_subject,
     qualifiers_asked,
     question_type,
     sentence_features,
@@ -443,9 +444,13 @@ def states_qualified_value(question: str, units: Sequence[Unit]) -> bool:
     qualifiers = qualifiers_asked(question)
     if not qualifiers or question_type(question) != "value":
         return True
+    subject = qualified_subject(question)
     texts = (_unit_text(u) for u in units)
     return any(
-        has_value(text) and any(holds_qualifiers(text, frozenset({name})) for name in qualifiers) for text in texts
+        has_value(text)
+        and any(holds_qualifiers(text, frozenset({name})) for name in qualifiers)
+        and (not subject or bool(subject & set(tokenize(text))))
+        for text in texts
     )
 
 

@@ -15,6 +15,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from rag.ingest.terms import tokenize
+
 __all__ = [
     "ARGUMENTS",
     "FEATURE_NAMES",
@@ -27,6 +29,7 @@ __all__ = [
     "entry_names",
     "has_value",
     "holds_qualifiers",
+    "qualified_subject",
     "qualifiers_asked",
     "question_type",
     "sentence_features",
@@ -224,6 +227,22 @@ def question_type(question: str) -> QuestionType:
 def qualifiers_asked(question: str) -> frozenset[str]:
     """The qualifiers ``question`` asks a value under: "default", "most", "least" (none for most questions)."""
     return frozenset(name for name, (asked, _) in _QUALIFIERS.items() if asked.search(question))
+
+
+# "the maximum number of remotes", "the default value of gc.worktreePruneExpire": the thing a qualified value is
+# of: the words after "of", up to a word that starts a clause ("the maximum length of a commit message that ...").
+_QUALIFIED_OF = re.compile(
+    r"\b(?:default|maximum|max|largest|biggest|longest|highest|minimum|min|smallest|shortest|lowest)"
+    r"(?:\s+[\w-]+){0,2}?\s+of\s+(?:(?:a|an|the)\s+)?((?:(?!(?:that|which|who|a|an|the|in|on|for|can|could|does|do|is|are|"
+    r"will|when|if|with|by|used)\b)[\w.()<>-]+\s*){1,3})",
+    re.I,
+)
+
+
+def qualified_subject(question: str) -> frozenset[str]:
+    """The terms of what ``question`` asks a qualified value of ("remotes" in "the maximum number of remotes ...")."""
+    match = _QUALIFIED_OF.search(question)
+    return frozenset(tokenize(match.group(1))) if match else frozenset()
 
 
 def holds_qualifiers(text: str, asked: frozenset[str]) -> bool:
