@@ -13,6 +13,7 @@ from rag.ingest.documents import Document
 from rag.ingest.readers.html import READER as HTML
 from rag.ingest.readers.layout import furniture, is_navigation_page
 from rag.ingest.readers.pdf import _page_text
+from rag.ingest.terms import tokenize
 from rag.retrieve.passages import Passage, Passages, ScoredSentence
 
 SPHINX = """<html><head><title>shutil</title><style>p {color: red}</style></head><body>
@@ -252,6 +253,31 @@ def test_a_line_that_only_points_at_things_is_never_quoted() -> None:
     assert "Delete an entire directory tree; path must point to a directory." in quoted
     assert not any(line.startswith("Raises an auditing event") for line in quoted)
     assert any(line.startswith("Changed in version 3.8") for line in quoted)  # it states a fact
+
+
+def test_a_code_line_naming_only_what_the_question_names_is_never_quoted() -> None:
+    # git-stash.html: the synopsis line was quoted as half of the answer to "What does git stash branch <name> do?"
+    from rag.answer.answerers.extractive import candidates
+
+    text = (
+        "git stash branch <branchname> [<stash>]\n\nbranch <branchname> [<stash>]\nCreates and checks out a new "
+        "branch named <branchname> starting from the commit at which the <stash> was originally created.\n\n"
+        "Path.touch(mode=0o666, exist_ok=True)\n\nSQLite does not have a separate Boolean storage class."
+    )
+    passages = _sectioned(text, "DESCRIPTION", {}, {})
+
+    def quoted(question: str) -> list[str]:
+        passages.term_weights = {term: 1.0 for term in tokenize(question)}
+        return [unit.passage.sentence_text(unit.sentence) for unit, _ in candidates(question, passages)]
+
+    lines = quoted("What does git stash branch <name> do?")
+    assert "git stash branch <branchname> [<stash>]" not in lines
+    assert any(line.startswith("Creates and checks out") for line in lines)
+    assert "Path.touch(mode=0o666, exist_ok=True)" in quoted("What mode does Path.touch use?")  # it holds the value
+    # Prose that repeats the question still answers it.
+    assert "SQLite does not have a separate Boolean storage class." in quoted(
+        "Does SQLite have a Boolean storage class?"
+    )
 
 
 def test_a_long_line_nearby_does_not_cut_the_full_lines_of_a_wrapped_paragraph() -> None:

@@ -55,6 +55,7 @@ from rag.answer.answerers.quoting import (
     alternative,
     antecedent,
     continued_from,
+    echoes,
     entry_term,
     follow_up,
     introduced,
@@ -315,6 +316,7 @@ def candidates(question: str, passages: Sequence[Passage]) -> list[tuple[Unit, l
                 or is_fragment(text)
                 or never_answers(text)
                 or is_heading(text, section)
+                or echoes(text, wanted)
             ):
                 continue
             context, context_terms, opens = _context(passage, sentence, wanted, kind)

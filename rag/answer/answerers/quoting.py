@@ -17,15 +17,17 @@ from __future__ import annotations
 import itertools
 import re
 
-from rag.answer.answerers.features import ARGUMENTS, SECTION_NUMBER, SIGNATURE_PREFIXES
+from rag.answer.answerers.features import ARGUMENTS, SECTION_NUMBER, SIGNATURE_PREFIXES, text_flags
 from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS, reflow
 from rag.ingest.readers.base import heading_titles, innermost_heading
+from rag.ingest.terms import tokenize
 from rag.retrieve.passages import Passage, ScoredSentence
 
 __all__ = [
     "alternative",
     "antecedent",
     "continued_from",
+    "echoes",
     "entry_term",
     "follow_up",
     "introduced",
@@ -61,6 +63,21 @@ _NEVER_ANSWERS = re.compile(
 def never_answers(text: str) -> bool:
     """True for a line that only points at things (an auditing-event note, "See also", "Example:")."""
     return bool(_NEVER_ANSWERS.match(text))
+
+
+_PLACEHOLDER = re.compile(r"<[^<>]*>")
+
+
+def echoes(text: str, question_terms: frozenset[str]) -> bool:
+    """True for a code line that names only what the question names: it tells nothing the question did not.
+
+    "git stash branch <branchname> [<stash>]" (a synopsis line) for "What does git stash branch <name> do?".
+    Placeholders (``<branchname>``) are set aside; a value (``mode=0o666``) is not, and may be the answer.
+    """
+    if not (text_flags(text)[3] or _PLACEHOLDER.search(text)):  # prose repeating the question may say yes or no
+        return False
+    terms = set(tokenize(_PLACEHOLDER.sub(" ", text)))
+    return bool(terms) and terms <= question_terms
 
 
 # An enumerator that closes a bracket it never opened: "a) ...", "2) ...".
