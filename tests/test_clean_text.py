@@ -515,6 +515,32 @@ def test_a_sentence_in_the_entry_the_question_names_outranks_the_same_words_in_a
     assert top[0] == "Returns False for broken symbolic links."
 
 
+def test_an_options_value_names_the_entry_it_is_described_in() -> None:
+    from rag.answer.answerers.extractive import candidates
+    from rag.answer.answerers.features import FEATURE_NAMES
+
+    # git-commit.html describes each value of --cleanup=<mode> as an entry of its own, inside the option's entry.
+    text = (
+        "--cleanup=<mode>\nThis option determines how the supplied commit message should be cleaned up.\n\n"
+        "strip\nStrip leading and trailing empty lines.\n\nverbatim\nDo not change the message at all.\n"
+    )
+    passages = _sectioned(
+        text,
+        "OPTIONS > --cleanup=<mode>",
+        {
+            text.index("strip"): "OPTIONS > --cleanup=<mode> > strip",
+            text.index("verbatim"): "OPTIONS > --cleanup=<mode> > verbatim",
+        },
+        {"git": 1.0, "commit": 1.0, "cleanup": 2.0, "verbatim": 3.0, "messag": 1.0},
+    )
+    [passage] = passages
+    feature = FEATURE_NAMES.index("in_named_entry")
+    question = "What does git commit --cleanup=verbatim do to my message?"
+    named = {passage.sentence_text(u.sentence): f[feature] for u, f in candidates(question, passages)}
+    assert named["Do not change the message at all."] == 1.0
+    assert named["Strip leading and trailing empty lines."] == 0.0
+
+
 def test_answers_from_ranked_units_refuse_unknown_names_as_answers_do() -> None:
     # calibrate.py sweeps its settings through answer_ranked; it must refuse what answer refuses, or the
     # sweep counts as answered the questions naming something no document mentions.

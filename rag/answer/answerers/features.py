@@ -178,8 +178,11 @@ SIGNATURE_PREFIXES = frozenset(
 )
 
 
+_OPTION_VALUE = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*=([A-Za-z][\w-]+)")
+
+
 def code_names(question: str) -> frozenset[str]:
-    """The names ``question`` writes as code, lower-cased, without call parentheses or ``=value``.
+    """The names ``question`` writes as code, lower-cased, without call parentheses; an option's ``=value`` too.
 
     A dotted name also gives its last part: a manual files ``Popen.communicate`` under its class, and
     ``os.path.exists`` may be asked as ``exists``.
@@ -188,6 +191,8 @@ def code_names(question: str) -> frozenset[str]:
     for match in _CODE_NAME.finditer(question):
         name = match.group().lower().removesuffix("()").split("=")[0].rstrip(".")
         names.update([name, name.rsplit(".", 1)[-1]])
+    # An option's value is an entry of its own: git-commit lists "verbatim" under "--cleanup=<mode>".
+    names.update(value.lower() for value in _OPTION_VALUE.findall(question))
     return frozenset(name for name in names if len(name) >= 2 and not name[0].isdigit())
 
 
