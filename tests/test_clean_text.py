@@ -613,6 +613,23 @@ def test_a_topic_heading_is_never_quoted_as_an_answer_but_a_term_is() -> None:
     assert any(t.startswith("journal_mode") for t in quotable)  # a term heads its entry and may be the answer
 
 
+def test_a_numbered_heading_is_never_quoted_nor_its_number() -> None:
+    from rag.answer.answerers.extractive import candidates
+
+    # cli.html: "11. Recover Data From a Corrupted Database" is split into "11." and its title, and the title
+    # was quoted as the second part of an answer: the section's title carries the number, the sentence not.
+    text = "11. Recover Data From a Corrupted Database\n\nThe .recover command attempts to recover the database.\n"
+    passages = _sectioned(
+        text, "11. Recover Data From a Corrupted Database", {}, {"recov": 2.0, "corrupt": 2.0, "databas": 1.0}
+    )
+    [passage] = passages
+    quotable = {
+        passage.sentence_text(u.sentence)
+        for u, _ in candidates("How do I recover data from a corrupted database?", passages)
+    }
+    assert quotable == {"The .recover command attempts to recover the database."}
+
+
 def test_the_page_title_shown_in_the_body_before_any_heading_is_the_top_section() -> None:
     # sqlite.org pages show their title in a <div class="fancy_title">, not a heading: without it the title
     # line belonged to no section, so the heading rule could not see it and "Write-Ahead Logging" was an answer.

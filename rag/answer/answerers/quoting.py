@@ -156,8 +156,18 @@ def is_heading(text: str, section: str | None) -> bool:
     A heading names what a section is about and answers nothing: quoted alone it is an answer of two words.
     A term (``is_term``: "set-url", "os.path.exists(path)") is a heading too, and may be what is asked for.
     """
-    words = " ".join(text.split())
-    return any(words == " ".join(title.split()) and not is_term(title) for title in heading_titles(section))
+    words = _unnumbered(text)
+    if not words:
+        return True  # the number of a numbered heading, which the sentence splitter cut from its title ("11.")
+    return any(words == _unnumbered(title) and not is_term(title) for title in heading_titles(section))
+
+
+def _unnumbered(title: str) -> str:
+    """``title`` without its section number, its whitespace collapsed: "11. Recover  Data" -> "Recover Data"."""
+    words = title.split()
+    if words and SECTION_NUMBER.fullmatch(words[0]):
+        words = words[1:]
+    return " ".join(words)
 
 
 def entry_term(passage: Passage, sentence: ScoredSentence) -> tuple[int, int] | None:
