@@ -541,6 +541,30 @@ def test_an_options_value_names_the_entry_it_is_described_in() -> None:
     assert named["Strip leading and trailing empty lines."] == 0.0
 
 
+def test_a_quote_that_runs_into_another_is_quoted_before_it_as_one() -> None:
+    from rag.answer.answerers.extractive import Unit, _in_reading_order
+
+    # gnuplot.pdf: the example command ends a line mid-sentence; its sentence goes on in the next line. Chosen
+    # second, it was quoted after another passage's sentence: "gnuplot will open ... [1] When ... [2] For
+    # example if you issue the command gnuplot -persist -e 'plot [-5:5] sinh(x)' [1]".
+    text = (
+        "For example if you issue the command gnuplot -persist -e 'plot sinh(x)'\n"
+        "gnuplot will open a display window and exit, leaving the window on the screen.\n\n"
+        "The persist option has no effect on non-interactive terminal output.\n"
+    )
+    passage = _passage_of(text)
+    other = _passage_of("When gnuplot exits to the shell, the return value is not informative.\n")
+    example, opens, no_effect = (Unit(0.5, s, passage, None, frozenset()) for s in passage.sentences)
+    elsewhere = Unit(0.5, other.sentences[0], dataclasses.replace(other, rank=2), None, frozenset())
+    assert _in_reading_order([opens, elsewhere, example]) == [example, opens, elsewhere]
+    answer = ExtractiveAnswerer()._compose("q", [example, opens, elsewhere], Passages([passage, elsewhere.passage]))
+    assert answer.text.startswith(
+        "For example if you issue the command gnuplot -persist -e 'plot sinh(x)' gnuplot will"
+    )
+    # Whole sentences keep their order: the best one leads.
+    assert _in_reading_order([no_effect, opens]) == [no_effect, opens]
+
+
 def test_answers_from_ranked_units_refuse_unknown_names_as_answers_do() -> None:
     # calibrate.py sweeps its settings through answer_ranked; it must refuse what answer refuses, or the
     # sweep counts as answered the questions naming something no document mentions.

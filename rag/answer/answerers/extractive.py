@@ -67,7 +67,7 @@ from rag.answer.answerers.quoting import (
     quote_text,
 )
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
-from rag.ingest.chunking import reflow
+from rag.ingest.chunking import ENDS_SENTENCE, reflow
 from rag.ingest.readers.base import innermost_heading
 from rag.ingest.terms import tokenize
 from rag.retrieve.passages import Passage, ScoredSentence
@@ -195,7 +195,7 @@ class ExtractiveAnswerer:
         if question_type(question) == "yesno":
             chosen = _with_next(chosen, ranked, follow_up)[: self.max_sentences]
         chosen = _with_next(chosen, ranked, alternative)[: self.max_sentences]
-        return self._compose(question, chosen, passages)
+        return self._compose(question, _in_reading_order(chosen), passages)
 
     def _compose(self, question: str, chosen: list[Unit], passages: Sequence[Passage]) -> Answer:
         """The answer text, each quote with its context and ``[n]``, in the order the units were chosen."""
@@ -426,6 +426,34 @@ def _with_next(
     if unit is None or unit in chosen:
         return chosen
     return [best, unit, *chosen[1:]]
+
+
+def _in_reading_order(chosen: list[Unit]) -> list[Unit]:
+    """``chosen``, a unit that does not end its sentence moved before the one it runs into, to be quoted as one.
+
+    "For example if you issue the command gnuplot -persist -e '...'" (a code line ends it) and "gnuplot will
+    open a display window, ..." are one sentence of the manual; chosen second and first, they were quoted
+    backwards, with another passage's quote between them. Units that are whole sentences keep their order:
+    the best one leads.
+    """
+    ordered: list[Unit] = []
+    for unit in chosen:
+        end = unit.sentence.end
+        if ENDS_SENTENCE.search(unit.passage.sentence_text(unit.sentence)):
+            ordered.append(unit)
+            continue
+        at = next(
+            (
+                i
+                for i, placed in enumerate(ordered)
+                if placed.passage is unit.passage
+                and end <= (start := placed.context[0] if placed.context else placed.sentence.start)
+                and not unit.passage.text_between(end, start).strip()
+            ),
+            len(ordered),
+        )
+        ordered.insert(at, unit)
+    return ordered
 
 
 @functools.lru_cache(maxsize=65536)
