@@ -19,10 +19,9 @@ scores within ``coverage_margin`` of the best. Each quote is followed by its ``[
 It refuses when a second learnt model, reading the best scores, how much of the question the best unit
 covers and how much of it no passage holds, says the documents probably do not answer (under
 ``min_score``); when the question names something no indexed text mentions ("Which Japanese company..."),
-saying so; when a question asks for "the X of Y" and no sentence puts X next to Y; and it answers "how many"
-only with a sentence that holds a number, "how much" only with one that holds a figure, and "when" only with
-one that names a time. Passages found by keywords alone (a question in a script the embedding model does not
-read) are scored by their term overlap alone.
+saying so; and when no sentence states what the question's form demands (``rag.answer.answerers.demands``: a
+figure for "how many", a time for "when did", "the X of Y" with X next to Y). Passages found by keywords alone
+(a question in a script the embedding model does not read) are scored by their term overlap alone.
 
 Both models and the settings were learnt on the calibration splits (``evals/real/calibration.jsonl`` and
 ``evals/qa.jsonl``) by ``evals/calibrate.py``; the held-out halves never chose them.
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rag.answer.answerers import weights as learnt
+from rag.answer.answerers.demands import states_what_is_asked
 from rag.answer.answerers.features import (
     Candidate,
     asks_negated,
@@ -71,41 +71,14 @@ from rag.ingest.chunking import ENDS_SENTENCE, reflow
 from rag.ingest.readers.base import innermost_heading
 from rag.ingest.terms import tokenize
 from rag.retrieve.passages import Passage, ScoredSentence
-from rag.retrieve.vocabulary import expand_aliases
 
 __all__ = ["ANSWERABILITY_NAMES", "ExtractiveAnswerer", "Unit", "answerability", "candidates"]
 
-QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
-# What an answer to "how many" holds: a figure or a number word. "How much" asks for an amount, so a count
-# ("the two companies") does not do: it needs a figure or an order of magnitude.
-_FIGURE = r"\d|\b(hundreds?|thousands?|millions?|billions?|trillions?)\b"
-_COUNT = r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|twice)\b"
-QUANTITY = {"many": re.compile(f"{_FIGURE}|{_COUNT}", re.IGNORECASE), "much": re.compile(_FIGURE, re.IGNORECASE)}
-# "When did/will ...?" (or "what year/date/month/day ...?") wants a time: a sentence naming none is at best about the
-# subject ("KT didn't provide further details" for "When will KT share the details?").
-# "When does the relay refuse messages?" may ask for a condition, so only the past and the future count.
-TIME_QUESTION = re.compile(
-    r"\W*(when\s+(did|will|was|were|would|has|had)\b|what\s+(year|date|month|day)\b|since\s+when\b)", re.IGNORECASE
-)
-_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
-_MONTHS += "|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
-_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
-_PERIODS = r"(next|last|this|coming|past|previous|later\s+this|earlier\s+this)\s+(week|month|year|quarter|decade)"
-TIME = re.compile(
-    rf"\b({_MONTHS}|{_DAYS})\b|\b(1[5-9]|20)\d\d\b|\b{_PERIODS}\b|\bQ[1-4]\b|\b\d+\s+(days?|weeks?|months?|years?)\s+ago\b",
-    re.IGNORECASE,
-)
-# "the chief executive of SK Telecom": a relation (one to three lower-case words) of a named subject.
-# The name ends the question ("...of SK Telecom?"): in "the name of KT's model" the subject is the model.
-_RELATION_OF_NAME = re.compile(
-    r"\b((?:[A-Za-z][\w-]*\s+){0,2}[A-Za-z][\w-]*)\s+of\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)\s*[?.!]*\s*$"
-)
 _WORD = re.compile(r"\w+")
 # A sentence opens with the question's subject when one of its first OPENING_WORDS words is a question term
 # weighing at least SUBJECT_SHARE of the rarest one's idf.
 OPENING_WORDS = 5
 SUBJECT_SHARE = 0.75
-RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Telecom's new CEO", "CEO of SK Telecom"
 QUALIFIED_WINDOW = 5  # a value asked under a qualifier must be stated by one of the best five units
 
 
@@ -171,16 +144,9 @@ class ExtractiveAnswerer:
             names = ", ".join(f"“{name}”" for name in unknown)
             notice = f"The documents never mention {names}."
             return Answer(question, REFUSAL_TEXT, [], True, self.name, notice=notice, passages=list(passages))
-        relation = relation_asked(question)
-        if relation is not None:
-            ranked = [u for u in ranked if states_relation(u.passage.sentence_text(u.sentence), u.sentence, *relation)]
-        asks = QUANTITY_QUESTION.match(question)
-        if asks:
-            # "How many/much" wants a figure: a sentence without one is at best about the subject.
-            wanted = QUANTITY[asks.group(1).lower()]
-            ranked = [u for u in ranked if wanted.search(u.passage.sentence_text(u.sentence))]
-        if TIME_QUESTION.match(question):
-            ranked = [u for u in ranked if TIME.search(u.passage.sentence_text(u.sentence))]
+        # "How many" wants a figure, "when did" a time, "the CEO of SK Telecom" the relation beside its subject:
+        # a sentence without it is at best about the subject.
+        ranked = [u for u in ranked if states_what_is_asked(question, u.passage.sentence_text(u.sentence), u.sentence)]
         if ranked and not states_qualified_value(question, ranked[:QUALIFIED_WINDOW]):
             ranked = []  # "What is the maximum number of remotes?": no sentence near the top says what the most is
         keyword_only = getattr(passages, "keyword_only", False)
@@ -584,32 +550,3 @@ def _context(
     elif intro is not None:
         return intro[0], intro[1], opens  # "To leave the bisect state, run:" above the command
     return None, frozenset(), opens
-
-
-def relation_asked(question: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
-    """For "the X of Y" with Y a name: X's terms (with those of its aliases) and Y's terms, else None."""
-    match = _RELATION_OF_NAME.search(question)
-    if match is None:
-        return None
-    relation = frozenset(tokenize(expand_aliases(match.group(1))))
-    subject = tuple(tokenize(match.group(2)))
-    return (relation, subject) if relation and subject else None
-
-
-def states_relation(text: str, sentence: ScoredSentence, relation: frozenset[str], subject: tuple[str, ...]) -> bool:
-    """True when ``text`` puts a term of the relation within ``RELATION_WINDOW`` terms of the subject.
-
-    A sentence that names the subject only in the sentence before ("Its CEO...") passes when the relation is
-    in the sentence itself.
-    """
-    terms = tokenize(text)
-    spots = [i for i in range(len(terms) - len(subject) + 1) if tuple(terms[i : i + len(subject)]) == subject]
-    if not spots:
-        return bool(relation & set(terms)) and set(subject) <= sentence.context_terms
-    near = [
-        i
-        for i, term in enumerate(terms)
-        if term in relation
-        and any(spot - RELATION_WINDOW <= i < spot + len(subject) + RELATION_WINDOW for spot in spots)
-    ]
-    return bool(near)

@@ -1,0 +1,86 @@
+"""What the form of a question demands of any sentence that answers it, whatever the sentence's score.
+
+"How many" wants a figure and "how much" an amount; "when did / will" wants a time; "the chief executive of SK
+Telecom" wants the relation stated next to its subject. A sentence without it is at best about the subject
+("KT didn't provide further details" for "When will KT share the details?"), so the extractive answerer
+(``rag.answer.answerers.extractive``) never quotes it for such a question, and refuses when no sentence is left.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from rag.ingest.terms import tokenize
+from rag.retrieve.passages import ScoredSentence
+from rag.retrieve.vocabulary import expand_aliases
+
+__all__ = ["QUANTITY", "TIME", "relation_asked", "states_relation", "states_what_is_asked"]
+
+QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
+# What an answer to "how many" holds: a figure or a number word. "How much" asks for an amount, so a count
+# ("the two companies") does not do: it needs a figure or an order of magnitude.
+_FIGURE = r"\d|\b(hundreds?|thousands?|millions?|billions?|trillions?)\b"
+_COUNT = r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|dozens?|twice)\b"
+QUANTITY = {"many": re.compile(f"{_FIGURE}|{_COUNT}", re.IGNORECASE), "much": re.compile(_FIGURE, re.IGNORECASE)}
+# "When did/will ...?" (or "what year/date/month/day ...?") wants a time: a sentence naming none is at best about the
+# subject ("KT didn't provide further details" for "When will KT share the details?").
+# "When does the relay refuse messages?" may ask for a condition, so only the past and the future count.
+TIME_QUESTION = re.compile(
+    r"\W*(when\s+(did|will|was|were|would|has|had)\b|what\s+(year|date|month|day)\b|since\s+when\b)", re.IGNORECASE
+)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTHS += "|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+_DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow|tonight"
+_PERIODS = r"(next|last|this|coming|past|previous|later\s+this|earlier\s+this)\s+(week|month|year|quarter|decade)"
+TIME = re.compile(
+    rf"\b({_MONTHS}|{_DAYS})\b|\b(1[5-9]|20)\d\d\b|\b{_PERIODS}\b|\bQ[1-4]\b|\b\d+\s+(days?|weeks?|months?|years?)\s+ago\b",
+    re.IGNORECASE,
+)
+# "the chief executive of SK Telecom": a relation (one to three lower-case words) of a named subject.
+# The name ends the question ("...of SK Telecom?"): in "the name of KT's model" the subject is the model.
+_RELATION_OF_NAME = re.compile(
+    r"\b((?:[A-Za-z][\w-]*\s+){0,2}[A-Za-z][\w-]*)\s+of\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)\s*[?.!]*\s*$"
+)
+RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Telecom's new CEO", "CEO of SK Telecom"
+
+
+def states_what_is_asked(question: str, text: str, sentence: ScoredSentence) -> bool:
+    """False when ``text`` (``sentence``'s text) lacks what the form of ``question`` demands of an answer."""
+    relation = relation_asked(question)
+    if relation is not None and not states_relation(text, sentence, *relation):
+        return False
+    asks = QUANTITY_QUESTION.match(question)
+    if asks and not QUANTITY[asks.group(1).lower()].search(text):
+        return False
+    return not (TIME_QUESTION.match(question) and not TIME.search(text))
+
+
+@functools.lru_cache(maxsize=1024)  # asked of every unit of a question
+def relation_asked(question: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """For "the X of Y" with Y a name: X's terms (with those of its aliases) and Y's terms, else None."""
+    match = _RELATION_OF_NAME.search(question)
+    if match is None:
+        return None
+    relation = frozenset(tokenize(expand_aliases(match.group(1))))
+    subject = tuple(tokenize(match.group(2)))
+    return (relation, subject) if relation and subject else None
+
+
+def states_relation(text: str, sentence: ScoredSentence, relation: frozenset[str], subject: tuple[str, ...]) -> bool:
+    """True when ``text`` puts a term of the relation within ``RELATION_WINDOW`` terms of the subject.
+
+    A sentence that names the subject only in the sentence before ("Its CEO...") passes when the relation is
+    in the sentence itself.
+    """
+    terms = tokenize(text)
+    spots = [i for i in range(len(terms) - len(subject) + 1) if tuple(terms[i : i + len(subject)]) == subject]
+    if not spots:
+        return bool(relation & set(terms)) and set(subject) <= sentence.context_terms
+    near = [
+        i
+        for i, term in enumerate(terms)
+        if term in relation
+        and any(spot - RELATION_WINDOW <= i < spot + len(subject) + RELATION_WINDOW for spot in spots)
+    ]
+    return bool(near)
