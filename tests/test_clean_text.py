@@ -565,6 +565,29 @@ def test_a_quote_that_runs_into_another_is_quoted_before_it_as_one() -> None:
     assert _in_reading_order([no_effect, opens]) == [no_effect, opens]
 
 
+def test_a_yes_no_answer_quotes_the_sentence_before_that_says_not() -> None:
+    from rag.answer.answerers.features import question_type
+
+    # git-stash.html: "If git stash pop runs into conflicts, is the stash entry dropped anyway?" was answered
+    # with what to do next, without the sentence before it that says the entry is not removed.
+    question = "If git stash pop runs into conflicts, is the stash entry dropped anyway?"
+    assert question_type(question) == "yesno"  # a yes/no question that opens with its condition
+    text = (
+        "Remove a single stashed state from the stash list.\n\nApplying the state can fail with conflicts; in "
+        "this case, it is not removed from the stash list. You need to resolve the conflicts by hand and call "
+        "git stash drop manually afterwards.\n"
+    )
+    passages = _sectioned(text, "pop", {}, {"git": 1.0, "stash": 1.0, "pop": 2.0, "conflict": 2.0, "drop": 2.0})
+    [passage] = passages
+    ranked = ExtractiveAnswerer(min_score=0.0).rank(question, passages)
+    best = next(u for u in ranked if passage.sentence_text(u.sentence).startswith("You need"))
+    ranked = [best, *(u for u in ranked if u is not best)]  # as the learnt ranker put it
+    answer = ExtractiveAnswerer(min_score=0.0, max_sentences=2).answer_ranked(question, passages, ranked)
+    assert answer.text.startswith(
+        "Applying the state can fail with conflicts; in this case, it is not removed from the stash list. You need"
+    )
+
+
 def test_answers_from_ranked_units_refuse_unknown_names_as_answers_do() -> None:
     # calibrate.py sweeps its settings through answer_ranked; it must refuse what answer refuses, or the
     # sweep counts as answered the questions naming something no document mentions.

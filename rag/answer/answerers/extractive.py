@@ -65,6 +65,7 @@ from rag.answer.answerers.quoting import (
     never_answers,
     opens_block,
     quote_text,
+    verdict_before,
 )
 from rag.answer.types import REFUSAL_TEXT, Answer, Citation
 from rag.ingest.chunking import ENDS_SENTENCE, reflow
@@ -159,8 +160,9 @@ class ExtractiveAnswerer:
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
         chosen = self._select(ranked, getattr(passages, "term_weights", {}))
         if question_type(question) == "yesno":
-            chosen = _with_next(chosen, ranked, follow_up)[: self.max_sentences]
-        chosen = _with_next(chosen, ranked, alternative)[: self.max_sentences]
+            chosen = _with_neighbour(chosen, ranked, follow_up)[: self.max_sentences]
+            chosen = _with_neighbour(chosen, ranked, verdict_before)[: self.max_sentences]
+        chosen = _with_neighbour(chosen, ranked, alternative)[: self.max_sentences]
         return self._compose(question, _in_reading_order(chosen), passages)
 
     def _compose(self, question: str, chosen: list[Unit], passages: Sequence[Passage]) -> Answer:
@@ -375,23 +377,24 @@ def answerability(ranked: Sequence[Unit], passages: Sequence[Passage], question:
     ]
 
 
-def _with_next(
+def _with_neighbour(
     chosen: list[Unit], ranked: list[Unit], finder: Callable[[Passage, ScoredSentence], ScoredSentence | None]
 ) -> list[Unit]:
-    """``chosen`` with the sentence ``finder`` gives for the best one (when quotable), right after it.
+    """``chosen`` with the sentence ``finder`` gives for the best one (when quotable), beside it as in the text.
 
     ``follow_up`` for a yes/no question (the best sentence often says "no", the next one what is so
-    instead); ``alternative`` for any (the other case of the condition the best sentence states).
+    instead) and ``verdict_before`` (the sentence before says "not"); ``alternative`` for any (the other case
+    of the condition the best sentence states).
     """
     best = chosen[0]
-    following = finder(best.passage, best.sentence)
-    if following is None:
+    neighbour = finder(best.passage, best.sentence)
+    if neighbour is None:
         return chosen
-    key = (best.passage.source, following.start)
+    key = (best.passage.source, neighbour.start)
     unit = next((u for u in ranked if (u.passage.source, u.sentence.start) == key), None)
     if unit is None or unit in chosen:
         return chosen
-    return [best, unit, *chosen[1:]]
+    return [unit, *chosen] if neighbour.start < best.sentence.start else [best, unit, *chosen[1:]]
 
 
 def _in_reading_order(chosen: list[Unit]) -> list[Unit]:

@@ -38,7 +38,13 @@ __all__ = [
 
 QuestionType = str  # "value", "definition", "procedure", "which", "yesno", "other"
 
-_YESNO = re.compile(r"\W*(is|are|was|were|does|do|did|can|could|will|would|should|must|has|have|may)\b", re.I)
+# A yes/no question may open with the condition it asks under: "If Popen.communicate() times out, is the child
+# process killed for me?"
+_YESNO = re.compile(
+    r"\W*(?:(?:if|when|after|before|once|unless|while)\b[^,?]*,\s*)?"
+    r"(is|are|was|were|does|do|did|can|could|will|would|should|must|has|have|may)\b",
+    re.I,
+)
 _VALUE = re.compile(
     r"\b(default|how\s+many|how\s+much|how\s+long|maximum|minimum|max|min|limit|largest|smallest|most|least|"
     r"what\s+(?:version|size|port|number|value|mode|exit\s+code|exit\s+status|range|order|angle|resolution)|"

@@ -38,6 +38,7 @@ __all__ = [
     "opens_block",
     "quote_text",
     "starts_with_pronoun",
+    "verdict_before",
 ]
 
 _PRONOUN = re.compile(r"\W*(it|its|they|their|this|these|those|he|she|his|her|such)\b", re.I)
@@ -269,6 +270,19 @@ def follow_up(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | No
     """
     following = _next_in_paragraph(passage, sentence)
     return following if following is not None and _GOES_ON.match(passage.sentence_text(following)) else None
+
+
+def verdict_before(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The sentence before ``sentence`` in its paragraph when that one says "not" and ``sentence`` does not."""
+    before = next((s for s in reversed(passage.sentences) if s.end <= sentence.start), None)
+    if before is None or "\n\n" in passage.text_between(before.end, sentence.start):
+        return None
+    if _SAYS_NOT.search(passage.sentence_text(sentence)) or not _SAYS_NOT.search(passage.sentence_text(before)):
+        return None
+    return before
+
+
+_SAYS_NOT = re.compile(r"\b(not|no|never|cannot)\b|n't\b", re.I)
 
 
 def _next_in_paragraph(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
