@@ -706,7 +706,7 @@ def test_a_line_that_closes_a_bracket_it_never_opened_is_never_quoted() -> None:
 
 
 def test_a_conditional_is_quoted_with_the_other_case_the_manual_states_beside_it() -> None:
-    from rag.answer.answerers.extractive import Unit, _with_next
+    from rag.answer.answerers.extractive import Unit, _with_neighbour
     from rag.answer.answerers.quoting import alternative
 
     # csv.html: "If it is set to 'raise' ..." alone hides the value that makes DictWriter drop extra keys.
@@ -721,7 +721,7 @@ def test_a_conditional_is_quoted_with_the_other_case_the_manual_states_beside_it
     assert alternative(passage, ignore_case) is None  # the next sentence is another paragraph
     assert alternative(passage, first) is None  # not a condition
     units = [Unit(0.9, raise_case, passage, None, frozenset())]
-    chosen = _with_next(units, [*units, Unit(0.5, ignore_case, passage, None, frozenset())], alternative)
+    chosen = _with_neighbour(units, [*units, Unit(0.5, ignore_case, passage, None, frozenset())], alternative)
     answer = ExtractiveAnswerer()._compose("What does DictWriter do with extra keys?", chosen, [passage])
     assert answer.text == (
         "If it is set to 'raise', the default value, a ValueError is raised. If it is set to 'ignore', extra "
