@@ -86,12 +86,19 @@ def test_every_line_of_a_web_page_is_whole_so_sentences_end_at_line_breaks() -> 
 def test_sentences_keep_identifiers_and_abbreviations_and_end_at_cjk_full_stops() -> None:
     text = (
         "Use os.path.join() or read.table in v1.2 of the tool. See e.g. Fig. 3 for the details, cf. Sect. 2 "
-        "below. 이번 회의는 3월 5일 서울 본사에서 열렸다. 참석자는 열 명이었다. "
+        "below. For a list of the names, see show colornames (p. 168). Set p. As shown by John D. Hobby. It "
+        "is plan B. Then stop. "
+        "이번 회의는 3월 5일 서울 본사에서 열렸다. 참석자는 열 명이었다. "
         "会議は東京で行われた。参加者は十人だった？はい。"
     )
     assert [text[s.start : s.end] for s in split_sentences(text)] == [
         "Use os.path.join() or read.table in v1.2 of the tool.",
         "See e.g. Fig. 3 for the details, cf. Sect. 2 below.",
+        "For a list of the names, see show colornames (p. 168).",  # gnuplot.pdf's page references
+        "Set p.",  # "p." alone may be a variable
+        "As shown by John D. Hobby.",  # an initial
+        "It is plan B.",
+        "Then stop.",
         "이번 회의는 3월 5일 서울 본사에서 열렸다.",
         "참석자는 열 명이었다.",
         "会議は東京で行われた。",

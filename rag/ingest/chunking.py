@@ -198,7 +198,14 @@ def reflow(text: str) -> str:
 
 def _ends_with_abbreviation(piece: str) -> bool:
     words = piece.rstrip(".!?\"'”’)]").split()
-    return bool(words) and words[-1].lower().rstrip(".") in _ABBREVIATIONS and piece.rstrip().endswith(".")
+    if not words or not piece.rstrip().endswith("."):
+        return False
+    last = words[-1].lower()
+    # "(p. 168)": gnuplot's manual refers to pages so in nearly every section ("p." alone may be a variable).
+    if last == "(p" or last.lstrip("([").rstrip(".") in _ABBREVIATIONS:
+        return True
+    # An initial after a name: "(cf. John D. Hobby, ...)".
+    return len(words) > 1 and re.fullmatch(r"[A-Z]\.?", words[-1]) is not None and words[-2][:1].isupper()
 
 
 def _add_span(out: list[Sentence], text: str, start: int, end: int, max_chars: int) -> None:

@@ -118,10 +118,11 @@ def section_spans(text: str, headings: list[tuple[int, int, str]]) -> tuple[Sect
 
 _PATH_SEPARATOR = " > "
 
-# Bumped whenever a reader gives different text, offsets or sections for the same file, so that an index of
-# files read before is read again (``rag.indexing.refresh.setting_changes``). 1: a web page's <title> shown in
-# its body before any heading is its top section.
-READER_VERSION = 1
+# Bumped whenever reading a file gives different text, offsets, sections or sentences (``rag.ingest.chunking``
+# splits a reader's text into them), so that an index of files read before is read again
+# (``rag.indexing.refresh.setting_changes``). 1: a web page's <title> shown in its body before any heading is
+# its top section. 2: a page reference "(p. 168)" does not end a sentence.
+READER_VERSION = 2
 
 
 def innermost_heading(section: str | None) -> str:
