@@ -41,6 +41,8 @@ WEIGHTS_FILE = ROOT / "rag" / "answer" / "answerers" / "weights.py"
 L2 = 1.0
 SEED_FLOORS = (0.85, 0.9)  # answer_correct and refusal_recall on evals/qa.jsonl (the Makefile's floors)
 MAX_CHARS = 380  # most mean characters per answer a setting may give on the real calibration split (target: 400)
+SEED_MAX_SENTENCES = 1.6  # most sentences per answer on evals/qa.jsonl (the Makefile's ceiling)
+SEED_MIN_PRECISION = 0.85  # least refusal precision on evals/qa.jsonl (the Makefile's floor)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Score:
     sentences_per_answer: float
     chars_per_answer: float = 0.0
     source_precision: float = 1.0
+    refusal_precision: float = 1.0
 
     @property
     def objective(self) -> float:
@@ -72,6 +75,7 @@ def score(answerer: ExtractiveAnswerer, retrieved: Retrieved, ranked: list[list[
     ``ranked``, when given, holds each question's units as ``answerer.rank`` ranks them (the sweep ranks once).
     """
     correct = refused = answerable = unanswerable = sentences = answered = chars = citations = right_source = 0
+    wrongly_refused = 0
     for number, (item, passages) in enumerate(retrieved):
         if ranked is None:
             answer = answerer.answer(item["question"], passages)
@@ -80,6 +84,7 @@ def score(answerer: ExtractiveAnswerer, retrieved: Retrieved, ranked: list[list[
         if item["answerable"]:
             answerable += 1
             correct += not answer.refused and answer_is_correct(answer.text, item["answers_all"])
+            wrongly_refused += answer.refused
             if not answer.refused:
                 citations += len(answer.citations)
                 right_source += sum(c.source in item["sources"] for c in answer.citations)
@@ -96,6 +101,7 @@ def score(answerer: ExtractiveAnswerer, retrieved: Retrieved, ranked: list[list[
         sentences / answered if answered else 0.0,
         chars / answered if answered else 0.0,
         right_source / citations if citations else 1.0,
+        refused / (refused + wrongly_refused) if refused + wrongly_refused else 1.0,
     )
 
 
@@ -228,6 +234,9 @@ def main() -> None:
     parser.add_argument(
         "--seed-floors", type=float, nargs=2, default=SEED_FLOORS, metavar=("CORRECT", "RECALL"), help="on qa.jsonl"
     )
+    parser.add_argument(
+        "--keep-weights", action="store_true", help="keep the committed weights of both models; sweep the settings only"
+    )
     parser.add_argument("--write", action="store_true", help="save the best settings into the weights module")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -263,6 +272,9 @@ def main() -> None:
     for name, value in zip(ANSWERABILITY_NAMES, confidence, strict=True):
         print(f"  {name:<24} {value: .3f}")
     base = replace(ranker, answerable_weights=tuple(float(w) for w in confidence))
+    if args.keep_weights:
+        base = ExtractiveAnswerer()  # the committed weights; only the settings below are swept
+        print("keeping the committed weights")
     if args.evidence_only:
         # Refuse on the best sentence's cosine-and-overlap evidence alone (the rule before the ranker learnt):
         # the confidence is sigmoid(40 * (evidence - min_evidence)), refusing under 0.5.
@@ -292,6 +304,8 @@ def main() -> None:
                 continue  # short answers are a target (issue 23: under 400 characters on average)
             if not (on_seeds.correct >= args.seed_floors[0] and on_seeds.refusal_recall >= args.seed_floors[1]):
                 continue  # the floors make evals holds on evals/qa.jsonl are requirements, not preferences
+            if on_seeds.sentences_per_answer > SEED_MAX_SENTENCES or on_seeds.refusal_precision < SEED_MIN_PRECISION:
+                continue  # and so are its ceiling on sentences per answer and its floor on refusal precision
             results.append((objective, spa, on_real, on_seeds, answerer))
     results.sort(key=lambda r: (-r[0], r[1]))
     if not results:
@@ -310,7 +324,7 @@ def main() -> None:
             f"{on_real.sentences_per_answer:.2f} | "
             f"{on_seeds.correct:.3f} {on_seeds.refusal_recall:.3f} {on_seeds.sentences_per_answer:.2f} | "
             f"{held.correct:.3f} {held.refusal_recall:.3f} | {a.min_score:.2f} {a.coverage_margin} {a.min_gain} "
-            f"{a.answerable_weights[0]:.1f}"
+            f"{a.answerable_weights[0]:.1f} | {on_real.chars_per_answer:.0f} chars"
         )
     if args.write:
         write_weights(results[0][4])
