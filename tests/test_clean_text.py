@@ -595,6 +595,28 @@ def test_a_yes_no_answer_quotes_the_sentence_before_that_says_not() -> None:
     )
 
 
+def test_a_question_asking_for_two_things_gets_two_though_they_share_its_words() -> None:
+    from rag.answer.answerers.demands import items_asked
+
+    # pathlib.html: "Which two Path.mkdir() arguments give me the behaviour of the shell's mkdir -p?" was answered
+    # with exist_ok alone: the sentence on parents holds the same question terms, so it added nothing by them.
+    question = "Which two Path.mkdir() arguments give me the behaviour of the shell's mkdir -p?"
+    assert items_asked(question) == 2
+    assert items_asked("What kind of center will the two companies set up?") == 1  # a subject, not what is asked
+    text = (
+        "If parents is true, any missing parents of this path are created as needed (mimicking the POSIX mkdir -p "
+        "command).\n\nIf exist_ok is true, FileExistsError exceptions will be ignored (same behavior as the POSIX "
+        "mkdir -p command).\n\nThe mode is combined with the process umask value.\n"
+    )
+    passages = _sectioned(text, "Path.mkdir()", {}, {"mkdir": 3.0, "p": 1.0, "path": 1.0, "two": 1.0, "shell": 2.0})
+    answerer = ExtractiveAnswerer(min_score=0.0)
+    answer = answerer.answer(question, passages)
+    assert "parents is true" in answer.text and "exist_ok is true" in answer.text
+    assert "umask" not in answer.text
+    one = answerer.answer("Which Path.mkdir() argument gives me the behaviour of the shell's mkdir -p?", passages)
+    assert ("parents is true" in one.text) != ("exist_ok is true" in one.text)
+
+
 def test_answers_from_ranked_units_refuse_unknown_names_as_answers_do() -> None:
     # calibrate.py sweeps its settings through answer_ranked; it must refuse what answer refuses, or the
     # sweep counts as answered the questions naming something no document mentions.

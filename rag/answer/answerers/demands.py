@@ -15,7 +15,7 @@ from rag.ingest.terms import tokenize
 from rag.retrieve.passages import ScoredSentence
 from rag.retrieve.vocabulary import expand_aliases
 
-__all__ = ["QUANTITY", "TIME", "relation_asked", "states_relation", "states_what_is_asked"]
+__all__ = ["QUANTITY", "TIME", "items_asked", "relation_asked", "states_relation", "states_what_is_asked"]
 
 QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
 # What an answer to "how many" holds: a figure or a number word. "How much" asks for an amount, so a count
@@ -43,6 +43,19 @@ _RELATION_OF_NAME = re.compile(
     r"\b((?:[A-Za-z][\w-]*\s+){0,2}[A-Za-z][\w-]*)\s+of\s+([A-Z][\w&.-]*(?:\s+[A-Z][\w&.-]*)*)\s*[?.!]*\s*$"
 )
 RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Telecom's new CEO", "CEO of SK Telecom"
+
+
+# "Which two Path.mkdir() arguments ...", "In which three formats ...": the question says how many things it
+# wants, and the sentences naming them may each hold the same question terms.
+# ("the two companies" names a subject, not what is asked.)
+_ITEMS_ASKED = re.compile(r"\b(?:which|what)\s+(two|three|four|2|3|4)\b", re.I)
+_NUMBERS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
+
+
+def items_asked(question: str) -> int:
+    """How many things ``question`` asks for by number ("which two ...": 2); 1 when it does not say."""
+    match = _ITEMS_ASKED.search(question)
+    return 1 if match is None else _NUMBERS[match.group(1).lower()]
 
 
 def states_what_is_asked(question: str, text: str, sentence: ScoredSentence) -> bool:

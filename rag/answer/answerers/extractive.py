@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rag.answer.answerers import weights as learnt
-from rag.answer.answerers.demands import states_what_is_asked
+from rag.answer.answerers.demands import items_asked, states_what_is_asked
 from rag.answer.answerers.features import (
     Candidate,
     asks_negated,
@@ -158,7 +158,7 @@ class ExtractiveAnswerer:
             and answerability(ranked, passages, question)[_EVIDENCE] < self.strong_evidence
         ):
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
-        chosen = self._select(ranked, getattr(passages, "term_weights", {}))
+        chosen = self._select(ranked, getattr(passages, "term_weights", {}), items_asked(question))
         if question_type(question) == "yesno":
             chosen = _with_neighbour(chosen, ranked, follow_up)[: self.max_sentences]
             chosen = _with_neighbour(chosen, ranked, verdict_before)[: self.max_sentences]
@@ -242,19 +242,31 @@ class ExtractiveAnswerer:
             sum(w * f for w, f in zip(self.answerable_weights, answerability(ranked, passages, question), strict=True))
         )
 
-    def _select(self, ranked: list[Unit], weights: dict[str, float]) -> list[Unit]:
-        """The best unit, then each further one that answers a part of the question left open."""
+    def _select(self, ranked: list[Unit], weights: dict[str, float], items: int = 1) -> list[Unit]:
+        """The best unit, then each further one that answers a part of the question left open.
+
+        A question asking for ``items`` things by number ("Which two arguments ...") gets the next best units
+        within ``coverage_margin`` until it has that many, though they hold no question term the quoted ones
+        lack: each names one of the things, in the same words ("... (same behavior as the POSIX mkdir -p
+        command)" for exist_ok, "... (mimicking the POSIX mkdir -p command)" for parents).
+        """
         total = sum(weights.values()) or 1.0
         best = ranked[0]
         chosen = [best]
         covered = set(best.terms)
-        for unit in ranked[1:]:
-            if len(chosen) == self.max_sentences or unit.score < best.score - self.coverage_margin:
+        close = [u for u in ranked[1:] if u.score >= best.score - self.coverage_margin]
+        for unit in close:
+            if len(chosen) == self.max_sentences:
                 break
             gain = sum(weights.get(term, 0.0) for term in unit.terms - covered) / total
             if gain >= self.min_gain:
                 chosen.append(unit)
                 covered |= unit.terms
+        for unit in close:
+            if len(chosen) >= min(items, self.max_sentences):
+                break
+            if unit not in chosen:
+                chosen.append(unit)
         return chosen
 
 
