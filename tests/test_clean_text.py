@@ -243,6 +243,12 @@ def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
     assert states_qualified_value("What is the default spline tension, and the smallest I can set?", tension)
     touch = [units["Create a file at this given path."]]  # quoted below its signature, which gives the default
     assert states_qualified_value("What permission mode does Path.touch() use by default?", touch)
+    # gnuplot.pdf states the default of a multiplot layout in words, with no number or literal.
+    layout = _passage_of("Default is rowsfirst and downwards.\n\nThe grid is filled rows first or columns first.\n")
+    in_words, no_default = (Unit(0.5, s, layout, None, frozenset()) for s in layout.sentences)
+    question = "With set multiplot layout, in which order is the grid filled by default?"
+    assert states_qualified_value(question, [in_words])
+    assert not states_qualified_value(question, [no_default])
 
 
 def test_a_line_that_only_points_at_things_is_never_quoted() -> None:

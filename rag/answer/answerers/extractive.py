@@ -450,7 +450,7 @@ def states_qualified_value(question: str, units: Sequence[Unit]) -> bool:
     and asks for a limit it never gives: a sentence about remotes that names no limit and holds no value
     is no answer. A question asking for two ("the default, and the smallest I can set") is answered by a
     unit stating either (the parts may sit in two sentences); a keyword default in a signature
-    (``mode=0o666``) states a default.
+    (``mode=0o666``) states a default, and so does "Default is rowsfirst and downwards." (a value in words).
     """
     qualifiers = qualifiers_asked(question)
     if not qualifiers or question_type(question) != "value":
@@ -458,11 +458,15 @@ def states_qualified_value(question: str, units: Sequence[Unit]) -> bool:
     subject = qualified_subject(question)
     texts = (_unit_text(u) for u in units)
     return any(
-        has_value(text)
+        (has_value(text) or ("default" in qualifiers and _DEFAULT_IS.search(text) is not None))
         and any(holds_qualifiers(text, frozenset({name})) for name in qualifiers)
         and (not subject or bool(subject & set(tokenize(text))))
         for text in texts
     )
+
+
+# A default stated in words: "Default is rowsfirst and downwards.", "The mode defaults to sequential."
+_DEFAULT_IS = re.compile(r"\bdefaults?\s+(?:is|are|to)\s+\w|\bdefault\s+value\s+is\s+\w", re.I)
 
 
 def _unit_text(unit: Unit) -> str:
