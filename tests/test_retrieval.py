@@ -83,3 +83,33 @@ def test_bot_warms_bm25_up_and_derives_it_after_adding_documents(tmp_path: Path)
     for query in ["Zorblat project", "KT Microsoft partnership"]:
         np.testing.assert_allclose(after.bm25.scores(query), BM25(texts).scores(query), rtol=1e-6)
     assert bot.ask("Who leads the Zorblat project?").citations[0].source == "notes.md"
+
+
+def test_a_passage_reads_on_into_the_next_chunk_by_whole_sentences(tmp_path: Path) -> None:
+    # A chunk that ends just before the sentence answering the question (sqlite's "INTEGER as Unix Time" item
+    # after "TEXT ..., REAL ..."; pathlib's "... you can instantiate PureWindowsPath." after "If you want to
+    # manipulate Windows paths on a Unix machine") hid it from the answerer unless the next chunk was retrieved.
+    from rag.retrieve.retriever import READ_ON_CHARS
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    topics = ["harbour", "orchard", "glacier", "library", "volcano", "bakery", "railway", "meadow", "canyon"]
+    text = "\n\n".join(
+        f"The {topic} chapter has its own paragraph. It describes the {topic} at length, sentence after sentence."
+        for topic in topics * 3
+    )
+    (docs / "book.md").write_text(text, encoding="utf-8")
+    bot = rag.load(docs, tmp_path / "index", progress=False)
+    store = bot._snapshot.retriever.store
+    first, second = store.chunks[0], store.chunks[1]
+    assert first.source == second.source and first.start < second.start <= first.end
+    last_sentence = first.sentence_text(first.sentences[-1])
+    passage = next(p for p in bot.retrieve(last_sentence, k=5) if p.row == 0)
+    document = bot.document_text("book.md")
+    following = [s for s in second.sentences if s.start >= first.end and s.end <= first.end + READ_ON_CHARS]
+    assert following, "the test text must leave whole sentences of the next chunk within reach"
+    assert passage.end == following[-1].end > first.end
+    assert passage.text == document[passage.start : passage.end]
+    assert [(s.start, s.end) for s in passage.sentences] == [*first.sentences, *following]
+    assert all(passage.sentence_text(s) == document[s.start : s.end] for s in passage.sentences)
+    assert all(-1.0 <= s.score <= 1.0 for s in passage.sentences)
