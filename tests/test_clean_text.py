@@ -87,7 +87,7 @@ def test_sentences_keep_identifiers_and_abbreviations_and_end_at_cjk_full_stops(
     text = (
         "Use os.path.join() or read.table in v1.2 of the tool. See e.g. Fig. 3 for the details, cf. Sect. 2 "
         "below. For a list of the names, see show colornames (p. 168). Set p. As shown by John D. Hobby. It "
-        "is plan B. Then stop. "
+        "is plan B. Then stop. See Appendix A. The next section covers it. "
         "이번 회의는 3월 5일 서울 본사에서 열렸다. 참석자는 열 명이었다. "
         "会議は東京で行われた。参加者は十人だった？はい。"
     )
@@ -99,6 +99,8 @@ def test_sentences_keep_identifiers_and_abbreviations_and_end_at_cjk_full_stops(
         "As shown by John D. Hobby.",  # an initial
         "It is plan B.",
         "Then stop.",
+        "See Appendix A.",
+        "The next section covers it.",
         "이번 회의는 3월 5일 서울 본사에서 열렸다.",
         "참석자는 열 명이었다.",
         "会議は東京で行われた。",
@@ -220,7 +222,8 @@ def test_a_no_is_followed_by_the_sentence_that_says_what_is_so_instead() -> None
 
 
 def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
-    from rag.answer.answerers.extractive import Unit, states_qualified_value
+    from rag.answer.answerers.demands import states_qualified_value
+    from rag.answer.answerers.extractive import Unit, _unit_text
 
     text = (
         "Manage the set of repositories whose branches you track.\n\n"
@@ -229,8 +232,10 @@ def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
         "\n\nPath.touch(mode=0o666, exist_ok=True)\nCreate a file at this given path."
     )
     passage = _passage_of(text)
+    # Each sentence as a unit reads: with the label line it is quoted under.
     units = {
-        passage.sentence_text(s): Unit(0.5, s, passage, label_of(passage, s), frozenset()) for s in passage.sentences
+        passage.sentence_text(s): _unit_text(Unit(0.5, s, passage, label_of(passage, s), frozenset()))
+        for s in passage.sentences
     }
     about_remotes = [units["Manage the set of repositories whose branches you track."]]
     assert not states_qualified_value("What is the maximum number of remotes a repository can have?", about_remotes)
@@ -245,7 +250,7 @@ def test_a_value_asked_under_a_qualifier_needs_a_sentence_stating_it() -> None:
     assert states_qualified_value("What permission mode does Path.touch() use by default?", touch)
     # gnuplot.pdf states the default of a multiplot layout in words, with no number or literal.
     layout = _passage_of("Default is rowsfirst and downwards.\n\nThe grid is filled rows first or columns first.\n")
-    in_words, no_default = (Unit(0.5, s, layout, None, frozenset()) for s in layout.sentences)
+    in_words, no_default = (layout.sentence_text(s) for s in layout.sentences)
     question = "With set multiplot layout, in which order is the grid filled by default?"
     assert states_qualified_value(question, [in_words])
     assert not states_qualified_value(question, [no_default])
@@ -275,7 +280,7 @@ def test_a_code_line_naming_only_what_the_question_names_is_never_quoted() -> No
     text = (
         "git stash branch <branchname> [<stash>]\n\nbranch <branchname> [<stash>]\nCreates and checks out a new "
         "branch named <branchname> starting from the commit at which the <stash> was originally created.\n\n"
-        "Path.touch(mode=0o666, exist_ok=True)\n\nSQLite does not have a separate Boolean storage class."
+        "Path.touch(mode=0o666)\n\nSQLite does not have a Boolean storage class."
     )
     passages = _sectioned(text, "DESCRIPTION", {}, {})
 
@@ -286,11 +291,11 @@ def test_a_code_line_naming_only_what_the_question_names_is_never_quoted() -> No
     lines = quoted("What does git stash branch <name> do?")
     assert "git stash branch <branchname> [<stash>]" not in lines
     assert any(line.startswith("Creates and checks out") for line in lines)
-    assert "Path.touch(mode=0o666, exist_ok=True)" in quoted("What mode does Path.touch use?")  # it holds the value
-    # Prose that repeats the question still answers it.
-    assert "SQLite does not have a separate Boolean storage class." in quoted(
-        "Does SQLite have a Boolean storage class?"
-    )
+    # A value is not set aside like a placeholder: the line holds what "What mode ..." asks.
+    assert "Path.touch(mode=0o666)" in quoted("What mode does Path.touch use?")
+    assert "Path.touch(mode=0o666)" not in quoted("Does Path.touch use mode 0o666?")  # it only repeats the question
+    # Prose that repeats the question's words still answers it ("does not").
+    assert "SQLite does not have a Boolean storage class." in quoted("Does SQLite have a Boolean storage class?")
 
 
 def test_a_long_line_nearby_does_not_cut_the_full_lines_of_a_wrapped_paragraph() -> None:
@@ -576,6 +581,12 @@ def test_a_quote_that_runs_into_another_is_quoted_before_it_as_one() -> None:
     )
     # Whole sentences keep their order: the best one leads.
     assert _in_reading_order([no_effect, opens]) == [no_effect, opens]
+    # The half that ends the sentence chosen later joins the half chosen first, though another quote came between.
+    assert _in_reading_order([example, elsewhere, opens]) == [example, opens, elsewhere]
+    # Halves kept with two overlapping chunks of the document (rank keeps each sentence with its best chunk).
+    overlapping = dataclasses.replace(passage, rank=3)
+    opens_there = dataclasses.replace(opens, passage=overlapping)
+    assert _in_reading_order([opens_there, elsewhere, example]) == [example, opens_there, elsewhere]
 
 
 def test_a_yes_no_answer_quotes_the_sentence_before_that_says_not() -> None:
@@ -590,8 +601,15 @@ def test_a_yes_no_answer_quotes_the_sentence_before_that_says_not() -> None:
         "this case, it is not removed from the stash list. You need to resolve the conflicts by hand and call "
         "git stash drop manually afterwards.\n"
     )
-    passages = _sectioned(text, "pop", {}, {"git": 1.0, "stash": 1.0, "pop": 2.0, "conflict": 2.0, "drop": 2.0})
+    weights = {"git": 1.0, "stash": 1.0, "pop": 2.0, "conflict": 2.0, "drop": 2.0}
+    passages = _sectioned(text, "pop", {}, weights)
     [passage] = passages
+    # The question's terms each sentence holds, as retrieval finds them.
+    sentences = tuple(
+        dataclasses.replace(s, terms=frozenset(tokenize(passage.sentence_text(s))) & frozenset(weights))
+        for s in passage.sentences
+    )
+    passages[0] = passage = dataclasses.replace(passage, sentences=sentences)
     ranked = ExtractiveAnswerer(min_score=0.0).rank(question, passages)
     best = next(u for u in ranked if passage.sentence_text(u.sentence).startswith("You need"))
     ranked = [best, *(u for u in ranked if u is not best)]  # as the learnt ranker put it
@@ -599,6 +617,15 @@ def test_a_yes_no_answer_quotes_the_sentence_before_that_says_not() -> None:
     assert answer.text.startswith(
         "Applying the state can fail with conflicts; in this case, it is not removed from the stash list. You need"
     )
+    from rag.answer.answerers.quoting import verdict_before
+
+    unrelated = "Nothing here is ever automatic. You need to resolve the conflicts by hand.\n"
+    scored = _passage_of(unrelated)
+    terms = [frozenset(), frozenset({"conflict"})]  # the sentence before holds no question term
+    scored = dataclasses.replace(
+        scored, sentences=tuple(dataclasses.replace(s, terms=t) for s, t in zip(scored.sentences, terms, strict=True))
+    )
+    assert verdict_before(scored, scored.sentences[1]) is None
 
 
 def test_a_question_asking_for_two_things_gets_two_though_they_share_its_words() -> None:
@@ -609,6 +636,9 @@ def test_a_question_asking_for_two_things_gets_two_though_they_share_its_words()
     question = "Which two Path.mkdir() arguments give me the behaviour of the shell's mkdir -p?"
     assert items_asked(question) == 2
     assert items_asked("What kind of center will the two companies set up?") == 1  # a subject, not what is asked
+    assert items_asked("Which 3.8 feature added the walrus operator?") == 1
+    assert items_asked("What three-way merge does git use?") == 1
+    assert items_asked("In which three formats can I store dates?") == 3
     text = (
         "If parents is true, any missing parents of this path are created as needed (mimicking the POSIX mkdir -p "
         "command).\n\nIf exist_ok is true, FileExistsError exceptions will be ignored (same behavior as the POSIX "
@@ -710,6 +740,11 @@ def test_a_numbered_heading_is_never_quoted_nor_its_number() -> None:
         for u, _ in candidates("How do I recover data from a corrupted database?", passages)
     }
     assert quotable == {"The .recover command attempts to recover the database."}
+    from rag.answer.answerers.quoting import is_heading
+
+    assert is_heading("11.", "11. Recover Data From a Corrupted Database")
+    assert not is_heading("125", "Limits > 3. Maximum Number Of Attached Databases")  # a value on a line of its own
+    assert not is_heading("0.75", None)
 
 
 def test_the_page_title_shown_in_the_body_before_any_heading_is_the_top_section() -> None:

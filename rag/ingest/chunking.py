@@ -119,7 +119,7 @@ def split_sentences(text: str, max_chars: int = 800, *, wrapped: bool = True) ->
         piece_start = 0
         line_text = text[line_start:line_end]
         for boundary in _BOUNDARY.finditer(line_text):
-            if _ends_with_abbreviation(line_text[piece_start : boundary.start() + 1]):
+            if _ends_with_abbreviation(line_text[piece_start : boundary.start() + 1], line_text[boundary.end() :]):
                 continue
             _add_span(sentences, text, line_start + piece_start, line_start + boundary.end(), max_chars)
             piece_start = boundary.end()
@@ -196,7 +196,8 @@ def reflow(text: str) -> str:
     return _BREAK.sub(" ", _HYPHENATED.sub("", text.replace("\u00ad", "")))
 
 
-def _ends_with_abbreviation(piece: str) -> bool:
+def _ends_with_abbreviation(piece: str, following: str) -> bool:
+    """True when ``piece``'s final period belongs to an abbreviation, a page reference or an initial."""
     words = piece.rstrip(".!?\"'”’)]").split()
     if not words or not piece.rstrip().endswith("."):
         return False
@@ -204,8 +205,18 @@ def _ends_with_abbreviation(piece: str) -> bool:
     # "(p. 168)": gnuplot's manual refers to pages so in nearly every section ("p." alone may be a variable).
     if last == "(p" or last.lstrip("([").rstrip(".") in _ABBREVIATIONS:
         return True
-    # An initial after a name: "(cf. John D. Hobby, ...)".
-    return len(words) > 1 and re.fullmatch(r"[A-Z]\.?", words[-1]) is not None and words[-2][:1].isupper()
+    # An initial after a name ("(cf. John D. Hobby, ...)"), unless a sentence opens after it ("See Appendix A.
+    # The next section ...").
+    next_word = following.split(maxsplit=1)[0].lower() if following.strip() else ""
+    initial = len(words) > 1 and re.fullmatch(r"[A-Z]\.?", words[-1]) is not None and words[-2][:1].isupper()
+    return initial and next_word not in _SENTENCE_OPENERS
+
+
+# Words that open a sentence far more often than they follow an initial.
+_SENTENCE_OPENERS = frozenset(
+    "the a an this that these those it its there then in on for if when while as to we you they he she i "
+    "see use note also but and or however thus so".split()
+)
 
 
 def _add_span(out: list[Sentence], text: str, start: int, end: int, max_chars: int) -> None:

@@ -1,21 +1,40 @@
-"""What the form of a question demands of any sentence that answers it, whatever the sentence's score.
+"""What the form of a question demands of its answer, whatever the sentences' scores.
 
-"How many" wants a figure and "how much" an amount; "when did / will" wants a time; "the chief executive of SK
-Telecom" wants the relation stated next to its subject. A sentence without it is at best about the subject
-("KT didn't provide further details" for "When will KT share the details?"), so the extractive answerer
-(``rag.answer.answerers.extractive``) never quotes it for such a question, and refuses when no sentence is left.
+How many things it asks for by number ("Which two arguments ...": ``items_asked``), and what a sentence must
+state to answer it at all: "how many" wants a figure and "how much" an amount; "when did / will" wants a
+time; "the chief executive of SK Telecom" wants the relation stated next to its subject; "the maximum number
+of remotes" wants a maximum, a value, and the remotes (``states_qualified_value``). A sentence without it
+is at best about the subject ("KT didn't provide further details" for "When will KT share the details?"), so
+the extractive answerer (``rag.answer.answerers.extractive``) never quotes it for such a question, and refuses
+when no sentence is left.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
+from rag.answer.answerers.features import (
+    has_value,
+    holds_qualifiers,
+    qualified_subject,
+    qualifiers_asked,
+    question_type,
+)
 from rag.ingest.terms import tokenize
 from rag.retrieve.passages import ScoredSentence
 from rag.retrieve.vocabulary import expand_aliases
 
-__all__ = ["QUANTITY", "TIME", "items_asked", "relation_asked", "states_relation", "states_what_is_asked"]
+__all__ = [
+    "QUANTITY",
+    "TIME",
+    "items_asked",
+    "relation_asked",
+    "states_qualified_value",
+    "states_relation",
+    "states_what_is_asked",
+]
 
 QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
 # What an answer to "how many" holds: a figure or a number word. "How much" asks for an amount, so a count
@@ -48,7 +67,7 @@ RELATION_WINDOW = 3  # most terms between the relation and its subject: "SK Tele
 # "Which two Path.mkdir() arguments ...", "In which three formats ...": the question says how many things it
 # wants, and the sentences naming them may each hold the same question terms.
 # ("the two companies" names a subject, not what is asked.)
-_ITEMS_ASKED = re.compile(r"\b(?:which|what)\s+(two|three|four|2|3|4)\b", re.I)
+_ITEMS_ASKED = re.compile(r"\b(?:which|what)\s+(two|three|four|2|3|4)(?![.\-\w])", re.I)  # not "3.8", "three-way"
 _NUMBERS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
 
 
@@ -97,3 +116,28 @@ def states_relation(text: str, sentence: ScoredSentence, relation: frozenset[str
         and any(spot - RELATION_WINDOW <= i < spot + len(subject) + RELATION_WINDOW for spot in spots)
     ]
     return bool(near)
+
+
+# A default stated in words: "Default is rowsfirst and downwards.", "The mode defaults to sequential."
+_DEFAULT_IN_WORDS = re.compile(r"\bdefaults?\s+(?:is|are|to)\s+\w|\bdefault\s+value\s+is\s+\w", re.I)
+
+
+def states_qualified_value(question: str, texts: Sequence[str]) -> bool:
+    """False when ``question`` asks for a value under a qualifier and none of ``texts`` states one.
+
+    "What is the maximum number of remotes a repository can have?" names what a manual describes (remotes)
+    and asks for a limit it never gives: a sentence about remotes that names no limit and holds no value
+    is no answer. A question asking for two ("the default, and the smallest I can set") is answered by a
+    unit stating either (the parts may sit in two sentences); a keyword default in a signature
+    (``mode=0o666``) states a default, and so does "Default is rowsfirst and downwards." (a value in words).
+    """
+    qualifiers = qualifiers_asked(question)
+    if not qualifiers or question_type(question) != "value":
+        return True
+    subject = qualified_subject(question)
+    return any(
+        (has_value(text) or ("default" in qualifiers and _DEFAULT_IN_WORDS.search(text) is not None))
+        and any(holds_qualifiers(text, frozenset({name})) for name in qualifiers)
+        and (not subject or bool(subject & set(tokenize(text))))
+        for text in texts
+    )

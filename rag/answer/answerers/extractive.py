@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rag.answer.answerers import weights as learnt
-from rag.answer.answerers.demands import items_asked, states_what_is_asked
+from rag.answer.answerers.demands import items_asked, states_qualified_value, states_what_is_asked
 from rag.answer.answerers.features import (
     Candidate,
     asks_negated,
@@ -46,7 +46,6 @@ from rag.answer.answerers.features import (
     entry_names,
     has_value,
     holds_qualifiers,
-    qualified_subject,
     qualifiers_asked,
     question_type,
     sentence_features,
@@ -148,7 +147,7 @@ class ExtractiveAnswerer:
         # "How many" wants a figure, "when did" a time, "the CEO of SK Telecom" the relation beside its subject:
         # a sentence without it is at best about the subject.
         ranked = [u for u in ranked if states_what_is_asked(question, u.passage.sentence_text(u.sentence), u.sentence)]
-        if ranked and not states_qualified_value(question, ranked[:QUALIFIED_WINDOW]):
+        if ranked and not states_qualified_value(question, [_unit_text(u) for u in ranked[:QUALIFIED_WINDOW]]):
             ranked = []  # "What is the maximum number of remotes?": no sentence near the top says what the most is
         keyword_only = getattr(passages, "keyword_only", False)
         if not ranked or (
@@ -159,14 +158,15 @@ class ExtractiveAnswerer:
         ):
             return Answer(question, REFUSAL_TEXT, [], refused=True, backend=self.name, passages=list(passages))
         chosen = self._select(ranked, getattr(passages, "term_weights", {}), items_asked(question))
-        if question_type(question) == "yesno":
-            chosen = _with_neighbour(chosen, ranked, follow_up)[: self.max_sentences]
-            chosen = _with_neighbour(chosen, ranked, verdict_before)[: self.max_sentences]
-        chosen = _with_neighbour(chosen, ranked, alternative)[: self.max_sentences]
+        yes_no = question_type(question) == "yesno"
+        # Each finder reads the best unit, which stays first until the verdict before it goes in front.
+        finders = [follow_up, alternative, verdict_before] if yes_no else [alternative]
+        for finder in finders:
+            chosen = _with_neighbour(chosen, ranked, finder)[: self.max_sentences]
         return self._compose(question, _in_reading_order(chosen), passages)
 
     def _compose(self, question: str, chosen: list[Unit], passages: Sequence[Passage]) -> Answer:
-        """The answer text, each quote with its context and ``[n]``, in the order the units were chosen."""
+        """The answer text, each quote with its context and ``[n]``, in the order of ``chosen``."""
         numbers: dict[int, int] = {}  # passage rank -> citation number, in order of first use
         highlights: dict[int, list[tuple[int, int]]] = {}
         first_at: dict[int, int] = {}
@@ -410,63 +410,43 @@ def _with_neighbour(
 
 
 def _in_reading_order(chosen: list[Unit]) -> list[Unit]:
-    """``chosen``, a unit that does not end its sentence moved before the one it runs into, to be quoted as one.
+    """``chosen``, with a unit that does not end its sentence put right before the unit it runs into.
 
     "For example if you issue the command gnuplot -persist -e '...'" (a code line ends it) and "gnuplot will
     open a display window, ..." are one sentence of the manual; chosen second and first, they were quoted
-    backwards, with another passage's quote between them. Units that are whole sentences keep their order:
-    the best one leads.
+    backwards, with another passage's quote between them. Other units keep their order.
     """
     ordered: list[Unit] = []
     for unit in chosen:
-        end = unit.sentence.end
-        if ENDS_SENTENCE.search(unit.passage.sentence_text(unit.sentence)):
-            ordered.append(unit)
-            continue
-        at = next(
-            (
-                i
-                for i, placed in enumerate(ordered)
-                if placed.passage is unit.passage
-                and end <= (start := placed.context[0] if placed.context else placed.sentence.start)
-                and not unit.passage.text_between(end, start).strip()
-            ),
-            len(ordered),
-        )
+        if not _ends_sentence(unit):
+            at = next((i for i, placed in enumerate(ordered) if _runs_into(unit, placed)), len(ordered))
+        else:
+            after = (
+                i + 1 for i, placed in enumerate(ordered) if not _ends_sentence(placed) and _runs_into(placed, unit)
+            )
+            at = next(after, len(ordered))
         ordered.insert(at, unit)
     return ordered
+
+
+def _ends_sentence(unit: Unit) -> bool:
+    return ENDS_SENTENCE.search(unit.passage.sentence_text(unit.sentence)) is not None
+
+
+def _runs_into(first: Unit, second: Unit) -> bool:
+    """True when ``first`` ends where ``second`` (with its context) starts in the document, only space between."""
+    end = first.sentence.end
+    start = second.context[0] if second.context else second.sentence.start
+    if first.passage.source != second.passage.source or end > start:
+        return False
+    holder = next((p for p in (first.passage, second.passage) if p.start <= end and start <= p.end), None)
+    return holder is not None and not holder.text_between(end, start).strip()
 
 
 @functools.lru_cache(maxsize=65536)
 def _opening_terms(text: str) -> frozenset[str]:
     """The terms of ``text``'s first ``OPENING_WORDS`` words."""
     return frozenset(tokenize(" ".join(text.split()[:OPENING_WORDS])))
-
-
-def states_qualified_value(question: str, units: Sequence[Unit]) -> bool:
-    """False when ``question`` asks for a value under a qualifier and none of ``units`` states one.
-
-    "What is the maximum number of remotes a repository can have?" names what a manual describes (remotes)
-    and asks for a limit it never gives: a sentence about remotes that names no limit and holds no value
-    is no answer. A question asking for two ("the default, and the smallest I can set") is answered by a
-    unit stating either (the parts may sit in two sentences); a keyword default in a signature
-    (``mode=0o666``) states a default, and so does "Default is rowsfirst and downwards." (a value in words).
-    """
-    qualifiers = qualifiers_asked(question)
-    if not qualifiers or question_type(question) != "value":
-        return True
-    subject = qualified_subject(question)
-    texts = (_unit_text(u) for u in units)
-    return any(
-        (has_value(text) or ("default" in qualifiers and _DEFAULT_IS.search(text) is not None))
-        and any(holds_qualifiers(text, frozenset({name})) for name in qualifiers)
-        and (not subject or bool(subject & set(tokenize(text))))
-        for text in texts
-    )
-
-
-# A default stated in words: "Default is rowsfirst and downwards.", "The mode defaults to sequential."
-_DEFAULT_IS = re.compile(r"\bdefaults?\s+(?:is|are|to)\s+\w|\bdefault\s+value\s+is\s+\w", re.I)
 
 
 def _unit_text(unit: Unit) -> str:

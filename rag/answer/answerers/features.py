@@ -28,6 +28,7 @@ __all__ = [
     "code_names",
     "entry_names",
     "has_value",
+    "holds_code",
     "holds_qualifiers",
     "qualified_subject",
     "qualifiers_asked",
@@ -264,6 +265,11 @@ def holds_qualifiers(text: str, asked: frozenset[str]) -> bool:
 def has_value(text: str) -> bool:
     """True when ``text`` holds a number or a literal (``True``, ``'raise'``, ``=0o666``)."""
     return bool(_NUMBER.search(text) or _LITERAL.search(text))
+
+
+def holds_code(text: str) -> bool:
+    """True when ``text`` holds code: an option, a call, a dotted or snake_case name, a prompt, a statement end."""
+    return bool(_CODE.search(text))
 
 
 @functools.lru_cache(maxsize=65536)

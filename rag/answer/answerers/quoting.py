@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from rag.answer.answerers.features import ARGUMENTS, SECTION_NUMBER, SIGNATURE_PREFIXES, text_flags
+from rag.answer.answerers.features import ARGUMENTS, SECTION_NUMBER, SIGNATURE_PREFIXES, holds_code
 from rag.ingest.chunking import ENDS_SENTENCE, MAX_LABEL_CHARS, reflow
 from rag.ingest.readers.base import heading_titles, innermost_heading
 from rag.ingest.terms import tokenize
@@ -75,7 +75,7 @@ def echoes(text: str, question_terms: frozenset[str]) -> bool:
     "git stash branch <branchname> [<stash>]" (a synopsis line) for "What does git stash branch <name> do?".
     Placeholders (``<branchname>``) are set aside; a value (``mode=0o666``) is not, and may be the answer.
     """
-    if not (text_flags(text)[3] or _PLACEHOLDER.search(text)):  # prose repeating the question may say yes or no
+    if not (holds_code(text) or _PLACEHOLDER.search(text)):  # prose repeating the question may say yes or no
         return False
     terms = set(tokenize(_PLACEHOLDER.sub(" ", text)))
     return bool(terms) and terms <= question_terms
@@ -157,10 +157,11 @@ def is_heading(text: str, section: str | None) -> bool:
     A heading names what a section is about and answers nothing: quoted alone it is an answer of two words.
     A term (``is_term``: "set-url", "os.path.exists(path)") is a heading too, and may be what is asked for.
     """
+    titles = heading_titles(section)
     words = _unnumbered(text)
-    if not words:
-        return True  # the number of a numbered heading, which the sentence splitter cut from its title ("11.")
-    return any(words == _unnumbered(title) and not is_term(title) for title in heading_titles(section))
+    if not words:  # the number of a numbered heading, which the sentence splitter cut from its title ("11.")
+        return any(title.split()[:1] == text.split() for title in titles)  # a bare value ("125") is no heading
+    return any(words == _unnumbered(title) and not is_term(title) for title in titles)
 
 
 def _unnumbered(title: str) -> str:
@@ -273,15 +274,21 @@ def follow_up(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | No
 
 
 def verdict_before(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
-    """The sentence before ``sentence`` in its paragraph when that one says "not" and ``sentence`` does not."""
+    """The sentence before ``sentence`` in its paragraph when that one says "not" of what the question asks.
+
+    "... in this case, it is not removed from the stash list." answers "... is the stash entry dropped
+    anyway?"; the best sentence after it ("You need to ... call git stash drop manually afterwards.") only
+    says what to do next. Not when ``sentence`` says "not" itself, or the one before holds no question term.
+    """
     before = next((s for s in reversed(passage.sentences) if s.end <= sentence.start), None)
-    if before is None or "\n\n" in passage.text_between(before.end, sentence.start):
+    if before is None or not before.terms or "\n\n" in passage.text_between(before.end, sentence.start):
         return None
     if _SAYS_NOT.search(passage.sentence_text(sentence)) or not _SAYS_NOT.search(passage.sentence_text(before)):
         return None
     return before
 
 
+# A verdict's "not" ("only" and "nor", negations to the ranker's negation_match, give no verdict).
 _SAYS_NOT = re.compile(r"\b(not|no|never|cannot)\b|n't\b", re.I)
 
 

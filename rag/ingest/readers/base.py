@@ -121,7 +121,8 @@ _PATH_SEPARATOR = " > "
 # Bumped whenever reading a file gives different text, offsets, sections or sentences (``rag.ingest.chunking``
 # splits a reader's text into them), so that an index of files read before is read again
 # (``rag.indexing.refresh.setting_changes``). 1: a web page's <title> shown in its body before any heading is
-# its top section. 2: a page reference "(p. 168)" does not end a sentence.
+# its top section. 2: a page reference "(p. 168)", an abbreviation after a bracket ("(cf. ...") and an initial
+# after a name ("John D. Hobby") end no sentence.
 READER_VERSION = 2
 
 
