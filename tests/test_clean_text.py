@@ -298,6 +298,23 @@ def test_a_code_line_naming_only_what_the_question_names_is_never_quoted() -> No
     assert "SQLite does not have a Boolean storage class." in quoted("Does SQLite have a Boolean storage class?")
 
 
+def test_the_items_a_colon_announces_end_where_the_next_section_begins() -> None:
+    from rag.answer.answerers.quoting import introduced
+
+    # gnuplot.pdf: "... should be provided in the plot command:" brought its example and then the next
+    # section's heading lines ("Zsort", "Syntax") into the quote.
+    text = (
+        "In such cases the period should be provided in the plot command:\n"
+        "plot $ANGULAR_DAT smooth kdensity period 2*pi with lines\n"
+        "Zsort\nSyntax\nplot FOO using x:y:z:color smooth zsort with points lc palette\n"
+    )
+    passages = _sectioned(text, "Smooth > Kdensity", {text.index("Zsort"): "Smooth > Zsort"}, {})
+    [passage] = passages
+    intro = passage.sentences[0]
+    items = [passage.sentence_text(s) for s in introduced(passage, intro.start, intro.end)]
+    assert items == ["plot $ANGULAR_DAT smooth kdensity period 2*pi with lines"]
+
+
 def test_a_long_line_nearby_does_not_cut_the_full_lines_of_a_wrapped_paragraph() -> None:
     # asymptote.pdf, "10 Interactive mode": one 179-character line (it ran into the margin) made the
     # 87-character lines around it look short, so "it is not necessary" ended a sentence there and

@@ -361,11 +361,14 @@ def introduced(passage: Passage, start: int, end: int) -> list[ScoredSentence]:
     """
     if not passage.text_between(start, end).rstrip().endswith(":"):
         return []
+    section = passage.chunk.place_at(end).section
     taken: list[ScoredSentence] = []
     size = 0
     for following in passage.sentences:
         if following.start < end:
             continue
+        if passage.chunk.place_at(following.start).section != section:
+            break  # the items end where the next section begins ("Zsort" / "Syntax" after a kdensity example)
         size += following.end - following.start
         if taken and (len(taken) == INTRODUCED_SENTENCES or size > INTRODUCED_CHARS):
             break
