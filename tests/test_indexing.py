@@ -69,7 +69,11 @@ MANIFEST_FIELDS_BY_FORMAT = {
     },
 }  # fmt: skip
 MANIFEST_FIELDS_BY_FORMAT[4] = MANIFEST_FIELDS_BY_FORMAT[3] | {"readers"}
-FILE_ENTRY_FIELDS = {"sha256", "chunks", "sentences", "segment", "size", "mtime_ns", "kind", "pages", "indexed_at"}
+# Each file's entry is parsed the same way (``FileEntry(**entry)``), so its fields are pinned per format too.
+FILE_ENTRY_FIELDS_BY_FORMAT = {
+    3: {"sha256", "chunks", "sentences", "segment", "size", "mtime_ns", "kind", "pages", "indexed_at"},
+}
+FILE_ENTRY_FIELDS_BY_FORMAT[4] = FILE_ENTRY_FIELDS_BY_FORMAT[3]
 
 
 def test_the_manifest_gains_a_field_only_with_a_new_format_version() -> None:
@@ -78,7 +82,7 @@ def test_the_manifest_gains_a_field_only_with_a_new_format_version() -> None:
     from rag.stores.manifest import FORMAT_CHANGES, FORMAT_VERSION, FileEntry, Manifest
 
     assert {f.name for f in dataclasses.fields(Manifest)} == MANIFEST_FIELDS_BY_FORMAT[FORMAT_VERSION]
-    assert {f.name for f in dataclasses.fields(FileEntry)} == FILE_ENTRY_FIELDS
+    assert {f.name for f in dataclasses.fields(FileEntry)} == FILE_ENTRY_FIELDS_BY_FORMAT[FORMAT_VERSION]
     assert FORMAT_VERSION in FORMAT_CHANGES, "the rebuild log line says what the new format brought"
 
 
