@@ -42,6 +42,7 @@ from rag.answer.answerers.demands import items_asked, states_qualified_value, st
 from rag.answer.answerers.features import (
     Candidate,
     asks_negated,
+    asks_which_code,
     code_names,
     entry_names,
     has_value,
@@ -61,6 +62,7 @@ from rag.answer.answerers.quoting import (
     is_fragment,
     is_heading,
     label_of,
+    names_it,
     never_answers,
     opens_block,
     quote_text,
@@ -161,6 +163,8 @@ class ExtractiveAnswerer:
         yes_no = question_type(question) == "yesno"
         # Each finder reads the best unit, which stays first until the verdict before it goes in front.
         finders = [follow_up, alternative, verdict_before] if yes_no else [alternative]
+        if asks_which_code(question):
+            finders = [names_it, *finders]  # the sentence after a "when" names the "which"
         for finder in finders:
             chosen = _with_neighbour(chosen, ranked, finder)[: self.max_sentences]
         return self._compose(question, _in_reading_order(chosen), passages)

@@ -25,6 +25,7 @@ __all__ = [
     "Candidate",
     "QuestionType",
     "asks_negated",
+    "asks_which_code",
     "code_names",
     "entry_names",
     "has_value",
@@ -234,6 +235,11 @@ def question_type(question: str) -> QuestionType:
     if _DEFINITION.match(question):
         return "definition"
     return "other"
+
+
+def asks_which_code(question: str) -> bool:
+    """True when ``question`` asks which function, command, option, class ... (a name written as code)."""
+    return _WHICH.search(question) is not None
 
 
 def qualifiers_asked(question: str) -> frozenset[str]:

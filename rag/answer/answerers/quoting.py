@@ -34,6 +34,7 @@ __all__ = [
     "is_fragment",
     "is_heading",
     "label_of",
+    "names_it",
     "never_answers",
     "opens_block",
     "quote_text",
@@ -290,6 +291,22 @@ def verdict_before(passage: Passage, sentence: ScoredSentence) -> ScoredSentence
 
 # A verdict's "not" ("only" and "nor", negations to the ranker's negation_match, give no verdict).
 _SAYS_NOT = re.compile(r"\b(not|no|never|cannot)\b|n't\b", re.I)
+
+
+def names_it(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The next sentence of ``sentence``'s paragraph when it names code and ``sentence`` names none.
+
+    "Which pathlib class should I use?": "If you want to manipulate Windows paths on a Unix machine (or vice
+    versa)." says when, and the sentence after it which ("... but you can instantiate PureWindowsPath.").
+    """
+    if _NAMES_CODE.search(passage.sentence_text(sentence)):
+        return None
+    following = _next_in_paragraph(passage, sentence)
+    return following if following is not None and _NAMES_CODE.search(passage.sentence_text(following)) else None
+
+
+# A name written as code: CamelCase, a dotted or snake_case name, a call, an option.
+_NAMES_CODE = re.compile(r"\b[A-Z][a-z]+[A-Z]\w*|\b\w+\.\w+|\b\w+_\w+|\w\(\)|(?<![\w-])--?[a-zA-Z][\w-]+")
 
 
 def _next_in_paragraph(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
