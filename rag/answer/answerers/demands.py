@@ -11,9 +11,9 @@ when no sentence is left.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rag.answer.answerers.features import (
     has_value,
@@ -29,11 +29,12 @@ from rag.retrieve.vocabulary import expand_aliases
 __all__ = [
     "QUANTITY",
     "TIME",
+    "Demands",
+    "demands_of",
     "items_asked",
     "relation_asked",
     "states_qualified_value",
     "states_relation",
-    "states_what_is_asked",
 ]
 
 QUANTITY_QUESTION = re.compile(r"\W*how\s+(many|much)\b", re.IGNORECASE)
@@ -77,18 +78,39 @@ def items_asked(question: str) -> int:
     return 1 if match is None else _NUMBERS[match.group(1).lower()]
 
 
-def states_what_is_asked(question: str, text: str, sentence: ScoredSentence) -> bool:
-    """False when ``text`` (``sentence``'s text) lacks what the form of ``question`` demands of an answer."""
-    relation = relation_asked(question)
-    if relation is not None and not states_relation(text, sentence, *relation):
-        return False
+@dataclass(frozen=True)
+class Demands:
+    """What the form of one question demands of every sentence that answers it (``demands_of``).
+
+    Attributes:
+        relation: For "the X of Y": X's terms and Y's (``relation_asked``), else None.
+        quantity: For "how many / much": what the sentence must hold, else None.
+        time: Whether it asks "when did / will": the sentence must name a time.
+    """
+
+    relation: tuple[frozenset[str], tuple[str, ...]] | None
+    quantity: re.Pattern[str] | None
+    time: bool
+
+    def stated_by(self, text: str, sentence: ScoredSentence) -> bool:
+        """False when ``text`` (``sentence``'s text) lacks what the question demands of an answer."""
+        if self.relation is not None and not states_relation(text, sentence, *self.relation):
+            return False
+        if self.quantity is not None and not self.quantity.search(text):
+            return False
+        return not (self.time and not TIME.search(text))
+
+
+def demands_of(question: str) -> Demands:
+    """What ``question``'s form demands of an answer, read once per question (every candidate is checked)."""
     asks = QUANTITY_QUESTION.match(question)
-    if asks and not QUANTITY[asks.group(1).lower()].search(text):
-        return False
-    return not (TIME_QUESTION.match(question) and not TIME.search(text))
+    return Demands(
+        relation_asked(question),
+        QUANTITY[asks.group(1).lower()] if asks else None,
+        TIME_QUESTION.match(question) is not None,
+    )
 
 
-@functools.lru_cache(maxsize=1024)  # asked of every unit of a question
 def relation_asked(question: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
     """For "the X of Y" with Y a name: X's terms (with those of its aliases) and Y's terms, else None."""
     match = _RELATION_OF_NAME.search(question)

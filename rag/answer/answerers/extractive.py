@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rag.answer.answerers import weights as learnt
-from rag.answer.answerers.demands import items_asked, states_qualified_value, states_what_is_asked
+from rag.answer.answerers.demands import demands_of, items_asked, states_qualified_value
 from rag.answer.answerers.features import (
     Candidate,
     asks_negated,
@@ -148,7 +148,8 @@ class ExtractiveAnswerer:
             return Answer(question, REFUSAL_TEXT, [], True, self.name, notice=notice, passages=list(passages))
         # "How many" wants a figure, "when did" a time, "the CEO of SK Telecom" the relation beside its subject:
         # a sentence without it is at best about the subject.
-        ranked = [u for u in ranked if states_what_is_asked(question, u.passage.sentence_text(u.sentence), u.sentence)]
+        demands = demands_of(question)
+        ranked = [u for u in ranked if demands.stated_by(u.passage.sentence_text(u.sentence), u.sentence)]
         if ranked and not states_qualified_value(question, [_unit_text(u) for u in ranked[:QUALIFIED_WINDOW]]):
             ranked = []  # "What is the maximum number of remotes?": no sentence near the top says what the most is
         keyword_only = getattr(passages, "keyword_only", False)

@@ -281,7 +281,7 @@ def verdict_before(passage: Passage, sentence: ScoredSentence) -> ScoredSentence
     anyway?"; the best sentence after it ("You need to ... call git stash drop manually afterwards.") only
     says what to do next. Not when ``sentence`` says "not" itself, or the one before holds no question term.
     """
-    before = next((s for s in reversed(passage.sentences) if s.end <= sentence.start), None)
+    before = _previous(passage, sentence)
     if before is None or not before.terms or "\n\n" in passage.text_between(before.end, sentence.start):
         return None
     if _SAYS_NOT.search(passage.sentence_text(sentence)) or not _SAYS_NOT.search(passage.sentence_text(before)):
@@ -307,6 +307,11 @@ def names_it(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | Non
 
 # A name written as code: CamelCase, a dotted or snake_case name, a call, an option.
 _NAMES_CODE = re.compile(r"\b[A-Z][a-z]+[A-Z]\w*|\b\w+\.\w+|\b\w+_\w+|\w\(\)|(?<![\w-])--?[a-zA-Z][\w-]+")
+
+
+def _previous(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
+    """The sentence before ``sentence`` in the passage, if any."""
+    return next((s for s in reversed(passage.sentences) if s.start < sentence.start), None)
 
 
 def _next_in_paragraph(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | None:
@@ -345,11 +350,7 @@ def antecedent(passage: Passage, sentence: ScoredSentence) -> ScoredSentence | N
     and the sentence before names that thing ("... exit code 125 ... If the script exits with this code").
     """
     text = passage.sentence_text(sentence)
-    previous = None
-    for candidate in passage.sentences:
-        if candidate.start >= sentence.start:
-            break
-        previous = candidate
+    previous = _previous(passage, sentence)
     demonstrated = _DEMONSTRATIVE.match(text)
     named_before = (
         demonstrated is not None
