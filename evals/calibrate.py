@@ -199,6 +199,40 @@ def retrieve(bot: rag.Bot, path: Path) -> Retrieved:
     return [(item, bot.retrieve(item["question"])) for item in items]
 
 
+def learn(
+    real_cal: Retrieved, seed_cal: Retrieved, *, pointwise: bool, seed_weight: float, l2: float
+) -> ExtractiveAnswerer:
+    """The answerer with both models learnt on the calibration sets: the ranker, then answerability over it."""
+    x_real, y_real, g_real = training_rows(real_cal)
+    x_seed, y_seed, g_seed = training_rows(seed_cal)
+    x, y = np.vstack([x_real, x_seed]), np.concatenate([y_real, y_seed])
+    # Each calibration set weighs the same in all: the seed set has a tenth of the manuals' sentences.
+    sample = np.concatenate([np.ones(len(y_real)), np.full(len(y_seed), len(y_real) / max(len(y_seed), 1))])
+    if pointwise:
+        learnt = fit_logistic(x, y, sample=sample)
+    else:
+        # Questions, not sentences, weigh the same in each set; the two sets weigh the same in all.
+        seed_weight = seed_weight * len(real_cal) / max(len(seed_cal), 1)
+        questions = np.concatenate([np.ones(len(y_real)), np.full(len(y_seed), seed_weight)])
+        learnt = fit_listwise(x, y, np.concatenate([g_real, g_seed + len(real_cal)]), questions, l2=l2)
+    print(f"{len(y)} candidate sentences, {int(y.sum())} holding an answer")
+    for name, value in zip(FEATURE_NAMES, learnt, strict=True):
+        print(f"  {name:<24} {value: .3f}")
+    ranker = ExtractiveAnswerer(weights=tuple(float(w) for w in learnt))
+    rows, answerable, weight = [], [], []
+    for number, (item, passages) in enumerate([*real_cal, *seed_cal]):
+        ranked = ranker.rank(item["question"], passages)
+        if ranked and not getattr(passages, "unknown_names", ()):
+            rows.append(answerability(ranked, passages, item["question"]))
+            answerable.append(float(item["answerable"]))
+            weight.append(1.0 if number < len(real_cal) else len(real_cal) / max(len(seed_cal), 1))
+    confidence = fit_logistic(np.asarray(rows), np.asarray(answerable), balanced=False, sample=np.asarray(weight))
+    print("answerability:")
+    for name, value in zip(ANSWERABILITY_NAMES, confidence, strict=True):
+        print(f"  {name:<24} {value: .3f}")
+    return replace(ranker, answerable_weights=tuple(float(w) for w in confidence))
+
+
 def write_weights(answerer: ExtractiveAnswerer) -> None:
     """Rewrite ``rag/answer/answerers/weights.py`` with ``answerer``'s weights and settings."""
     text = WEIGHTS_FILE.read_text(encoding="utf-8")
@@ -244,37 +278,11 @@ def main() -> None:
     seeds = rag.load(ROOT / "seeds", args.index, progress=False)
     real_cal = retrieve(real, args.real_qa)
     seed_cal, seed_held = retrieve(seeds, HERE / "qa.jsonl"), retrieve(seeds, HERE / "heldout.jsonl")
-    x_real, y_real, g_real = training_rows(real_cal)
-    x_seed, y_seed, g_seed = training_rows(seed_cal)
-    x, y = np.vstack([x_real, x_seed]), np.concatenate([y_real, y_seed])
-    # Each calibration set weighs the same in all: the seed set has a tenth of the manuals' sentences.
-    sample = np.concatenate([np.ones(len(y_real)), np.full(len(y_seed), len(y_real) / max(len(y_seed), 1))])
-    if args.pointwise:
-        learnt = fit_logistic(x, y, sample=sample)
-    else:
-        # Questions, not sentences, weigh the same in each set; the two sets weigh the same in all.
-        seed_weight = args.seed_weight * len(real_cal) / max(len(seed_cal), 1)
-        questions = np.concatenate([np.ones(len(y_real)), np.full(len(y_seed), seed_weight)])
-        learnt = fit_listwise(x, y, np.concatenate([g_real, g_seed + len(real_cal)]), questions, l2=args.l2)
-    print(f"{len(y)} candidate sentences, {int(y.sum())} holding an answer")
-    for name, value in zip(FEATURE_NAMES, learnt, strict=True):
-        print(f"  {name:<24} {value: .3f}")
-    ranker = ExtractiveAnswerer(weights=tuple(float(w) for w in learnt))
-    rows, answerable, weight = [], [], []
-    for number, (item, passages) in enumerate([*real_cal, *seed_cal]):
-        ranked = ranker.rank(item["question"], passages)
-        if ranked and not getattr(passages, "unknown_names", ()):
-            rows.append(answerability(ranked, passages, item["question"]))
-            answerable.append(float(item["answerable"]))
-            weight.append(1.0 if number < len(real_cal) else len(real_cal) / max(len(seed_cal), 1))
-    confidence = fit_logistic(np.asarray(rows), np.asarray(answerable), balanced=False, sample=np.asarray(weight))
-    print("answerability:")
-    for name, value in zip(ANSWERABILITY_NAMES, confidence, strict=True):
-        print(f"  {name:<24} {value: .3f}")
-    base = replace(ranker, answerable_weights=tuple(float(w) for w in confidence))
     if args.keep_weights:
         base = ExtractiveAnswerer()  # the committed weights; only the settings below are swept
         print("keeping the committed weights")
+    else:
+        base = learn(real_cal, seed_cal, pointwise=args.pointwise, seed_weight=args.seed_weight, l2=args.l2)
     if args.evidence_only:
         # Refuse on the best sentence's cosine-and-overlap evidence alone (the rule before the ranker learnt):
         # the confidence is sigmoid(40 * (evidence - min_evidence)), refusing under 0.5.
