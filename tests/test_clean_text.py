@@ -131,6 +131,24 @@ def test_running_heads_and_page_numbers_are_found_and_never_body_lines() -> None
     assert furniture(chapter)[0][0] == 2  # a bare page number opening a chapter
 
 
+def test_a_running_head_ending_in_the_page_s_own_label_is_furniture_even_when_seen_once() -> None:
+    # Asymptote's manual heads odd pages with "Chapter N: <title> <page>": a two-page chapter shows its head
+    # once, so it never recurs, and it was left between "... in the user's" and "home directory (...)".
+    pages = [
+        "171 Asymptote: the Vector Graphics Language \nA history of the most recent commands is kept in the user's",
+        "Chapter 10: Interactive mode 172 \nhome directory (unless -localhistory was specified).",
+        "Chapter 11: Graphical User Interface 173 \nTo use the interface, install Python.",
+        "174 Asymptote: the Vector Graphics Language \nMore text.",
+        "175 Asymptote: the Vector Graphics Language \nMore text.",
+    ]
+    labels = ["171", "172", "173", "174", "175"]
+    edges = furniture(pages, labels)
+    assert pages[1][: edges[1][0]] == "Chapter 10: Interactive mode 172 "
+    assert pages[2][: edges[2][0]] == "Chapter 11: Graphical User Interface 173 "
+    # A chapter's title that opens with a number equal to the page's label is body text, not a head.
+    assert furniture(["1 Description\nAsymptote is a language.", "2 Tutorial\nText."], ["1", "2"])[0][0] == 0
+
+
 def test_contents_and_index_pages_are_recognised() -> None:
     contents = "CONTENTS gnuplot 5.4 3\nCanvas size 32\nComments 33\nEscape sequences . . . . . . 35\nEnvironment 35"
     index = "Index 182\nBezier patch . . . . . . 136\nbezulate . . . . . 136\nabs, 37\nclip, 24, 81, 137\ncd, 87"

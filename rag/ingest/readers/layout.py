@@ -4,7 +4,7 @@ A manual's text layer repeats, on every page, a running head ("36 gnuplot 5.4", 
 85") and often a page number on a line of its own. Left in, they land inside the sentence that runs across
 the page break and in every chunk's embedding. ``furniture`` finds them by what makes them furniture: they
 sit on a page's first or last lines, and the same line (digits aside) recurs at that place on other pages,
-or the line is little more than the page's own number.
+or the line is little more than the page's own number, or a title ending in it.
 
 Contents and index pages are lists of titles and page numbers ("Escape sequences . . . . 35", "abs, 37"):
 dense with exact names, so keyword search loves them, yet they answer nothing. ``is_navigation_page``
@@ -57,6 +57,15 @@ def _is_page_number(line: str, label: str | None) -> bool:
     return bool(re.fullmatch(r"\d{1,4}", bare) or _ROMAN.fullmatch(bare) or (label and bare == label))
 
 
+def _ends_in_own_number(line: str, label: str | None) -> bool:
+    """True for a short titled line that ends in its page's label: "Chapter 10: Interactive mode 172".
+
+    Only the end counts: a chapter's first page may open with its title, "1 Description", on page 1.
+    """
+    words = line.split()
+    return label is not None and len(words) > 1 and words[-1] == label and not words[-2].isdigit()
+
+
 def furniture(pages: Sequence[str], labels: Sequence[str | None] = ()) -> list[tuple[int, int]]:
     """For each page, ``(head_end, foot_start)``: ``page[:head_end]`` and ``page[foot_start:]`` are furniture.
 
@@ -76,7 +85,9 @@ def furniture(pages: Sequence[str], labels: Sequence[str | None] = ()) -> list[t
     for number, (text, (head, foot)) in enumerate(zip(pages, edges, strict=True), start=1):
         label = labels[number - 1] if number - 1 < len(labels) else None
 
-        def is_furniture(span: tuple[int, int], text: str = text, label: str | None = label) -> bool:
+        def is_furniture(
+            span: tuple[int, int], text: str = text, label: str | None = label, number: int = number
+        ) -> bool:
             line = text[span[0] : span[1]]
             if len(line.strip()) > _MAX_FURNITURE_CHARS:
                 return False
@@ -84,7 +95,8 @@ def furniture(pages: Sequence[str], labels: Sequence[str | None] = ()) -> list[t
             repeats = shapes[shape]
             numbered = shape.startswith("#") and len(shape) > 1
             common = repeats >= _MIN_REPEATS and (numbered or repeats >= _COMMON_SHARE * len(pages))
-            return _is_page_number(line, label) or common
+            # A head that names a short chapter ends in the page's label but recurs on too few pages.
+            return _is_page_number(line, label) or common or _ends_in_own_number(line, label or str(number))
 
         head_end = 0
         for span in head:
