@@ -83,6 +83,20 @@ def test_every_line_of_a_web_page_is_whole_so_sentences_end_at_line_breaks() -> 
         assert document.text[chunk.start : chunk.end] == chunk.text
 
 
+def test_a_command_continued_with_a_backslash_is_one_line_to_its_end() -> None:
+    # git-log's example: quoted alone, "$ git log -2 --pretty=format:%h 4da45bef \" was cut mid-command.
+    text = (
+        "For example:\n\n$ git log -2 --pretty=format:%h 4da45bef \\\n  | perl -pe 's/x/y/'\n4da45be\n\n"
+        "A LaTeX line break ends its line: a \\\\\nbc\n\nSo does a path: C:\\TEMP\\\nNext."
+    )
+    for wrapped in (False, True):
+        lines = [text[s.start : s.end] for s in split_sentences(text, wrapped=wrapped)]
+        assert "$ git log -2 --pretty=format:%h 4da45bef \\\n  | perl -pe 's/x/y/'" in lines
+        assert "4da45be" in lines
+    lines = [text[s.start : s.end] for s in split_sentences(text, wrapped=False)]
+    assert "bc" in lines and "Next." in lines
+
+
 def test_sentences_keep_identifiers_and_abbreviations_and_end_at_cjk_full_stops() -> None:
     text = (
         "Use os.path.join() or read.table in v1.2 of the tool. See e.g. Fig. 3 for the details, cf. Sect. 2 "

@@ -138,12 +138,20 @@ _CODE_LINE_ENDS = (";", "{", "}")
 _SOFT_LINE_SHARE = 0.55
 
 
+# A line of code or a shell command that goes on, after a backslash, on the next line ("... 4da45bef \").
+# A LaTeX line break ("a \\") and a path's separator ("C:\TEMP\") end their line.
+_CONTINUED = re.compile(r"(?:^|\s)\\[ \t]*$")
+
+
 def _logical_lines(text: str, wrapped: bool = True) -> list[tuple[int, int]]:
-    """Spans of ``text``'s lines, with lines joined across soft line breaks (when ``wrapped``)."""
+    """Spans of ``text``'s lines, joined across soft line breaks (when ``wrapped``) and backslash continuations."""
     lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text)]
-    if not wrapped:
-        return lines
-    soft = _soft_breaks(text, lines)
+    continued = {
+        i
+        for i, (start, end) in enumerate(lines[:-1])
+        if _CONTINUED.search(text, start, end) and lines[i + 1][0] == end + 1
+    }
+    soft = _soft_breaks(text, lines) | continued if wrapped else continued
     merged: list[tuple[int, int]] = []
     for i, (start, end) in enumerate(lines):
         if merged and i - 1 in soft:

@@ -123,8 +123,9 @@ _PATH_SEPARATOR = " > "
 # (``rag.indexing.refresh.setting_changes``). 1: a web page's <title> shown in its body before any heading is
 # its top section. 2: a page reference "(p. 168)", an abbreviation after a bracket ("(cf. ...") and an initial
 # after a name ("John D. Hobby") end no sentence. 3: a PDF's running head that ends in its page's number is
-# furniture though it recurs on too few pages (a short chapter's "Chapter 10: Interactive mode 172").
-READER_VERSION = 3
+# furniture though it recurs on too few pages (a short chapter's "Chapter 10: Interactive mode 172"). 4: a line
+# that ends in a backslash continuation ("$ git log ... \\") goes on with the next line.
+READER_VERSION = 4
 
 
 def innermost_heading(section: str | None) -> str:
