@@ -65,6 +65,22 @@ def test_the_eval_metrics_and_answers_are_the_same_on_both_backends(
         assert [c["score"] for c in a["citations"]] == pytest.approx([c["score"] for c in b["citations"]], abs=1e-4)
 
 
+def test_vectors_asked_for_together_are_all_there_when_the_cache_fills(
+    pg_settings: Settings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A look-up that filled the cache emptied it, rows asked for that were cached already included: the
+    # question's rows then failed with a KeyError.
+    faiss_store, _ = sync_index(pg_settings.replace(vector_backend="faiss"), embedder, progress=False)
+    pg_store, _ = sync_postgres(pg_settings, embedder, progress=False)
+    monkeypatch.setattr(postgres, "VECTOR_CACHE_ROWS", 3)
+    pg_store.chunk_vectors([0, 1])
+    rows = [1, 2, 3]
+    got = pg_store.sentence_vectors(rows)
+    for row, vectors in zip(rows, got, strict=True):
+        np.testing.assert_array_equal(vectors, faiss_store.sentence_vectors_of(row))
+    np.testing.assert_allclose(pg_store.chunk_vectors(rows), faiss_store.chunk_vectors(rows), atol=1e-7)
+
+
 def test_retrieval_scores_terms_and_sentence_vectors_match_faiss(pg_settings: Settings, embedder: Embedder) -> None:
     faiss_store, _ = sync_index(pg_settings.replace(vector_backend="faiss"), embedder, progress=False)
     pg_store, _ = sync_postgres(pg_settings, embedder, progress=False)

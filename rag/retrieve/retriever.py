@@ -54,6 +54,7 @@ class Retriever:
         # Row -> (terms of each sentence, terms of the chunk): tokenizing is the slow part of scoring a
         # passage, and a chunk's text never changes, so each chunk is tokenized once.
         self._terms: dict[int, tuple[list[frozenset[str]], frozenset[str]]] = {}
+        self._read_ons: dict[int, tuple[Chunk, list[int]] | None] = {}  # row -> ``_read_on``'s result
         self._rows_by_source: dict[str, np.ndarray] | None = None  # built on the first scoped question
 
     def rows_of(self, sources: Collection[str]) -> np.ndarray:
@@ -180,12 +181,21 @@ class Retriever:
                 unknown.append(word)
         return tuple(unknown)
 
-    def _read_on(self, row: int, chunk: Chunk) -> tuple[Chunk, list[int]] | None:
-        """``chunk`` read on into the next chunk of its document by whole sentences, up to ``READ_ON_CHARS``.
+    def _read_on(self, row: int) -> tuple[Chunk, list[int]] | None:
+        """Chunk ``row`` read on into the next chunk of its document by whole sentences, up to ``READ_ON_CHARS``.
 
         Returns the longer chunk and the indexes, among the next chunk's sentences, of those it took; None
-        when the next row is not the chunk that follows this one in its document.
+        when the next row is not the chunk that follows this one in its document. Built once per row.
         """
+        if row in self._read_ons:
+            return self._read_ons[row]
+        if len(self._read_ons) >= TERM_CACHE_ROWS:
+            self._read_ons.clear()  # bounded memory, as the terms are
+        self._read_ons[row] = result = self._longer_chunk(row)
+        return result
+
+    def _longer_chunk(self, row: int) -> tuple[Chunk, list[int]] | None:
+        chunk = self.store.chunks[row]
         if row + 1 >= len(self.store.chunks):
             return None
         following = self.store.chunks[row + 1]
@@ -215,19 +225,22 @@ class Retriever:
         def share(terms: frozenset[str], context: frozenset[str] = frozenset()) -> float:
             return (sum(weights[t] for t in terms) + 0.5 * sum(weights[t] for t in context - terms)) / total
 
-        # The rows after them are asked for at once too: passages read on into them (one query on Postgres).
-        following = [row + 1 for row in rows if row + 1 < len(self.store.chunks)]
-        chunk_scores = (self.store.chunk_vectors([*rows, *following]) @ query_vector)[: len(rows)]
+        read_ons = {row: self._read_on(row) for row in rows}
+        # The sentence vectors of the rows, and of the rows they read on into, are read at once (one query on
+        # Postgres, which brings the chunk vectors along).
+        vector_rows = list(dict.fromkeys([*rows, *(row + 1 for row, read_on in read_ons.items() if read_on)]))
+        sentence_vectors = dict(zip(vector_rows, self.store.sentence_vectors(vector_rows), strict=True))
+        chunk_scores = self.store.chunk_vectors(rows) @ query_vector
         passages = Passages()
         for rank, (row, score) in enumerate(zip(rows, chunk_scores, strict=True), start=1):
             chunk = self.store.chunks[row]
-            sentence_scores = self.store.sentence_vectors_of(row) @ query_vector
+            sentence_scores = sentence_vectors[row] @ query_vector
             sentence_terms, chunk_terms = self._chunk_terms(row)
-            read_on = self._read_on(row, chunk)
+            read_on = read_ons[row]
             if read_on is not None:
                 # The next chunk's sentences are scored from its own stored vectors and terms.
                 chunk, taken = read_on
-                following_scores = self.store.sentence_vectors_of(row + 1) @ query_vector
+                following_scores = sentence_vectors[row + 1] @ query_vector
                 sentence_scores = np.concatenate([sentence_scores, following_scores[taken]])
                 following_terms = self._chunk_terms(row + 1)[0]
                 sentence_terms = [*sentence_terms, *(following_terms[i] for i in taken)]

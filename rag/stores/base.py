@@ -69,6 +69,10 @@ class Store(Protocol):
         """The vectors of chunk ``row``'s sentences, in the order of its sentences."""
         ...
 
+    def sentence_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
+        """``sentence_vectors_of`` each of ``rows``, read at once (one query on a database)."""
+        ...
+
 
 class KeywordIndex(Protocol):
     """Keyword ranking with the statistics term overlap is weighed by (``rag.retrieve.bm25.BM25`` is one)."""

@@ -211,6 +211,10 @@ class ChunkStore:
         segment, local = self.segments[self._segment_of[row]], self._local_of[row]
         return self.manifest.codec.decode(segment.sentence_vectors[list(segment.sentence_rows[local])])
 
+    def sentence_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
+        """``sentence_vectors_of`` each of ``rows``: they are in memory already."""
+        return [self.sentence_vectors_of(row) for row in rows]
+
     def compacted(self, codec: VectorCodec | None = None) -> ChunkStore:
         """The live chunks folded into one new segment (nothing is re-embedded).
 

@@ -254,8 +254,12 @@ class PostgresStore:
     # ------------------------------------------------------------------------------- vectors
 
     def _fetch(self, rows: Sequence[int]) -> None:
-        """Read the vectors of ``rows`` not cached yet (one query)."""
-        missing = sorted({int(r) for r in rows} - self._vectors.keys())
+        """Read the vectors of ``rows`` not cached yet (one query); all of ``rows`` are cached after it."""
+        wanted = {int(r) for r in rows}
+        if len(self._vectors) + len(wanted - self._vectors.keys()) > VECTOR_CACHE_ROWS:
+            # Bounded memory. Emptied before the look-up, not after, so rows asked for that were cached stay.
+            self._vectors = {}
+        missing = sorted(wanted - self._vectors.keys())
         if not missing:
             return
         ids = [int(self._ids[r]) for r in missing]
@@ -263,8 +267,6 @@ class PostgresStore:
             found = conn.execute(
                 sql("SELECT id, embedding, sentence_vectors FROM {s}.chunks WHERE id = ANY(%s)", self.schema), (ids,)
             ).fetchall()
-        if len(self._vectors) + len(found) > VECTOR_CACHE_ROWS:
-            self._vectors = {}  # bounded memory; the rows of a question are fetched again at once
         dimension = self._manifest.dimension
         by_id = {i: (vector, blob) for i, vector, blob in found}
         for row, i in zip(missing, ids, strict=True):
@@ -304,6 +306,11 @@ class PostgresStore:
         """The vectors of chunk ``row``'s sentences (float16), in the order of its sentences."""
         self._fetch([row])
         return self._vectors[int(row)][1]
+
+    def sentence_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
+        """``sentence_vectors_of`` each of ``rows``, with their chunk vectors, in one query."""
+        self._fetch(rows)
+        return [self._vectors[int(row)][1] for row in rows]
 
     # ------------------------------------------------------------------------------- keywords
 
