@@ -304,8 +304,7 @@ class PostgresStore:
 
     def sentence_vectors_of(self, row: int) -> np.ndarray:
         """The vectors of chunk ``row``'s sentences (float16), in the order of its sentences."""
-        self._fetch([row])
-        return self._vectors[int(row)][1]
+        return self.sentence_vectors([row])[0]
 
     def sentence_vectors(self, rows: Sequence[int]) -> list[np.ndarray]:
         """``sentence_vectors_of`` each of ``rows``, with their chunk vectors, in one query."""

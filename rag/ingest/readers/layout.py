@@ -57,13 +57,13 @@ def _is_page_number(line: str, label: str | None) -> bool:
     return bool(re.fullmatch(r"\d{1,4}", bare) or _ROMAN.fullmatch(bare) or (label and bare == label))
 
 
-def _ends_in_own_number(line: str, label: str | None) -> bool:
-    """True for a short titled line that ends in its page's label: "Chapter 10: Interactive mode 172".
+def _ends_in_own_number(line: str, number: str) -> bool:
+    """True for a short titled line that ends in its page's number: "Chapter 10: Interactive mode 172".
 
     Only the end counts: a chapter's first page may open with its title, "1 Description", on page 1.
     """
     words = line.split()
-    return label is not None and len(words) > 1 and words[-1] == label and not words[-2].isdigit()
+    return len(words) > 1 and words[-1] == number and not words[-2].isdigit()
 
 
 def furniture(pages: Sequence[str], labels: Sequence[str | None] = ()) -> list[tuple[int, int]]:
